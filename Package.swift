@@ -1,0 +1,163 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// One module per concern; the two executables only wire modules together.
+// Read the tree top-down: RESP -> RedisClient -> JobQueue -> Worker,
+// AgentProtocol <- GuestAgent (in the guest) and MicroVM <- QEMUDriver / FirecrackerDriver (on the host).
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "CodeBenchWorker",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "codebench-worker", targets: ["CodeBenchWorkerCLI"]),
+        .executable(name: "codebench-agent", targets: ["GuestAgent"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // MARK: Redis
+        .target(
+            name: "RESP",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "RedisClient",
+            dependencies: [
+                "RESP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Guest
+        // Shared by the host and the in-guest agent; depends on nothing but FoundationEssentials
+        // so the agent stays a small static binary.
+        .target(name: "AgentProtocol", swiftSettings: swiftSettings),
+        .executableTarget(name: "GuestAgent", dependencies: ["AgentProtocol"], swiftSettings: swiftSettings),
+
+        // MARK: VMs
+        .target(
+            name: "MicroVM",
+            dependencies: [
+                "AgentProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "QEMUDriver",
+            dependencies: ["MicroVM", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "FirecrackerDriver",
+            dependencies: [
+                "MicroVM",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Jobs
+        .target(
+            name: "JobQueue",
+            dependencies: ["RedisClient", "RESP", "AgentProtocol", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Worker",
+            dependencies: [
+                "JobQueue", "MicroVM", "QEMUDriver", "FirecrackerDriver", "RedisClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Benchmarks (a command, never timed tests)
+        .target(
+            name: "Benchmarks",
+            dependencies: ["RedisClient", "MicroVM", "QEMUDriver", "Worker", "JobQueue", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executable
+        .executableTarget(
+            name: "CodeBenchWorkerCLI",
+            dependencies: [
+                "Worker", "JobQueue", "RedisClient", "MicroVM", "QEMUDriver", "FirecrackerDriver", "Benchmarks",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+        // Real-process helpers (a redis-server on a free loopback port, the cached guest image), shared by tests and benchmarks.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "RedisClient", "MicroVM",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RESPTests",
+            dependencies: ["RESP", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "RedisClientTests",
+            dependencies: ["RedisClient", "RESP", "TestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "QEMUDriverTests",
+            dependencies: ["QEMUDriver", "MicroVM", "AgentProtocol", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FirecrackerDriverTests",
+            dependencies: ["FirecrackerDriver", "MicroVM", "TestSupport", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "JobQueueTests",
+            dependencies: ["JobQueue", "RedisClient", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WorkerTests",
+            dependencies: ["Worker", "JobQueue", "RedisClient", "QEMUDriver", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,1 @@
+// Module Benchmarks: being built; see the open issue that owns it.

@@ -1,0 +1,1 @@
+// Module FirecrackerDriver: being built; see the open issue that owns it.

@@ -1,0 +1,1 @@
+// Module JobQueue: being built; see the open issue that owns it.

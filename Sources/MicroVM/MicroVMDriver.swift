@@ -1,0 +1,30 @@
+import AgentProtocol
+import Logging
+
+/// A VMM that can boot a fresh microVM from the guest image and hand out a session with its agent.
+///
+/// Drivers are values that hold only configuration; every VM lives inside one ``withVM(_:logger:_:)``
+/// call, so teardown (process killed, sockets and temporary files removed) is guaranteed by scope,
+/// also when the body throws or the calling task is cancelled.
+public protocol MicroVMDriver: Sendable {
+    /// What the driver is, for logs, results and metrics: `qemu-tcg`, `qemu-kvm`, `firecracker`.
+    var name: String { get }
+
+    /// Boots a VM, waits for its agent's hello, runs `body`, then destroys the VM whatever happens.
+    func withVM<T: Sendable>(
+        _ configuration: VMConfiguration,
+        logger: Logger,
+        _ body: (any GuestSession) async throws -> T
+    ) async throws -> T
+}
+
+/// A live connection to the agent of one booted VM.
+public protocol GuestSession: Sendable {
+    /// What the agent announced when it came up.
+    var hello: AgentHello { get }
+    /// From the start of the VMM process to the agent's hello.
+    var bootDuration: Duration { get }
+    /// Sends one request and waits for its result. `timeout` is the host-side bound, which must be
+    /// larger than the wall-time limit inside the request: the guest is not trusted to stop itself.
+    func run(_ request: RunRequest, timeout: Duration) async throws -> RunResult
+}

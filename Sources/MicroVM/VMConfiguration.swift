@@ -1,0 +1,66 @@
+/// The kernel and root filesystem every VM boots from. Built by `scripts/build-guest-image`, cached
+/// outside the repository; the root filesystem is attached read-only and shared by all VMs.
+public struct GuestImage: Sendable, Hashable {
+    /// Uncompressed ELF kernel with a PVH entry point (boots under QEMU microvm and Firecracker).
+    public var kernelPath: String
+    /// Read-only ext4 root filesystem with the agent as init's child.
+    public var rootfsPath: String
+
+    public init(kernelPath: String, rootfsPath: String) {
+        self.kernelPath = kernelPath
+        self.rootfsPath = rootfsPath
+    }
+
+    /// Where the image build puts the current image: `$CODEBENCH_IMAGE_DIR`, else `/var/cache/codebench/image/current`.
+    public static var defaultDirectory: String {
+        if let dir = getenv("CODEBENCH_IMAGE_DIR").map({ String(cString: $0) }), !dir.isEmpty { return dir }
+        return "/var/cache/codebench/image/current"
+    }
+
+    /// The image in `directory` (`vmlinux` and `rootfs.ext4`).
+    public static func at(_ directory: String = GuestImage.defaultDirectory) -> GuestImage {
+        GuestImage(kernelPath: directory + "/vmlinux", rootfsPath: directory + "/rootfs.ext4")
+    }
+}
+
+/// The shape of one VM. A value with defaults, validated by the driver before it boots.
+public struct VMConfiguration: Sendable, Hashable {
+    public var image: GuestImage
+    public var vcpus: Int
+    public var memoryMiB: Int
+    /// A network device is attached only when true; the worker sets it only for jobs that ask and
+    /// when the operator allows it.
+    public var network: Bool
+    /// From VMM start to the agent's hello; past it the VM is destroyed and the boot fails.
+    public var bootTimeout: Duration
+    /// The guest console is kept in a ring of this many bytes for diagnostics (never unbounded).
+    public var consoleBufferBytes: Int
+    /// Directory for per-VM sockets and files (removed with the VM).
+    public var runtimeDirectory: String
+
+    public init(
+        image: GuestImage = .at(),
+        vcpus: Int = 1,
+        memoryMiB: Int = 256,
+        network: Bool = false,
+        bootTimeout: Duration = .seconds(20),
+        consoleBufferBytes: Int = 64 << 10,
+        runtimeDirectory: String = "/run/codebench"
+    ) {
+        self.image = image
+        self.vcpus = vcpus
+        self.memoryMiB = memoryMiB
+        self.network = network
+        self.bootTimeout = bootTimeout
+        self.consoleBufferBytes = consoleBufferBytes
+        self.runtimeDirectory = runtimeDirectory
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif

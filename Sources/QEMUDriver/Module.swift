@@ -1,0 +1,1 @@
+// Module QEMUDriver: being built; see the open issue that owns it.

@@ -1,0 +1,1 @@
+// Module RESP: being built; see the open issue that owns it.

@@ -1,0 +1,1 @@
+// Module RedisClient: being built; see the open issue that owns it.

@@ -1,0 +1,1 @@
+// Module TestSupport: being built; see the open issue that owns it.

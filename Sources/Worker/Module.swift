@@ -1,0 +1,1 @@
+// Module Worker: being built; see the open issue that owns it.
