@@ -1,0 +1,270 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import AgentProtocol
+import Logging
+import MicroVM
+import NIOCore
+
+/// One VM's state while ``FirecrackerDriver/withVM(_:logger:_:)`` runs: what the boot steps created,
+/// so that ``tearDown()`` undoes exactly that. Used by one task only.
+final class FirecrackerVM {
+    let id: String
+    let configuration: VMConfiguration
+    let driver: FirecrackerDriver.Configuration
+    let logger: Logger
+    let group: any EventLoopGroup
+    let uidPool: UIDPool?
+    let clock = ContinuousClock()
+
+    /// Guest console (when enabled) and VMM/jailer stderr.
+    private(set) var output: ConsoleRing
+    /// Firecracker's own log (from the logger FIFO).
+    let firecrackerLog: ConsoleRing
+    /// Firecracker's metrics lines; only the latest flushes are kept.
+    let metrics = ConsoleRing(capacity: 16 << 10)
+
+    private(set) var layout: FirecrackerLayout
+    private(set) var uid: UInt32?
+    private(set) var process: SpawnedProcess?
+    private(set) var startedAt: ContinuousClock.Instant?
+    /// The boot deadline: VMM start plus the configuration's boot timeout.
+    private(set) var deadline: ContinuousClock.Instant
+    /// Firecracker's pid when it is not our child (the jailer cloned it into a new PID namespace).
+    private var jailedPID: pid_t?
+    private var drains: [any Channel] = []
+    private var directoryCreated = false
+    private(set) var agent: AgentConnection?
+    private(set) var hello: AgentHello?
+    private var firecrackerBinary = ""
+
+    init(
+        id: String, configuration: VMConfiguration, driver: FirecrackerDriver.Configuration,
+        uidPool: UIDPool?, logger: Logger, group: any EventLoopGroup
+    ) {
+        self.id = id
+        self.configuration = configuration
+        self.driver = driver
+        self.uidPool = uidPool
+        self.logger = logger
+        self.group = group
+        output = ConsoleRing(capacity: configuration.consoleBufferBytes)
+        firecrackerLog = ConsoleRing(capacity: driver.logBufferBytes)
+        deadline = ContinuousClock.now + configuration.bootTimeout
+        if let jailer = driver.jailer {
+            layout = .jailed(
+                chrootBaseDirectory: jailer.chrootBaseDirectory,
+                execFileName: driver.firecrackerPath.lastPathComponent, vmID: id)
+        } else {
+            layout = .plain(runtimeDirectory: configuration.runtimeDirectory, vmID: id, image: configuration.image)
+        }
+    }
+
+    var remaining: Duration { max(.zero, deadline - clock.now) }
+
+    /// An API client whose calls never outlive the boot deadline.
+    func api() -> FirecrackerAPIClient {
+        FirecrackerAPIClient(
+            socketPath: layout.apiSocket, requestTimeout: min(driver.apiRequestTimeout, remaining), eventLoopGroup: group)
+    }
+
+    // MARK: Steps
+
+    func validate() throws(VMError) {
+        guard (1...32).contains(configuration.vcpus) else {
+            throw VMError(.invalidConfiguration, "vcpus must be in 1...32 (Firecracker's limit), got \(configuration.vcpus)")
+        }
+        guard configuration.memoryMiB >= 32 else {
+            throw VMError(.invalidConfiguration, "memoryMiB must be at least 32, got \(configuration.memoryMiB)")
+        }
+        guard !configuration.network else {
+            throw VMError(.invalidConfiguration, "the Firecracker driver attaches no network device; network=true is not supported yet")
+        }
+        for path in [configuration.image.kernelPath, configuration.image.rootfsPath] where access(path, R_OK) != 0 {
+            throw VMError(.imageMissing, "guest image file \(path) is missing or unreadable (build it with scripts/build-guest-image)")
+        }
+        guard let binary = FirecrackerInstallation.resolveExecutable(driver.firecrackerPath) else {
+            throw VMError(.vmmUnavailable, "firecracker binary \(driver.firecrackerPath) not found (not on PATH and not an executable path)")
+        }
+        firecrackerBinary = binary
+        if let jailer = driver.jailer {
+            guard FirecrackerInstallation.resolveExecutable(jailer.jailerPath) != nil else {
+                throw VMError(.vmmUnavailable, "jailer binary \(jailer.jailerPath) not found or not executable")
+            }
+            guard binary.lastPathComponent.contains("firecracker") else {
+                throw VMError(.invalidConfiguration, "the jailer only execs files whose name contains 'firecracker', got \(binary)")
+            }
+        }
+        try layout.validateSocketPaths()
+    }
+
+    func prepareRuntimeDirectory() throws(VMError) {
+        if let jailer = driver.jailer {
+            guard let uid = uidPool?.acquire() else {
+                throw VMError(.vmmUnavailable, "no free uid in the jailer's range \(jailer.uidRange): too many VMs at once")
+            }
+            self.uid = uid
+            directoryCreated = true
+            try JailPreparation.prepareJail(layout, image: configuration.image, uid: uid, gid: jailer.gid, logger: logger)
+        } else {
+            directoryCreated = true
+            try JailPreparation.preparePlain(layout, runtimeDirectory: configuration.runtimeDirectory)
+        }
+    }
+
+    func spawn() async throws {
+        let executable: String
+        let arguments: [String]
+        if let jailer = driver.jailer, let uid {
+            let command = JailerCommand(
+                id: id, uid: uid, firecrackerPath: firecrackerBinary, configuration: jailer,
+                vcpus: configuration.vcpus, memoryMiB: configuration.memoryMiB,
+                apiSocketInJail: layout.inVMM(layout.apiSocket))
+            executable = command.executable
+            arguments = command.arguments
+        } else {
+            executable = firecrackerBinary
+            arguments = ["--api-sock", layout.apiSocket, "--id", id]
+        }
+        logger.debug("starting the VMM", metadata: ["command": "\(([executable] + arguments).joined(separator: " "))"])
+        startedAt = clock.now
+        deadline = clock.now + configuration.bootTimeout
+        do {
+            process = try await SpawnedProcess.spawn(
+                executable: executable, arguments: arguments, environment: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+                outputCapacity: configuration.consoleBufferBytes, group: group)
+        } catch {
+            throw VMError(.vmmUnavailable, "cannot start \(executable): \(error)")
+        }
+        output = process!.output
+    }
+
+    func waitForAPISocket() async throws {
+        let limit = clock.now + min(driver.apiSocketTimeout, remaining)
+        while true {
+            if canConnect(toUnixSocket: layout.apiSocket) { return }
+            if let death = vmmDeath() {
+                throw VMError(.bootFailed, "\(death) before its API socket appeared")
+            }
+            guard clock.now < limit else {
+                throw VMError(.bootTimeout, "the API socket \(layout.apiSocket) did not accept connections within \(driver.apiSocketTimeout)")
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    func startDraining(fifo: String, into ring: ConsoleRing) async throws {
+        let fd = try FileSystem.openFIFOForDraining(fifo)
+        do {
+            drains.append(try await PipeDrain.start(fd: fd, into: ring, group: group))
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    func connectAgent() async throws {
+        let options = AgentConnection.Options(
+            handshake: .firecrackerVsock(port: driver.agentVsockPort), retryInterval: .milliseconds(10))
+        // Short connect windows, so a VMM that died is noticed at once rather than at the boot deadline.
+        while true {
+            do {
+                agent = try await AgentConnection.connect(
+                    unixSocketPath: layout.vsockSocket, options: options,
+                    timeout: min(.milliseconds(500), remaining), logger: logger, eventLoopGroup: group)
+                return
+            } catch let error as VMError where error.code == .agentUnreachable {
+                if let death = vmmDeath() { throw VMError(.bootFailed, "\(death) while the guest was booting") }
+                guard remaining > .zero else {
+                    throw VMError(.bootTimeout, "the guest agent did not accept a vsock connection on port \(driver.agentVsockPort) within the boot timeout of \(configuration.bootTimeout): \(error.message)")
+                }
+            }
+        }
+    }
+
+    func awaitHello() async throws {
+        guard let agent else { throw VMError(.agentUnreachable, "no agent connection") }
+        hello = try await agent.waitForHello(timeout: max(remaining, .milliseconds(1)))
+    }
+
+    // MARK: Liveness
+
+    /// Nil while Firecracker runs; otherwise how it ended, for messages.
+    func vmmDeath() -> String? {
+        guard let process, let status = process.poll() else { return nil }
+        if let jailer = driver.jailer, jailer.newPIDNamespace, status == 0, let root = layout.chrootDirectory {
+            // The jailer exits once it has cloned Firecracker into the new PID namespace.
+            if jailedPID == nil, let text = readSmallFile(root + "/" + firecrackerBinary.lastPathComponent + ".pid"),
+                let pid = text.split(whereSeparator: \.isWhitespace).first.flatMap({ pid_t($0) })
+            {
+                jailedPID = pid
+            }
+            guard let pid = jailedPID else { return "the jailer exited without starting firecracker" }
+            return kill(pid, 0) == 0 || errno == EPERM ? nil : "firecracker (pid \(pid)) exited"
+        }
+        return (driver.jailer == nil ? "firecracker " : "the jailer/firecracker ") + describeWaitStatus(status)
+    }
+
+    /// The end of everything the VMM said, for an error.
+    func diagnostics() -> String {
+        var text = ""
+        let log = firecrackerLog.tail(maxBytes: 2048)
+        if !log.isEmpty { text += "firecracker log:\n\(log)\n" }
+        let out = output.tail(maxBytes: 4096)
+        if !out.isEmpty { text += "output:\n\(out)" }
+        return text
+    }
+
+    // MARK: Teardown
+
+    /// Kills the VMM's process group, reaps it, closes every socket and drain, removes the runtime
+    /// directory or jail (and the jailer's cgroup), releases the uid. Runs to completion even when
+    /// the task is cancelled; safe to call after any partial boot.
+    func tearDown() async {
+        if let agent { await agent.close() }
+        if let process {
+            await process.terminate()
+            if let pid = jailedPID ?? readJailedPID() {
+                kill(pid, SIGKILL)
+                // Not our child: wait for init to reap it before removing its cgroup and files.
+                for _ in 0..<2000 where kill(pid, 0) == 0 { usleep(1000) }
+            }
+        }
+        for drain in drains { try? await drain.close() }
+        drains.removeAll()
+        if directoryCreated { JailPreparation.remove(layout, logger: logger) }
+        if let uid { uidPool?.release(uid) }
+        uid = nil
+        process = nil
+    }
+
+    private func readJailedPID() -> pid_t? {
+        guard driver.jailer?.newPIDNamespace == true, let root = layout.chrootDirectory,
+            let text = readSmallFile(root + "/" + firecrackerBinary.lastPathComponent + ".pid")
+        else { return nil }
+        return text.split(whereSeparator: \.isWhitespace).first.flatMap { pid_t($0) }
+    }
+}
+
+/// True when a Unix stream socket accepts a connection (the file existing is not enough: Firecracker
+/// binds before it listens).
+func canConnect(toUnixSocket path: String) -> Bool {
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_un()
+    address.sun_family = sa_family_t(AF_UNIX)
+    let bytes = Array(path.utf8)
+    guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
+    withUnsafeMutableBytes(of: &address.sun_path) { raw in
+        raw.copyBytes(from: bytes)
+        raw[bytes.count] = 0
+    }
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
+        }
+    }
+}

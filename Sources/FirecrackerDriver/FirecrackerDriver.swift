@@ -1,0 +1,118 @@
+import AgentProtocol
+import Logging
+import MicroVM
+import NIOCore
+import NIOPosix
+
+/// Boots each VM with Firecracker (the production VMM), optionally under its jailer, and talks to
+/// the guest agent over Firecracker's vsock (host side: a Unix socket and a `CONNECT` line).
+///
+/// Needs a working `/dev/kvm` and the `firecracker` binary (see docs/firecracker.md). The boot is a
+/// fixed list of named steps (``BootSequence``), each timed and logged; whatever happens, including
+/// cancellation, the VMM's process group is killed, reaped and its files removed before
+/// ``withVM(_:logger:_:)`` returns.
+public struct FirecrackerDriver: MicroVMDriver {
+    public let configuration: Configuration
+    private let uidPool: UIDPool?
+    private let eventLoopGroup: any EventLoopGroup
+
+    public var name: String { "firecracker" }
+
+    public init(configuration: Configuration = Configuration(), eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.configuration = configuration
+        self.uidPool = configuration.jailer.map { UIDPool(range: $0.uidRange) }
+        self.eventLoopGroup = eventLoopGroup
+    }
+
+    /// The names of the boot steps, in order (for logs, docs and tests).
+    public var bootStepNames: [String] {
+        BootSequence.steps(entropyDevice: configuration.entropyDevice).map(\.name)
+    }
+
+    public func withVM<T: Sendable>(
+        _ vmConfiguration: VMConfiguration,
+        logger: Logger,
+        _ body: (any GuestSession) async throws -> T
+    ) async throws -> T {
+        let id = "cb-" + String(UInt64.random(in: 0...UInt64.max) & 0xffff_ffff_ffff, radix: 16)
+        var logger = logger
+        logger[metadataKey: "vm"] = "\(id)"
+        logger[metadataKey: "vmm"] = "firecracker"
+        let vm = FirecrackerVM(
+            id: id, configuration: vmConfiguration, driver: configuration, uidPool: uidPool, logger: logger,
+            group: eventLoopGroup)
+
+        let result: Result<T, any Error>
+        do {
+            let session = try await boot(vm)
+            result = .success(try await body(session))
+        } catch {
+            result = .failure(error)
+        }
+        await vm.tearDown()
+        logger.debug("VM torn down")
+        return try result.get()
+    }
+
+    private func boot(_ vm: FirecrackerVM) async throws -> FirecrackerGuestSession {
+        let bootStart = ContinuousClock.now
+        var timings: [String] = []
+        for step in BootSequence.steps(entropyDevice: configuration.entropyDevice) {
+            let start = ContinuousClock.now
+            do {
+                try await step.run(vm)
+            } catch {
+                throw fail(step: step.name, error: error, vm: vm)
+            }
+            let elapsed = ContinuousClock.now - start
+            timings.append("\(step.name)=\(milliseconds(elapsed))")
+            vm.logger.debug("boot step done", metadata: ["step": "\(step.name)", "ms": "\(milliseconds(elapsed))"])
+        }
+        guard let agent = vm.agent, let hello = vm.hello else {
+            throw VMError(.agentUnreachable, "boot finished without an agent connection")
+        }
+        let bootDuration = ContinuousClock.now - (vm.startedAt ?? bootStart)
+        vm.logger.info(
+            "VM booted",
+            metadata: ["boot_ms": "\(milliseconds(bootDuration))", "steps": "\(timings.joined(separator: " "))", "agent": "\(hello.agentVersion)"])
+        return FirecrackerGuestSession(hello: hello, bootDuration: bootDuration, agent: agent)
+    }
+
+    /// Turns a step's failure into a ``VMError`` that says which step, what Firecracker said
+    /// (`fault_message`) and, when the VMM died, how; and logs it.
+    private func fail(step: String, error: any Error, vm: FirecrackerVM) -> any Error {
+        if error is CancellationError { return error }
+        let death = vm.vmmDeath()
+        let diagnostics = vm.diagnostics()
+        var vmError: VMError
+        switch error {
+        case let apiError as FirecrackerAPIError:
+            vmError = VMError(.vmmAPI, "boot step \(step): \(apiError)")
+            vm.logger.error(
+                "firecracker refused a boot step",
+                metadata: [
+                    "step": "\(step)", "status": "\(apiError.status.map(String.init) ?? "-")",
+                    "fault_message": "\(apiError.faultMessage ?? apiError.detail)",
+                ])
+        case let existing as VMError:
+            vmError = existing
+            vmError.message = "boot step \(step): \(existing.message)"
+        default:
+            vmError = VMError(.bootFailed, "boot step \(step): \(error)")
+        }
+        if let death, !vmError.message.contains(death) {
+            vmError.message += " (\(death))"
+        }
+        let log = vm.firecrackerLog.tail(maxBytes: 1024)
+        if !log.isEmpty && vmError.code != .vmmAPI {
+            vmError.message += "; firecracker log: \(log)"
+        }
+        if vmError.consoleTail == nil && !diagnostics.isEmpty { vmError.consoleTail = diagnostics }
+        vm.logger.error("VM boot failed", metadata: ["step": "\(step)", "error": "\(vmError.message)"])
+        return vmError
+    }
+}
+
+func milliseconds(_ duration: Duration) -> Int {
+    Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
+}

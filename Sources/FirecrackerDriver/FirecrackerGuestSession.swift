@@ -1,0 +1,13 @@
+import AgentProtocol
+import MicroVM
+
+/// The agent of one Firecracker VM, reached over vsock.
+struct FirecrackerGuestSession: GuestSession {
+    let hello: AgentHello
+    let bootDuration: Duration
+    let agent: AgentConnection
+
+    func run(_ request: RunRequest, timeout: Duration) async throws -> RunResult {
+        try await agent.run(request, timeout: timeout)
+    }
+}

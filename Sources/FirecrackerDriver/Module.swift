@@ -1,1 +1,0 @@
-// Module FirecrackerDriver: being built; see the open issue that owns it.
