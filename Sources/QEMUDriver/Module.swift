@@ -1,1 +1,0 @@
-// Module QEMUDriver: being built; see the open issue that owns it.

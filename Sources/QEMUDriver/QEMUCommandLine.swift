@@ -1,0 +1,83 @@
+import MicroVM
+
+/// The QEMU microvm command line for one VM. Pure, so it can be checked without booting.
+struct QEMUCommandLine: Sendable, Hashable {
+    /// The accelerator actually used (never `.auto`).
+    enum ResolvedAccelerator: String, Sendable, Hashable {
+        case tcg
+        case kvm
+    }
+
+    /// The virtio-serial port name the agent looks for in /sys/class/virtio-ports/*/name.
+    static let agentPortName = "org.codebench.agent"
+    /// The init the image installs.
+    static let guestInit = "/sbin/codebench-init"
+
+    var configuration: QEMUDriver.Configuration
+    var vm: VMConfiguration
+    var accelerator: ResolvedAccelerator
+    var agentSocketPath: String
+    var tscKHz: Int?
+
+    /// Kernel command line. `quiet` because every console byte costs time in the emulated UART;
+    /// `panic=-1` with QEMU's `-no-reboot` turns a guest panic into a QEMU exit, which the host sees at once.
+    var kernelArguments: [String] {
+        var arguments = [
+            "console=ttyS0", "root=/dev/vda", "rootfstype=ext4", "ro", "init=\(Self.guestInit)",
+            "quiet", "panic=-1", "random.trust_cpu=on",
+        ]
+        if let tscKHz {
+            // Under TCG the TSC calibration against the emulated PIT sometimes hangs.
+            arguments += ["tsc_early_khz=\(tscKHz)", "tsc=reliable"]
+        }
+        return arguments + configuration.extraKernelArguments
+    }
+
+    var accelArgument: String {
+        switch accelerator {
+        case .kvm:
+            return "kvm"
+        case .tcg:
+            var option = "tcg"
+            if let tb = configuration.tcgTranslationCacheMiB { option += ",tb-size=\(tb)" }
+            return option
+        }
+    }
+
+    /// Arguments after argv[0].
+    var arguments: [String] {
+        [
+            // acpi=off: with ACPI the minimal kernel loses user-space console output; it finds the
+            // virtio-mmio devices from the command line QEMU appends instead.
+            "-M", "microvm,acpi=off",
+            "-accel", accelArgument,
+            // `host` aborts on nested PVM KVM (MSR 0x10a); `max` works for both accelerators.
+            "-cpu", "max",
+            "-m", "\(vm.memoryMiB)",
+            "-smp", "\(vm.vcpus)",
+            "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+            "-kernel", vm.image.kernelPath,
+            "-append", kernelArguments.joined(separator: " "),
+            "-drive", "id=root,file=\(Self.escapeOption(vm.image.rootfsPath)),format=raw,if=none,read-only=on",
+            "-device", "virtio-blk-device,drive=root",
+            // Entropy at once: the Swift runtime's getrandom would otherwise block for about a second.
+            "-device", "virtio-rng-device",
+            "-device", "virtio-serial-device",
+            "-chardev", "socket,id=agent,path=\(Self.escapeOption(agentSocketPath)),server=on,wait=off",
+            "-device", "virtserialport,chardev=agent,name=\(Self.agentPortName)",
+            // The guest console goes to QEMU's stdout (drained into a ring), QEMU's own messages to stderr.
+            "-chardev", "stdio,id=console,signal=off",
+            "-serial", "chardev:console",
+        ]
+    }
+
+    /// QEMU option values separate fields with commas; a literal comma is written twice.
+    static func escapeOption(_ value: String) -> String {
+        var escaped = ""
+        for character in value {
+            escaped.append(character)
+            if character == "," { escaped.append(",") }
+        }
+        return escaped
+    }
+}

@@ -1,0 +1,43 @@
+extension QEMUDriver {
+    /// Which QEMU accelerator runs the guest.
+    public enum Accelerator: String, Sendable, Hashable, CaseIterable {
+        /// Software emulation: slower, works everywhere (and is what works on nested PVM KVM hosts).
+        case tcg
+        /// Hardware virtualisation through /dev/kvm.
+        case kvm
+        /// KVM if a boot probe of the real image under KVM succeeds (once per process), else TCG.
+        case auto
+    }
+
+    /// How the driver runs QEMU. A value with defaults; the VM's shape comes from ``VMConfiguration``.
+    public struct Configuration: Sendable, Hashable {
+        /// The QEMU system emulator.
+        public var binaryPath: String
+        public var accelerator: Accelerator
+        /// Appended to the kernel command line.
+        public var extraKernelArguments: [String]
+        /// Host TSC frequency for `tsc_early_khz=` (without it TSC calibration under TCG can hang);
+        /// nil reads it from the host (sysfs, else /proc/cpuinfo).
+        public var tscKHz: Int?
+        /// TCG translation-block cache size in MiB (`-accel tcg,tb-size=`); nil keeps QEMU's default.
+        public var tcgTranslationCacheMiB: Int?
+        /// Bound of the KVM boot probe run by `.auto`.
+        public var kvmProbeTimeout: Duration
+
+        public init(
+            binaryPath: String = "/usr/bin/qemu-system-x86_64",
+            accelerator: Accelerator = .auto,
+            extraKernelArguments: [String] = [],
+            tscKHz: Int? = nil,
+            tcgTranslationCacheMiB: Int? = nil,
+            kvmProbeTimeout: Duration = .seconds(10)
+        ) {
+            self.binaryPath = binaryPath
+            self.accelerator = accelerator
+            self.extraKernelArguments = extraKernelArguments
+            self.tscKHz = tscKHz
+            self.tcgTranslationCacheMiB = tcgTranslationCacheMiB
+            self.kvmProbeTimeout = kvmProbeTimeout
+        }
+    }
+}

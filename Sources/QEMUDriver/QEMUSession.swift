@@ -1,0 +1,31 @@
+import AgentProtocol
+import Logging
+import MicroVM
+
+/// The session handed to a ``QEMUDriver/withVM(_:logger:_:)`` body.
+struct QEMUSession: GuestSession {
+    let hello: AgentHello
+    let bootDuration: Duration
+    let connection: AgentConnection
+    let resources: VMResources
+    let logger: Logger
+
+    func run(_ request: RunRequest, timeout: Duration) async throws -> RunResult {
+        do {
+            return try await connection.run(request, timeout: timeout)
+        } catch var error as VMError {
+            // If QEMU is gone the channel error is only a symptom: say the VM crashed, with its console.
+            if error.code != .hostTimeout, let status = await resources.vmmExitStatus() {
+                let message = resources.vmmMessage
+                error = VMError(
+                    .vmCrashed,
+                    "the VM stopped (QEMU \(status)) while running \(request.id)\(message.isEmpty ? "" : "; QEMU said: \(message)") [\(error.message)]",
+                    consoleTail: resources.consoleTail)
+            } else {
+                error.consoleTail = error.consoleTail ?? resources.consoleTail
+            }
+            logger.warning("run failed", metadata: ["request": "\(request.id)", "error": "\(error)"])
+            throw error
+        }
+    }
+}

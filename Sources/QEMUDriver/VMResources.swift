@@ -1,0 +1,81 @@
+import Logging
+import MicroVM
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What one VM has acquired so far. Boot fills it step by step; ``destroy(logger:)`` releases
+/// whatever is there, in every outcome (success, error, task cancellation).
+struct VMResources: Sendable {
+    var runtimeDirectory: RuntimeDirectory?
+    var process: VMMProcess?
+    var connection: AgentConnection?
+
+    /// Closes the channel, SIGKILLs QEMU's process group, reaps it, and removes the runtime directory.
+    /// Nothing here observes cancellation: teardown always completes.
+    func destroy(logger: Logger) async {
+        let clock = ContinuousClock()
+        let start = clock.now
+        if let connection { await connection.close() }
+        var status: VMMProcess.ExitStatus?
+        if let process {
+            process.kill()
+            status = await process.waitForExitIgnoringCancellation()
+            await process.closeOutputs()
+        }
+        runtimeDirectory?.remove()
+        logger.debug(
+            "VM destroyed",
+            metadata: [
+                "vmm_pid": "\(process.map { "\($0.pid)" } ?? "-")",
+                "vmm_status": "\(status.map { "\($0)" } ?? "-")",
+                "ms": "\(BootSteps.milliseconds(clock.now - start))",
+            ])
+    }
+
+    /// The exit status of QEMU if it has ended, waiting up to `grace` for the reaper: when the agent
+    /// channel hits EOF because QEMU died, the reap follows a moment later.
+    func vmmExitStatus(grace: Duration = .milliseconds(300)) async -> VMMProcess.ExitStatus? {
+        guard let process else { return nil }
+        if let status = process.exitStatus { return status }
+        let clock = ContinuousClock()
+        let deadline = clock.now + grace
+        while clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+            if let status = process.exitStatus { return status }
+        }
+        return nil
+    }
+
+    /// QEMU's own last words (its stderr), trimmed, for error messages.
+    var vmmMessage: String {
+        guard let process else { return "" }
+        return process.stderr.tail(maxBytes: 2048).trimming(" \n\r\t")
+    }
+
+    /// The end of the guest console, for error reports.
+    var consoleTail: String? {
+        guard let process else { return nil }
+        let tail = process.stdout.tail(maxBytes: 8192)
+        return tail.isEmpty ? nil : tail
+    }
+
+    /// Turns a boot failure into a ``VMError`` that says whether QEMU died and carries its stderr and
+    /// the console tail. Cancellation passes through unchanged.
+    func bootFailure(_ error: any Error) async -> any Error {
+        if error is CancellationError { return error }
+        let message = vmmMessage
+        let detail = message.isEmpty ? "" : "; QEMU said: \(message)"
+        if let status = await vmmExitStatus(grace: process == nil ? .zero : .milliseconds(100)) {
+            let cause = (error as? VMError)?.message ?? "\(error)"
+            return VMError(.bootFailed, "QEMU exited during boot (\(status))\(detail) [\(cause)]", consoleTail: consoleTail)
+        }
+        if var vmError = error as? VMError {
+            vmError.message += detail
+            vmError.consoleTail = vmError.consoleTail ?? consoleTail
+            return vmError
+        }
+        return VMError(.bootFailed, "\(error)\(detail)", consoleTail: consoleTail)
+    }
+}
