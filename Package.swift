@@ -83,7 +83,10 @@ let package = Package(
         // MARK: Jobs
         .target(
             name: "JobQueue",
-            dependencies: ["RedisClient", "RESP", "AgentProtocol", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "RedisClient", "RESP", "AgentProtocol",
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
