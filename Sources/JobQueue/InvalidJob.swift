@@ -1,0 +1,37 @@
+/// Why a payload from the intake list is not a runnable job.
+///
+/// When ``id`` could be read, the reason is published as `failed` on the job's own status list;
+/// otherwise the payload prefix and the reason go to the invalid list (`jobs:invalid`).
+public struct InvalidJob: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Code: String, Sendable, Equatable {
+        case notJSON = "not_json"
+        case notObject = "not_object"
+        case missingID = "missing_id"
+        case invalidID = "invalid_id"
+        case payloadTooLarge = "payload_too_large"
+        case unknownLanguage = "unknown_language"
+        case conflictingWorkload = "conflicting_workload"
+        case missingWorkload = "missing_workload"
+        case invalidField = "invalid_field"
+    }
+
+    public var code: Code
+    /// The job id when it could be read safely (a non-empty string of at most 256 bytes without control characters).
+    public var id: String?
+    /// A sentence naming the field, e.g. "invalid job: field 'command' must be a string, got number".
+    public var reason: String
+    /// The payload truncated to ``JobParser/rawPrefixBytes`` (invalid UTF-8 replaced), for the invalid list.
+    public var rawPrefix: String
+    /// The payload's full size, so a truncated ``rawPrefix`` can be recognised.
+    public var payloadBytes: Int
+
+    public init(code: Code, id: String?, reason: String, rawPrefix: String, payloadBytes: Int) {
+        self.code = code
+        self.id = id
+        self.reason = reason
+        self.rawPrefix = rawPrefix
+        self.payloadBytes = payloadBytes
+    }
+
+    public var description: String { reason }
+}

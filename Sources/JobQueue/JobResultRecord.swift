@@ -1,0 +1,97 @@
+import AgentProtocol
+import FoundationEssentials
+
+/// The JSON element appended after the original worker's terminal elements (`done`, stdout, stderr / `failed`, reason).
+///
+/// Every field is optional and new fields may be added; readers must ignore fields they do not know.
+/// ``JobQueue`` fills `id`, `status`, `worker_id`, `attempt` and `finished_at_ms` itself.
+public struct JobResultRecord: Sendable, Codable, Equatable {
+    public var id: String?
+    public var status: String?
+    public var verdict: String?
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var wallMilliseconds: Int?
+    public var cpuMilliseconds: Int?
+    public var peakMemoryBytes: Int?
+    public var stdoutTruncated: Bool?
+    public var stderrTruncated: Bool?
+    /// Compiler diagnostics for compiled languages (UTF-8, invalid bytes replaced).
+    public var compileOutput: String?
+    /// A sentence for a person (the verdict's explanation, or the failure reason).
+    public var message: String?
+    public var workerID: String?
+    /// Which delivery of the job this was (1 unless a worker died while running it).
+    public var attempt: Int?
+    /// The VMM that ran the job ("qemu", "firecracker").
+    public var vmm: String?
+    public var bootMilliseconds: Int?
+    /// Time between the claim and the start of the run.
+    public var queueMilliseconds: Int?
+    public var finishedAtMilliseconds: Int?
+
+    enum CodingKeys: String, CodingKey {
+        case id, status, verdict, signal, message, attempt, vmm
+        case exitCode = "exit_code"
+        case wallMilliseconds = "wall_ms"
+        case cpuMilliseconds = "cpu_ms"
+        case peakMemoryBytes = "peak_memory_bytes"
+        case stdoutTruncated = "stdout_truncated"
+        case stderrTruncated = "stderr_truncated"
+        case compileOutput = "compile_output"
+        case workerID = "worker_id"
+        case bootMilliseconds = "boot_ms"
+        case queueMilliseconds = "queue_ms"
+        case finishedAtMilliseconds = "finished_at_ms"
+    }
+
+    public init(
+        verdict: String? = nil, exitCode: Int32? = nil, signal: Int32? = nil, wallMilliseconds: Int? = nil,
+        cpuMilliseconds: Int? = nil, peakMemoryBytes: Int? = nil, stdoutTruncated: Bool? = nil,
+        stderrTruncated: Bool? = nil, compileOutput: String? = nil, message: String? = nil, vmm: String? = nil,
+        bootMilliseconds: Int? = nil, queueMilliseconds: Int? = nil
+    ) {
+        self.verdict = verdict
+        self.exitCode = exitCode
+        self.signal = signal
+        self.wallMilliseconds = wallMilliseconds
+        self.cpuMilliseconds = cpuMilliseconds
+        self.peakMemoryBytes = peakMemoryBytes
+        self.stdoutTruncated = stdoutTruncated
+        self.stderrTruncated = stderrTruncated
+        self.compileOutput = compileOutput
+        self.message = message
+        self.vmm = vmm
+        self.bootMilliseconds = bootMilliseconds
+        self.queueMilliseconds = queueMilliseconds
+    }
+
+    /// The record of a run that produced a result in the guest.
+    public init(run: RunResult, vmm: String? = nil, bootMilliseconds: Int? = nil, queueMilliseconds: Int? = nil) {
+        self.init(
+            verdict: run.verdict.rawValue, exitCode: run.exitCode, signal: run.signal,
+            wallMilliseconds: run.wallTimeMilliseconds, cpuMilliseconds: run.cpuTimeMilliseconds,
+            peakMemoryBytes: run.peakMemoryBytes, stdoutTruncated: run.stdoutTruncated,
+            stderrTruncated: run.stderrTruncated,
+            compileOutput: run.compileOutput.map { String(decoding: $0, as: UTF8.self) },
+            message: run.message, vmm: vmm, bootMilliseconds: bootMilliseconds, queueMilliseconds: queueMilliseconds)
+    }
+
+    /// Compact JSON with sorted keys.
+    public func json() -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Encoding a struct of optionals and scalars cannot fail.
+        let data = (try? encoder.encode(self)) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+extension JobOutcome {
+    /// `done` with the run's output and its record.
+    public static func done(_ run: RunResult, vmm: String? = nil, bootMilliseconds: Int? = nil, queueMilliseconds: Int? = nil) -> JobOutcome {
+        .done(
+            stdout: Array(run.stdout), stderr: Array(run.stderr),
+            result: JobResultRecord(run: run, vmm: vmm, bootMilliseconds: bootMilliseconds, queueMilliseconds: queueMilliseconds))
+    }
+}

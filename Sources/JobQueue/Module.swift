@@ -1,1 +1,0 @@
-// Module JobQueue: being built; see the open issue that owns it.

@@ -1,0 +1,104 @@
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Redis key names and timings of the job queue. Every field has a default compatible with the original Go worker.
+///
+/// Derived keys (all under ``namespace``): `<ns>:processing:<workerID>`, `<ns>:worker:<workerID>:alive`,
+/// `<ns>:workers`, `<ns>:terminal:<id>`, `<ns>:deliveries`, `<ns>:reaper:lock`.
+public struct QueueConfiguration: Sendable {
+    /// The list platforms `RPUSH` jobs onto.
+    public var intakeList: String
+    /// Where refused payloads whose id could not be read go (JSON objects: payload prefix, reason).
+    public var invalidList: String
+    /// Where payloads go after ``maxDeliveries`` deliveries that all ended with their worker's death.
+    public var deadLetterList: String
+    /// Prefix of the bookkeeping keys (processing lists, heartbeats, markers).
+    public var namespace: String
+    /// Status lists are `<statusKeyPrefix><id>`: "" as the original worker, "worker_job_status_" for the later API.
+    public var statusKeyPrefix: String
+    /// How long a status list (and the job's terminal marker) lives after its last push.
+    public var statusTTL: Duration
+    /// Each status push is also PUBLISHed on `<eventsChannelPrefix><id>`.
+    public var eventsChannelPrefix: String
+    /// Names this worker's processing list and heartbeat; unique per process.
+    public var workerID: String
+    /// A worker whose heartbeat key is older than this is dead and its jobs are returned to the intake.
+    public var heartbeatTTL: Duration
+    /// A job delivered this many times, each ending with its worker's death, is dead-lettered.
+    public var maxDeliveries: Int
+    /// How long the reaper lock is held at most (it is released as soon as a pass ends).
+    public var reaperLockTTL: Duration
+    /// How often each worker runs a reaper pass (only the holder of the reaper lock acts).
+    public var reaperInterval: Duration
+    /// The invalid list is trimmed to its newest entries so a flood of garbage cannot fill Redis.
+    public var invalidListMaxLength: Int
+    /// Larger payloads are refused (their id is still read when possible, to report `failed` to it).
+    public var maximumPayloadBytes: Int
+
+    public init(
+        intakeList: String = "jobs",
+        invalidList: String = "jobs:invalid",
+        deadLetterList: String = "jobs:dead",
+        namespace: String = "jobs",
+        statusKeyPrefix: String = "",
+        statusTTL: Duration = .seconds(24 * 3600),
+        eventsChannelPrefix: String = "codebench:events:",
+        workerID: String = QueueConfiguration.defaultWorkerID(),
+        heartbeatTTL: Duration = .seconds(10),
+        maxDeliveries: Int = 3,
+        reaperLockTTL: Duration = .seconds(30),
+        reaperInterval: Duration = .seconds(5),
+        invalidListMaxLength: Int = 10_000,
+        maximumPayloadBytes: Int = 1 << 20
+    ) {
+        self.intakeList = intakeList
+        self.invalidList = invalidList
+        self.deadLetterList = deadLetterList
+        self.namespace = namespace
+        self.statusKeyPrefix = statusKeyPrefix
+        self.statusTTL = statusTTL
+        self.eventsChannelPrefix = eventsChannelPrefix
+        self.workerID = workerID
+        self.heartbeatTTL = heartbeatTTL
+        self.maxDeliveries = maxDeliveries
+        self.reaperLockTTL = reaperLockTTL
+        self.reaperInterval = reaperInterval
+        self.invalidListMaxLength = invalidListMaxLength
+        self.maximumPayloadBytes = maximumPayloadBytes
+    }
+
+    /// `hostname-pid-random`: readable in `SMEMBERS`, and never reused by a restarted process.
+    public static func defaultWorkerID() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let host = gethostname(&buffer, buffer.count) == 0
+            ? String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "host"
+        let random = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        return "\(host)-\(getpid())-\(random)"
+    }
+
+    // MARK: Derived keys
+
+    public func statusList(for id: String) -> String { statusKeyPrefix + id }
+    public func eventsChannel(for id: String) -> String { eventsChannelPrefix + id }
+    public func terminalMarker(for id: String) -> String { markerPrefix + id }
+    public func processingList(for workerID: String) -> String { "\(namespace):processing:\(workerID)" }
+    public func heartbeatKey(for workerID: String) -> String { "\(namespace):worker:\(workerID):alive" }
+    public var markerPrefix: String { "\(namespace):terminal:" }
+    public var workersSet: String { "\(namespace):workers" }
+    public var deliveriesHash: String { "\(namespace):deliveries" }
+    public var reaperLock: String { "\(namespace):reaper:lock" }
+
+    var statusTTLSeconds: Int { max(1, Int(statusTTL.components.seconds)) }
+    var heartbeatTTLMilliseconds: Int { max(1, Self.milliseconds(heartbeatTTL)) }
+    var reaperLockTTLMilliseconds: Int { max(1, Self.milliseconds(reaperLockTTL)) }
+
+    static func milliseconds(_ duration: Duration) -> Int {
+        let (seconds, attoseconds) = duration.components
+        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+}
