@@ -1,0 +1,27 @@
+import Glibc
+
+/// Why the agent could not do something. Never crosses the wire as is: the server maps it to an
+/// ``AgentProtocol/AgentErrorReply`` or to an `internal_error` verdict.
+struct AgentError: Error, CustomStringConvertible {
+    enum Code: String {
+        /// A system call failed; the message names it and carries errno's text.
+        case system
+        /// The request is well-formed but outside what the agent accepts.
+        case invalidRequest = "invalid_request"
+    }
+
+    var code: Code
+    var message: String
+
+    init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// A failed system call; `errno` is read at the call site by default, so build this right after the call.
+    static func system(_ operation: String, errno err: Int32 = errno) -> AgentError {
+        AgentError(.system, "\(operation): \(String(cString: strerror(err))) (errno \(err))")
+    }
+
+    var description: String { "\(code.rawValue): \(message)" }
+}

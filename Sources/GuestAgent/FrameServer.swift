@@ -1,0 +1,158 @@
+import AgentProtocol
+import Glibc
+
+/// The agent's single-threaded event loop: listeners, connections and the SIGCHLD pipe in one poll().
+/// A request is served to completion before the next frame is read; the protocol is one request at a time.
+final class FrameServer {
+    private struct Connection {
+        let fd: Int32
+        let name: String
+        /// A virtio-serial port stays open across host (dis)connections; a socket is closed at EOF.
+        let isVirtioPort: Bool
+        var hostConnected: Bool
+        var reader = FrameReader(maximumPayload: RequestValidation.maximumRequestPayload)
+    }
+
+    private let hello: AgentHello
+    private let runner: JobRunner
+    private let reaper: ChildReaper
+    private let isInit: Bool
+    private var listeners: [(fd: Int32, name: String)] = []
+    private var connections: [Connection] = []
+
+    init(hello: AgentHello, runner: JobRunner, reaper: ChildReaper, isInit: Bool) {
+        self.hello = hello
+        self.runner = runner
+        self.reaper = reaper
+        self.isInit = isInit
+    }
+
+    /// The host's side may not be connected yet: the hello goes out when poll() stops reporting POLLHUP.
+    func addVirtioPort(fd: Int32, name: String) {
+        connections.append(Connection(fd: fd, name: name, isVirtioPort: true, hostConnected: false))
+    }
+
+    func addListener(fd: Int32, name: String) { listeners.append((fd, name)) }
+
+    var hasChannels: Bool { !listeners.isEmpty || !connections.isEmpty }
+
+    /// Serves forever; returns only when a host-mode agent is asked to shut down.
+    func serve() {
+        while true {
+            probeVirtioPorts()
+            let waiting = connections.contains { $0.isVirtioPort && !$0.hostConnected }
+            var fds = [pollfd(fd: reaper.wakeFD, events: Int16(POLLIN), revents: 0)]
+            fds += listeners.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
+            let live = connections.indices.filter { !connections[$0].isVirtioPort || connections[$0].hostConnected }
+            fds += live.map { pollfd(fd: connections[$0].fd, events: Int16(POLLIN), revents: 0) }
+            if poll(&fds, nfds_t(fds.count), waiting ? 50 : -1) < 0 && errno != EINTR {
+                Log.error("\(AgentError.system("poll"))")
+                Posix.sleep(milliseconds: 50)
+                continue
+            }
+            reaper.reap()
+            for (offset, listener) in listeners.enumerated() where fds[1 + offset].revents != 0 {
+                accept(listener)
+            }
+            var closed: [Int] = []
+            for (offset, index) in live.enumerated() {
+                let revents = fds[1 + listeners.count + offset].revents
+                guard revents != 0 else { continue }
+                if !readAndServe(index, revents: revents) { closed.append(index) }
+                if shutdownRequested { return }
+            }
+            for index in closed.reversed() {
+                close(connections[index].fd)
+                connections.remove(at: index)
+            }
+        }
+    }
+
+    private var shutdownRequested = false
+
+    private func probeVirtioPorts() {
+        for index in connections.indices where connections[index].isVirtioPort && !connections[index].hostConnected {
+            var probe = pollfd(fd: connections[index].fd, events: Int16(POLLIN), revents: 0)
+            _ = poll(&probe, 1, 0)
+            if probe.revents & Int16(POLLHUP) == 0 {
+                connections[index].hostConnected = true
+                connections[index].reader.reset()
+                Log.info("host connected on \(connections[index].name)")
+                send(.hello(hello), to: index)
+            }
+        }
+    }
+
+    private func accept(_ listener: (fd: Int32, name: String)) {
+        guard let fd = Channels.accept(listener.fd) else { return }
+        connections.append(Connection(fd: fd, name: listener.name, isVirtioPort: false, hostConnected: true))
+        send(.hello(hello), to: connections.count - 1)
+    }
+
+    /// Returns false when the connection is gone and must be closed.
+    private func readAndServe(_ index: Int, revents: Int16) -> Bool {
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        let count = chunk.withUnsafeMutableBytes { read(connections[index].fd, $0.baseAddress!, $0.count) }
+        if count < 0 && (errno == EINTR || errno == EAGAIN) { return true }
+        if count <= 0 {
+            guard connections[index].isVirtioPort else { return false }
+            // Host side closed its end of the port; keep the port, wait for the next connection.
+            connections[index].hostConnected = false
+            Log.info("host disconnected from \(connections[index].name)")
+            return true
+        }
+        for item in connections[index].reader.feed(chunk[0..<count]) {
+            switch item {
+            case .success(let message):
+                if let reply = handle(message) { send(reply, to: index) }
+                if shutdownRequested { return true }
+            case .failure(let error):
+                Log.error("bad frame on \(connections[index].name): \(error)")
+                send(.error(Self.reply(to: error)), to: index)
+            }
+        }
+        return true
+    }
+
+    private func handle(_ message: AgentMessage) -> AgentMessage? {
+        switch message {
+        case .run(let request):
+            do throws(AgentError) {
+                try RequestValidation.validate(request)
+            } catch {
+                return .error(AgentErrorReply(code: .invalidRequest, message: "request \(request.id): \(error.message)"))
+            }
+            let started = Posix.monotonicMilliseconds()
+            let result = runner.run(request)
+            Log.info("job \(request.id): \(result.verdict.rawValue) in \(Posix.monotonicMilliseconds() - started) ms")
+            return .result(result)
+        case .shutdown:
+            Log.info("shutdown requested")
+            if isInit {
+                Posix.rebootNow()
+                Log.fatal("reboot failed: \(String(cString: strerror(errno)))")
+                return nil
+            }
+            shutdownRequested = true
+            return nil
+        case .hello, .result, .error:
+            return .error(AgentErrorReply(code: .invalidRequest, message: "the agent only accepts run and shutdown messages"))
+        }
+    }
+
+    private func send(_ message: AgentMessage, to index: Int) {
+        do {
+            try Posix.writeAll(connections[index].fd, try AgentFrame.encode(message))
+        } catch {
+            Log.error("cannot send to \(connections[index].name): \(error)")
+        }
+    }
+
+    private static func reply(to error: AgentFrameError) -> AgentErrorReply {
+        switch error.code {
+        case .badMagic, .invalidPayload: AgentErrorReply(code: .malformedFrame, message: error.description)
+        case .unsupportedVersion: AgentErrorReply(code: .unsupportedVersion, message: error.description)
+        case .tooLarge: AgentErrorReply(code: .tooLarge, message: error.description)
+        }
+    }
+}

@@ -1,0 +1,143 @@
+import Glibc
+
+/// One process tree to run: a compile or the program itself.
+struct StepSpec {
+    var name: String
+    var argv: [String]
+    var environment: [String]
+    var directory: String
+    var stdinFD: Int32
+    var wallTimeMilliseconds: Int
+    var memoryBytes: Int
+    var maxProcesses: Int
+    var maxOutputBytesPerStream: Int
+}
+
+/// What happened to a step, before it is turned into a verdict.
+struct StepOutcome {
+    var exitCode: Int32?
+    var signal: Int32?
+    var stdout: [UInt8]
+    var stderr: [UInt8]
+    var stdoutTruncated: Bool
+    var stderrTruncated: Bool
+    var timedOut: Bool
+    var outputOverflow: Bool
+    var oomKilled: Bool
+    var wallTimeMilliseconds: Int
+    var cpuTimeMilliseconds: Int
+    var peakMemoryBytes: Int
+
+    var succeeded: Bool { exitCode == 0 && !timedOut && !outputOverflow && !oomKilled }
+}
+
+/// Spawns a step, feeds nothing (stdin is a file), collects both output pipes with poll() and enforces
+/// the wall-time and output limits; the cgroup enforces memory and process count.
+struct StepRunner {
+    let sandbox: Sandbox
+    let reaper: ChildReaper
+
+    /// After the main process exits (or is killed), how long leftover output may take to drain.
+    private static let drainGraceMilliseconds = 2000
+    /// memory.current sampling period when the kernel has no memory.peak.
+    private static let samplePeriodMilliseconds = 10
+
+    func run(_ spec: StepSpec) throws -> StepOutcome {
+        let out = try Posix.makePipe()
+        let err: (read: Int32, write: Int32)
+        do { err = try Posix.makePipe() } catch {
+            close(out.read)
+            close(out.write)
+            throw error
+        }
+        var cgroup: CGroup?
+        let pid: pid_t
+        let started = Posix.monotonicMilliseconds()
+        do {
+            if sandbox.confined {
+                cgroup = try CGroup.create(
+                    name: spec.name, limits: .init(memoryBytes: spec.memoryBytes, maxProcesses: spec.maxProcesses))
+            }
+            // posix_spawn inherits the working directory; the agent is single-threaded, so borrow it.
+            guard chdir(spec.directory) == 0 else { throw AgentError.system("chdir \(spec.directory)") }
+            defer { chdir("/") }
+            let argv = sandbox.command(spec.argv)
+            let spawn = { try Spawn.start(argv: argv, environment: spec.environment, stdin: spec.stdinFD, stdout: out.write, stderr: err.write) }
+            pid = try cgroup.map { try $0.spawnInside(spawn) } ?? spawn()
+        } catch {
+            [out.read, out.write, err.read, err.write].forEach { close($0) }
+            cgroup?.destroy(reaper: reaper)
+            throw error
+        }
+        reaper.watch(pid)
+        close(out.write)
+        close(err.write)
+
+        var stdout = OutputCollector(fd: out.read, limit: spec.maxOutputBytesPerStream)
+        var stderr = OutputCollector(fd: err.read, limit: spec.maxOutputBytesPerStream)
+        var exit: ExitRecord?
+        var exitedAt = 0
+        var timedOut = false
+        var overflow = false
+        var killedAt: Int?
+        var sampledPeak = 0
+        let sampleMemory = cgroup != nil && cgroup?.peakMemory == nil
+        let deadline = started + spec.wallTimeMilliseconds
+
+        func killJob() {
+            if let cgroup { cgroup.killMembers() } else { kill(-pid, SIGKILL) }
+            if killedAt == nil { killedAt = Posix.monotonicMilliseconds() }
+        }
+
+        while true {
+            reaper.reap()
+            if exit == nil, let record = reaper.takeExit(of: pid) {
+                exit = record
+                exitedAt = Posix.monotonicMilliseconds()
+                // Whatever the program left running in the background dies with it.
+                killJob()
+            }
+            if !overflow && (stdout.truncated || stderr.truncated) {
+                overflow = true
+                killJob()
+            }
+            let now = Posix.monotonicMilliseconds()
+            if exit == nil && !timedOut && now >= deadline {
+                timedOut = true
+                killJob()
+            }
+            if exit != nil && !stdout.isOpen && !stderr.isOpen { break }
+            if let killedAt, now - killedAt > StepRunner.drainGraceMilliseconds {
+                if exit != nil { break }
+                // The main process ignores SIGKILL for this long only if it is stuck in the kernel: keep trying.
+                killJob()
+            }
+            if sampleMemory, let current = cgroup?.currentMemory { sampledPeak = max(sampledPeak, current) }
+
+            var timeout = exit == nil && !timedOut ? deadline - now : 100
+            if sampleMemory { timeout = min(timeout, StepRunner.samplePeriodMilliseconds) }
+            var fds = [pollfd(fd: reaper.wakeFD, events: Int16(POLLIN), revents: 0)]
+            if stdout.isOpen { fds.append(pollfd(fd: stdout.fd, events: Int16(POLLIN), revents: 0)) }
+            if stderr.isOpen { fds.append(pollfd(fd: stderr.fd, events: Int16(POLLIN), revents: 0)) }
+            _ = poll(&fds, nfds_t(fds.count), Int32(max(0, min(timeout, 1000))))
+            stdout.drain()
+            stderr.drain()
+        }
+        stdout.close()
+        stderr.close()
+
+        let record = exit!
+        let outcome = StepOutcome(
+            exitCode: record.exitCode, signal: record.signal,
+            stdout: stdout.bytes, stderr: stderr.bytes,
+            stdoutTruncated: stdout.truncated, stderrTruncated: stderr.truncated,
+            timedOut: timedOut, outputOverflow: overflow,
+            oomKilled: (cgroup?.oomKills ?? 0) > 0,
+            wallTimeMilliseconds: exitedAt - started,
+            cpuTimeMilliseconds: cgroup?.cpuMicroseconds.map { $0 / 1000 } ?? record.cpuMilliseconds,
+            peakMemoryBytes: cgroup.map { $0.peakMemory ?? sampledPeak } ?? Int(record.usage.ru_maxrss) * 1024
+        )
+        cgroup?.destroy(reaper: reaper)
+        return outcome
+    }
+}

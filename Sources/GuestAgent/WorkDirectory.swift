@@ -1,0 +1,53 @@
+import Glibc
+
+/// A fresh directory per request. In the guest it is its own tmpfs, sized to the memory limit, owned by
+/// the runner: files the job writes are charged to its cgroup and cannot fill the shared /tmp.
+struct WorkDirectory {
+    let path: String
+    let mounted: Bool
+
+    static func create(number: Int, sizeBytes: Int, sandbox: Sandbox) throws -> WorkDirectory {
+        if !sandbox.confined {
+            let path = "/tmp/codebench-agent-\(getpid())-job-\(number)"
+            removeTree(path)
+            guard mkdir(path, 0o700) == 0 else { throw AgentError.system("mkdir \(path)") }
+            return WorkDirectory(path: path, mounted: false)
+        }
+        let path = "/tmp/job-\(number)"
+        if mkdir(path, 0o700) != 0 && errno != EEXIST { throw AgentError.system("mkdir \(path)") }
+        let options = "size=\(max(sizeBytes, 1 << 20)),mode=0700,uid=\(Sandbox.runnerID),gid=\(Sandbox.runnerID)"
+        if mount("tmpfs", path, "tmpfs", UInt(MS_NOSUID | MS_NODEV), options) == 0 {
+            return WorkDirectory(path: path, mounted: true)
+        }
+        Log.error("\(AgentError.system("mount tmpfs on \(path)")); using a plain directory")
+        guard chown(path, Sandbox.runnerID, Sandbox.runnerID) == 0 else { throw AgentError.system("chown \(path)") }
+        return WorkDirectory(path: path, mounted: false)
+    }
+
+    /// Writes a file the job may read and overwrite.
+    func write(_ name: String, _ bytes: [UInt8], sandbox: Sandbox) throws {
+        let file = "\(path)/\(name)"
+        try Posix.writeFile(file, bytes)
+        if sandbox.confined && chown(file, Sandbox.runnerID, Sandbox.runnerID) != 0 { throw AgentError.system("chown \(file)") }
+    }
+
+    func remove() {
+        if mounted && umount2(path, Int32(MNT_DETACH)) != 0 {
+            Log.error("\(AgentError.system("umount \(path)"))")
+        }
+        WorkDirectory.removeTree(path)
+    }
+
+    /// rm -rf without following symlinks; the job controlled the contents.
+    static func removeTree(_ path: String) {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        if (info.st_mode & S_IFMT) == S_IFDIR {
+            chmod(path, 0o700)
+            for name in Posix.listDirectory(path) { removeTree("\(path)/\(name)") }
+            rmdir(path)
+        } else {
+            unlink(path)
+        }
+    }
+}
