@@ -1,1 +1,0 @@
-// Module RESP: being built; see the open issue that owns it.

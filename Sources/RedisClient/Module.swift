@@ -1,1 +1,0 @@
-// Module RedisClient: being built; see the open issue that owns it.

@@ -1,0 +1,59 @@
+import NIOCore
+import RESP
+
+/// One command, encoded as a RESP array of bulk strings at construction.
+///
+/// ```swift
+/// RedisCommand("SET", "job:1", payload, "EX", 60)
+/// RedisCommand("RPUSH", arguments: [key] + values)
+/// ```
+public struct RedisCommand: Sendable, CustomStringConvertible {
+    /// The first word, as given (used in errors and logs).
+    public let name: String
+    /// `*<n>\r\n$..\r\n...` ready to be written.
+    public let encoded: ByteBuffer
+    /// Whether the server may hold the reply back indefinitely (BLPOP, BLMOVE, XREADGROUP ... BLOCK, WAIT, ...).
+    /// ``RedisClient`` runs such commands on a dedicated connection without a default timeout.
+    public let isBlocking: Bool
+
+    public init(_ name: String, _ arguments: any RESPBulkStringEncodable...) {
+        self.init(name, arguments: arguments)
+    }
+
+    public init(_ name: String, arguments: [any RESPBulkStringEncodable]) {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(32 + 16 * arguments.count + name.utf8.count)
+        buffer.writeRESPLengthLine(UInt8(ascii: "*"), arguments.count + 1)
+        name.writeRESPBulkString(into: &buffer)
+        for argument in arguments { argument.writeRESPBulkString(into: &buffer) }
+        self.name = name
+        self.encoded = buffer
+        self.isBlocking = Self.blocks(name, arguments)
+    }
+
+    public var description: String { name }
+
+    private static let blockingCommands: Set<String> = [
+        "BLPOP", "BRPOP", "BLMOVE", "BRPOPLPUSH", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT", "WAITAOF",
+    ]
+
+    private static func blocks(_ name: String, _ arguments: [any RESPBulkStringEncodable]) -> Bool {
+        guard name.utf8.count <= 10, let first = name.utf8.first, first | 0x20 == UInt8(ascii: "b") || first | 0x20 == UInt8(ascii: "w") || first | 0x20 == UInt8(ascii: "x") else {
+            return false
+        }
+        let upper = name.uppercased()
+        if blockingCommands.contains(upper) { return true }
+        if upper == "XREAD" || upper == "XREADGROUP" {
+            return arguments.contains { ($0 as? String)?.uppercased() == "BLOCK" }
+        }
+        return false
+    }
+
+    /// Commands that would turn the connection into something other than request/reply.
+    static let unsupportedCommands: Set<String> = ["SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE", "MONITOR", "SYNC", "PSYNC"]
+
+    /// Commands after which a dedicated connection must not go back to the pool (its state changed).
+    static let stateChangingCommands: Set<String> = [
+        "SELECT", "WATCH", "MULTI", "AUTH", "HELLO", "CLIENT", "RESET", "READONLY", "READWRITE", "ASKING",
+    ]
+}
