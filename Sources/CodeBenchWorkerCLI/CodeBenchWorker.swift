@@ -8,6 +8,8 @@ struct CodeBenchWorker: AsyncParsableCommand {
         abstract: "Runs untrusted code jobs from a Redis queue, one fresh microVM per job.",
         subcommands: [
             // Registered by each command's file owner; keep one per line.
+            Run.self,
+            Submit.self,
         ]
     )
 }

@@ -1,0 +1,183 @@
+import AgentProtocol
+import Foundation
+import JobQueue
+import Logging
+import MicroVM
+import QEMUDriver
+import RedisClient
+import TestSupport
+import Worker
+
+/// `codebench-worker bench worker`: what the worker adds on top of the VM driver.
+///
+/// In one run, against a throw-away redis-server: enqueue-to-done latency of `true` and a Python
+/// one-liner through the worker, the same workloads through the driver alone, the worker's own
+/// overhead per job (latency minus that job's VM lifetime), and throughput of a batch with 1, 2 and
+/// 4 concurrent VMs, through the worker and through the driver alone.
+public struct WorkerBenchmark: Sendable {
+    public struct Options: Sendable {
+        /// Jobs per latency series (run one after another).
+        public var latencyJobs = 20
+        /// Jobs per throughput batch (pushed at once).
+        public var batchJobs = 12
+        public var concurrencies = [1, 2, 4]
+        public var imageDirectory = GuestImage.defaultDirectory
+
+        public init() {}
+    }
+
+    public let options: Options
+    let logger: Logger
+    let output: @Sendable (String) -> Void
+
+    public init(options: Options, logger: Logger, output: @escaping @Sendable (String) -> Void) {
+        self.options = options
+        self.logger = logger
+        self.output = output
+    }
+
+    static var workloads: [(name: String, payload: (String) -> String, workload: Workload)] {
+        [
+        ("true", { #"{"id":"\#($0)","command":"true"}"# }, .shell(command: "true")),
+        ("python", { #"{"id":"\#($0)","language":"python","code":"print(6*7)"}"# }, .program(language: .python, source: "print(6*7)")),
+        ]
+    }
+
+    public func run() async throws {
+        _ = try GuestImageFixture.require(.at(options.imageDirectory))
+        var base = WorkerConfiguration()
+        base.imageDirectory = options.imageDirectory
+        base.vmm = .qemu
+        let driver = WorkerBenchmarkTimingDriver(try await DriverSelection.makeDriver(for: base, logger: logger))
+        output("worker benchmark: VMM \(driver.name), \(options.latencyJobs) jobs per latency series, batches of \(options.batchJobs)")
+        try await withRedisServer { redis in
+            base.redisURL = redis.url
+            let client = RedisClient(configuration: try .init(url: redis.url), logger: logger)
+            defer { client.close() }
+            let platform = WorkerBenchmarkPlatform(client: client)
+            try await latency(base: base, driver: driver, platform: platform)
+            try await throughput(base: base, driver: driver, platform: platform)
+        }
+    }
+
+    private func latency(base: WorkerConfiguration, driver: WorkerBenchmarkTimingDriver, platform: WorkerBenchmarkPlatform) async throws {
+        output("\nlatency, one job at a time")
+        for (name, payload, workload) in Self.workloads {
+            var alone: [Duration] = []
+            for i in 0..<options.latencyJobs {
+                let start = ContinuousClock.now
+                _ = try await driver.withVM(base.vmConfiguration(network: false), logger: logger) { session in
+                    try await session.run(RunRequest(id: "alone-\(i)", workload: workload), timeout: .seconds(30))
+                }
+                alone.append(.now - start)
+            }
+            _ = driver.takeSpans()
+            var configuration = base
+            configuration.concurrency = 1
+            let latencies = try await withWorker(configuration, driver: driver) {
+                var latencies: [Duration] = []
+                for i in 0..<options.latencyJobs {
+                    let id = "lat-\(name)-\(i)"
+                    let start = ContinuousClock.now
+                    try await platform.push(payload(id))
+                    try await platform.waitForTerminal(id)
+                    latencies.append(.now - start)
+                }
+                return latencies
+            }
+            let spans = driver.takeSpans()
+            let overheads = zip(latencies, spans).map { $0 - $1 }
+            output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) driver alone   \(WorkerBenchmarkSample(alone).summary)")
+            output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) through worker \(WorkerBenchmarkSample(latencies).summary)")
+            output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) worker overhead per job (latency - VM lifetime): \(WorkerBenchmarkSample(overheads).summary)")
+        }
+    }
+
+    private func throughput(base: WorkerConfiguration, driver: WorkerBenchmarkTimingDriver, platform: WorkerBenchmarkPlatform) async throws {
+        output("\nthroughput, batch of \(options.batchJobs) `true` jobs")
+        var workerRates: [Int: Double] = [:]
+        for concurrency in options.concurrencies {
+            let aloneStart = ContinuousClock.now
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let perTask = (0..<concurrency).map { slot in stride(from: slot, to: options.batchJobs, by: concurrency).map { $0 } }
+                for indices in perTask {
+                    group.addTask {
+                        for i in indices {
+                            _ = try await driver.withVM(base.vmConfiguration(network: false), logger: logger) { session in
+                                try await session.run(RunRequest(id: "tp-alone-\(i)", workload: .shell(command: "true")), timeout: .seconds(30))
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let aloneRate = Double(options.batchJobs) / seconds(.now - aloneStart)
+
+            var configuration = base
+            configuration.concurrency = concurrency
+            let workerRate = try await withWorker(configuration, driver: driver) {
+                let ids = (0..<options.batchJobs).map { "tp-\(concurrency)-\($0)" }
+                let start = ContinuousClock.now
+                try await platform.push(ids.map { #"{"id":"\#($0)","command":"true"}"# })
+                for id in ids { try await platform.waitForTerminal(id) }
+                return Double(options.batchJobs) / seconds(.now - start)
+            }
+            _ = driver.takeSpans()
+            workerRates[concurrency] = workerRate
+            let speedup = workerRates[1].map { String(format: "  (%.2fx of 1 VM)", workerRate / $0) } ?? ""
+            output(String(format: "  %d VM%@: worker %.2f jobs/s, driver alone %.2f jobs/s%@", concurrency, concurrency == 1 ? " " : "s", workerRate, aloneRate, speedup))
+        }
+    }
+
+    /// Runs a worker service while `body` runs, then cancels it (every job is finished by then).
+    private func withWorker<T: Sendable>(
+        _ configuration: WorkerConfiguration, driver: any MicroVMDriver, _ body: () async throws -> T
+    ) async throws -> T {
+        var quiet = logger
+        quiet.logLevel = .warning
+        let assembly = try await WorkerAssembly(configuration: configuration, driver: driver, logger: quiet)
+        let service = Task { try await assembly.service.run() }
+        defer {
+            service.cancel()
+            assembly.client.close()
+        }
+        let value = try await body()
+        service.cancel()
+        _ = await service.result
+        return value
+    }
+
+    private func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+}
+
+/// The platform side: RPUSH jobs, BLPOP status lists.
+struct WorkerBenchmarkPlatform: Sendable {
+    let client: RedisClient
+
+    func push(_ payloads: String...) async throws { try await push(payloads) }
+
+    func push(_ payloads: [String]) async throws {
+        _ = try await client.send(RedisCommand("RPUSH", arguments: ["jobs"] + payloads))
+    }
+
+    /// Pops the job's list until its terminal status, then drops the trailing elements.
+    func waitForTerminal(_ id: String) async throws {
+        while true {
+            guard let pair = try await client.send(RedisCommand("BLPOP", id, 60), as: [String]?.self), pair.count == 2 else {
+                throw WorkerBenchmarkError(message: "job \(id): no status within 60 s")
+            }
+            if pair[1] == "done" || pair[1] == "failed" {
+                if pair[1] == "failed" { throw WorkerBenchmarkError(message: "job \(id) failed: \(try await client.send(RedisCommand("LINDEX", id, 0), as: String?.self) ?? "")") }
+                _ = try await client.send(RedisCommand("DEL", id))
+                return
+            }
+        }
+    }
+}
+
+struct WorkerBenchmarkError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}

@@ -1,0 +1,58 @@
+import Logging
+import MicroVM
+import Synchronization
+
+/// Wraps a driver and records how long each VM lived (boot to teardown), so the worker's own
+/// overhead per job is the enqueue-to-done latency minus that job's VM time, measured in the same run.
+final class WorkerBenchmarkTimingDriver: MicroVMDriver {
+    let inner: any MicroVMDriver
+    private let spans = Mutex<[Duration]>([])
+
+    init(_ inner: any MicroVMDriver) { self.inner = inner }
+
+    var name: String { inner.name }
+
+    /// VM lifetimes in the order they ended.
+    func takeSpans() -> [Duration] {
+        spans.withLock { spans in
+            defer { spans.removeAll() }
+            return spans
+        }
+    }
+
+    func withVM<T: Sendable>(
+        _ configuration: VMConfiguration, logger: Logger, _ body: (any GuestSession) async throws -> T
+    ) async throws -> T {
+        let start = ContinuousClock.now
+        defer {
+            let span = ContinuousClock.now - start
+            spans.withLock { $0.append(span) }
+        }
+        return try await inner.withVM(configuration, logger: logger, body)
+    }
+}
+
+/// Percentiles of a sample, nearest-rank.
+struct WorkerBenchmarkSample {
+    var values: [Double]
+
+    init(_ durations: [Duration]) {
+        values = durations.map { Double($0.components.seconds) * 1000 + Double($0.components.attoseconds) / 1e15 }.sorted()
+    }
+
+    func percentile(_ p: Double) -> Double {
+        guard !values.isEmpty else { return .nan }
+        let rank = Int((p / 100 * Double(values.count)).rounded(.up))
+        return values[min(values.count - 1, max(0, rank - 1))]
+    }
+
+    /// "p50 812.3 ms  p95 901.0 ms  p99 920.4 ms  (n=20)"
+    var summary: String {
+        "p50 \(format(percentile(50))) ms  p95 \(format(percentile(95))) ms  p99 \(format(percentile(99))) ms  (n=\(values.count))"
+    }
+
+    private func format(_ value: Double) -> String {
+        let tenths = (value * 10).rounded() / 10
+        return String(tenths)
+    }
+}

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceLifecycle
+import Worker
+
+/// `codebench-worker run`: flags -> configuration -> the worker service, until SIGTERM/SIGINT.
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the worker: take jobs from Redis and run each in a fresh microVM.",
+        discussion: """
+            Every setting can be given as a flag (--name or --set name=value), as an environment variable \
+            (CODEBENCH_NAME, e.g. CODEBENCH_REDIS_URL) or in a JSON config file (--config, CODEBENCH_CONFIG), \
+            in that order of precedence. Settings:
+
+            """ + WorkerSetting.all.map { "  \($0.name): \($0.help)" }.joined(separator: "\n")
+    )
+
+    @Option(help: "JSON object of settings (also CODEBENCH_CONFIG).") var config: String?
+    @Option(help: "Redis URL (redis://, rediss://, unix://).") var redisUrl: String?
+    @Option(help: "qemu, firecracker or auto.") var vmm: String?
+    @Option(help: "VMs at once (default from cores and memory).") var concurrency: Int?
+    @Option(help: "Directory with vmlinux and rootfs.ext4.") var imageDir: String?
+    @Option(help: "Prefix of each job's status list (e.g. worker_job_status_).") var statusKeyPrefix: String?
+    @Option(help: "This worker's id in Redis.") var workerId: String?
+    @Option(help: "Seconds running jobs get to finish on SIGTERM before they are requeued.") var drainGraceSeconds: Double?
+    @Flag(help: "Let jobs that ask for it have a network device.") var allowNetwork = false
+    @Option(name: .customLong("set"), help: "Any setting, as name=value (repeatable).") var settings: [String] = []
+    @Option(help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func run() async throws {
+        guard let logLevel = Logger.Level(rawValue: logLevel) else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error")
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = logLevel
+            return handler
+        }
+        let logger = Logger(label: "codebench.worker")
+        let configuration = try WorkerConfigurationLoader(
+            flags: try flags(), environment: ProcessInfo.processInfo.environment, configFile: config
+        ).load()
+        let assembly = try await WorkerAssembly(configuration: configuration, logger: logger)
+        defer { assembly.client.close() }
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: [assembly.service], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+        // After the drain grace, the service itself cancels its VMs and requeues; this is only a backstop.
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.drainGracePeriod + .seconds(30)
+        try await ServiceGroup(configuration: groupConfiguration).run()
+    }
+
+    private func flags() throws -> [String: String] {
+        var flags: [String: String] = [:]
+        for setting in settings {
+            guard let equals = setting.firstIndex(of: "="), equals != setting.startIndex else {
+                throw ValidationError("--set expects name=value, got '\(setting)'")
+            }
+            flags[String(setting[..<equals])] = String(setting[setting.index(after: equals)...])
+        }
+        flags["redis-url"] = redisUrl ?? flags["redis-url"]
+        flags["vmm"] = vmm ?? flags["vmm"]
+        flags["concurrency"] = concurrency.map(String.init) ?? flags["concurrency"]
+        flags["image-dir"] = imageDir ?? flags["image-dir"]
+        flags["status-key-prefix"] = statusKeyPrefix ?? flags["status-key-prefix"]
+        flags["worker-id"] = workerId ?? flags["worker-id"]
+        flags["drain-grace-seconds"] = drainGraceSeconds.map { String($0) } ?? flags["drain-grace-seconds"]
+        if allowNetwork { flags["allow-network"] = "true" }
+        return flags
+    }
+}

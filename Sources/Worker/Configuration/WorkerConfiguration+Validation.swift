@@ -1,0 +1,78 @@
+import AgentProtocol
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+extension WorkerConfiguration {
+    /// Checks every value and their consistency; throws the first problem found.
+    public func validate() throws(WorkerConfigurationError) {
+        func fail(_ message: String) throws(WorkerConfigurationError) {
+            throw WorkerConfigurationError(.inconsistent, message)
+        }
+        let schemes = ["redis://", "rediss://", "unix://", "redis+unix://"]
+        if !schemes.contains(where: { redisURL.hasPrefix($0) }) {
+            try fail("redis-url '\(redisURL)' must start with redis://, rediss:// or unix://")
+        }
+        for (name, value) in [
+            ("intake-list", intakeList), ("invalid-list", invalidList), ("dead-letter-list", deadLetterList),
+            ("namespace", namespace),
+        ]
+        where value.isEmpty {
+            try fail("\(name) must not be empty")
+        }
+        if Set([intakeList, invalidList, deadLetterList]).count != 3 {
+            try fail("intake-list, invalid-list and dead-letter-list must be three different lists")
+        }
+        if let workerID, workerID.isEmpty || workerID.contains(where: { $0.isWhitespace }) {
+            try fail("worker-id must be non-empty and without spaces")
+        }
+        if statusTTL < .seconds(1) { try fail("status-ttl-seconds must be at least 1") }
+        if heartbeatTTL < .seconds(1) { try fail("heartbeat-ttl-seconds must be at least 1") }
+        if maxDeliveries < 1 { try fail("max-deliveries must be at least 1") }
+        if maxPayloadBytes < 64 || maxPayloadBytes > 64 << 20 { try fail("max-payload-bytes must be between 64 and 67108864") }
+        if let concurrency, concurrency < 1 || concurrency > 1024 { try fail("concurrency must be between 1 and 1024") }
+        if vmMemoryMiB < 64 { try fail("vm-memory-mib must be at least 64") }
+        if vmVCPUs < 1 || vmVCPUs > 32 { try fail("vm-vcpus must be between 1 and 32") }
+        if bootTimeout <= .zero { try fail("boot-timeout-seconds must be positive") }
+        if hostTimeoutMargin <= .zero { try fail("host-timeout-margin-seconds must be positive") }
+        if drainGracePeriod < .zero { try fail("drain-grace-seconds must not be negative") }
+        if outboxCapacity < 1 { try fail("outbox-capacity must be at least 1") }
+        try Self.validate(limits: maximumLimits, prefix: "max")
+        try Self.validate(limits: defaultLimits, prefix: "default")
+        let pairs: [(String, Int, Int)] = [
+            ("wall-ms", defaultLimits.wallTimeMilliseconds, maximumLimits.wallTimeMilliseconds),
+            ("memory-mib", defaultLimits.memoryBytes >> 20, maximumLimits.memoryBytes >> 20),
+            ("processes", defaultLimits.maxProcesses, maximumLimits.maxProcesses),
+            ("output-bytes", defaultLimits.maxOutputBytesPerStream, maximumLimits.maxOutputBytesPerStream),
+        ]
+        for (name, value, maximum) in pairs where value > maximum {
+            try fail("default-\(name) (\(value)) is above max-\(name) (\(maximum))")
+        }
+        // A job limit larger than the VM would be enforced by the guest kernel's OOM killer, not by
+        // the job's cgroup, and the verdict would be a crash instead of "memory limit exceeded".
+        if maximumLimits.memoryBytes > vmMemoryMiB << 20 {
+            try fail("max-memory-mib (\(maximumLimits.memoryBytes >> 20)) is above vm-memory-mib (\(vmMemoryMiB))")
+        }
+    }
+
+    /// Checks what the configuration needs on this host: the guest image files.
+    public func validateHost() throws(WorkerConfigurationError) {
+        let image = vmConfiguration(network: false).image
+        for path in [image.kernelPath, image.rootfsPath] where access(path, R_OK) != 0 {
+            throw WorkerConfigurationError(
+                .hostNotReady, "guest image file \(path) is missing or unreadable: run scripts/build-guest-image, or set image-dir")
+        }
+    }
+
+    private static func validate(limits: ResourceLimits, prefix: String) throws(WorkerConfigurationError) {
+        if limits.wallTimeMilliseconds < 1 { throw WorkerConfigurationError(.inconsistent, "\(prefix)-wall-ms must be at least 1") }
+        if limits.memoryBytes < 1 << 20 { throw WorkerConfigurationError(.inconsistent, "\(prefix)-memory-mib must be at least 1") }
+        if limits.maxProcesses < 1 { throw WorkerConfigurationError(.inconsistent, "\(prefix)-processes must be at least 1") }
+        if limits.maxOutputBytesPerStream < 1 {
+            throw WorkerConfigurationError(.inconsistent, "\(prefix)-output-bytes must be at least 1")
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import AgentProtocol
+import MicroVM
+
+/// Everything an operator can set on a worker. Every field has a default, so
+/// `WorkerConfiguration()` is a working local worker; ``validate()`` runs before the service starts.
+///
+/// Loaded by ``WorkerConfigurationLoader`` from flags, `CODEBENCH_*` environment variables and an
+/// optional JSON file, in that precedence.
+public struct WorkerConfiguration: Sendable, Equatable {
+    /// Which VMM boots the job VMs.
+    public enum VMMChoice: String, Sendable, Equatable, CaseIterable {
+        case qemu
+        case firecracker
+        /// Firecracker when usable, else QEMU with KVM when its probe passes, else QEMU with TCG.
+        case auto
+    }
+
+    // MARK: Redis and queue names
+
+    /// `redis://[user:password@]host:port[/db]`, `rediss://...` or `unix:///path`.
+    public var redisURL: String = "redis://127.0.0.1:6379"
+    /// The list platforms `RPUSH` jobs onto.
+    public var intakeList: String = "jobs"
+    /// Where payloads without a readable id go, with the reason.
+    public var invalidList: String = "jobs:invalid"
+    /// Where jobs abandoned too many times go.
+    public var deadLetterList: String = "jobs:dead"
+    /// Prefix of the queue's bookkeeping keys (processing lists, heartbeats, terminal markers).
+    public var namespace: String = "jobs"
+    /// Every status push is also PUBLISHed on this prefix + the job id.
+    public var eventsChannelPrefix: String = "codebench:events:"
+    /// Prepended to the job id to name its status list (`""` as the original worker; `worker_job_status_` for the later API).
+    public var statusKeyPrefix: String = ""
+    /// Status lists expire this long after their last push.
+    public var statusTTL: Duration = .seconds(24 * 3600)
+    /// This worker's identity in Redis (processing list, heartbeat); nil means hostname-pid-random.
+    public var workerID: String?
+    /// How long this worker's heartbeat lives; past it, another worker's reaper requeues its jobs.
+    public var heartbeatTTL: Duration = .seconds(10)
+    /// Deliveries after which a job that keeps killing its workers is dead-lettered.
+    public var maxDeliveries: Int = 3
+    /// Payloads above this size are rejected as invalid without being parsed.
+    public var maxPayloadBytes: Int = 1 << 20
+
+    // MARK: VMs
+
+    public var vmm: VMMChoice = .auto
+    /// Holds `vmlinux` and `rootfs.ext4` (built by `scripts/build-guest-image`).
+    public var imageDirectory: String = GuestImage.defaultDirectory
+    /// Per-VM sockets and files live under it.
+    public var runtimeDirectory: String = "/run/codebench"
+    /// VMs running at once; nil means ``WorkerConfiguration/defaultConcurrency(cores:memoryBytes:vmMemoryMiB:)``.
+    public var concurrency: Int?
+    public var vmMemoryMiB: Int = 256
+    public var vmVCPUs: Int = 1
+    public var bootTimeout: Duration = .seconds(20)
+
+    // MARK: Job limits
+
+    /// The most any job may ask for; requests above are lowered to these.
+    public var maximumLimits = ResourceLimits(
+        wallTimeMilliseconds: 60_000, memoryBytes: 192 << 20, maxProcesses: 256, maxOutputBytesPerStream: 4 << 20)
+    /// What a job gets for each limit it does not ask for.
+    public var defaultLimits = ResourceLimits(
+        wallTimeMilliseconds: 10_000, memoryBytes: 128 << 20, maxProcesses: 64, maxOutputBytesPerStream: 1 << 20)
+    /// Whether jobs may ask for a network device. Off by default: untrusted code gets no network.
+    public var allowNetwork: Bool = false
+    /// The host stops a VM this long after the job's wall limit (the guest is not trusted to stop itself).
+    public var hostTimeoutMargin: Duration = .seconds(5)
+
+    // MARK: Lifecycle
+
+    /// On SIGTERM/SIGINT, running jobs get this long to finish; then their VMs are destroyed and the jobs requeued.
+    public var drainGracePeriod: Duration = .seconds(30)
+    /// Terminal results that could not be published (Redis down) are kept in memory, at most this many.
+    public var outboxCapacity: Int = 1000
+
+    public init() {}
+
+    /// The memory the host keeps for itself, and the per-VM cost on top of guest memory (VMM, page tables, console).
+    static let hostReserveBytes = 1 << 30
+    static let perVMOverheadBytes = 128 << 20
+
+    /// min(cores, (memory - 1 GiB) / (VM memory + 128 MiB)), at least 1.
+    public static func defaultConcurrency(cores: Int, memoryBytes: Int, vmMemoryMiB: Int) -> Int {
+        let perVM = vmMemoryMiB << 20 + perVMOverheadBytes
+        let byMemory = max(0, memoryBytes - hostReserveBytes) / max(perVM, 1)
+        return max(1, min(cores, byMemory))
+    }
+
+    /// ``concurrency`` when set, else the default for this host.
+    public var effectiveConcurrency: Int {
+        concurrency
+            ?? Self.defaultConcurrency(
+                cores: HostResources.current.cores, memoryBytes: HostResources.current.memoryBytes, vmMemoryMiB: vmMemoryMiB)
+    }
+
+    /// The VM shape every job gets (network is decided per job).
+    public func vmConfiguration(network: Bool) -> VMConfiguration {
+        VMConfiguration(
+            image: .at(imageDirectory), vcpus: vmVCPUs, memoryMiB: vmMemoryMiB, network: network,
+            bootTimeout: bootTimeout, runtimeDirectory: runtimeDirectory)
+    }
+}

@@ -1,0 +1,107 @@
+import AgentProtocol
+import Foundation
+import JobQueue
+import Logging
+import MicroVM
+
+/// Takes one claimed job through its lifecycle: parse check, `received`, a fresh VM, `running`,
+/// the run, and exactly one terminal status. Never throws: every failure becomes a `failed` status
+/// (or, when the worker is draining, a requeue).
+struct JobRunner: Sendable {
+    let configuration: WorkerConfiguration
+    let driver: any MicroVMDriver
+    let outbox: Outbox
+    let metrics: WorkerMetrics
+    let logger: Logger
+
+    /// Runs `claimed` to its end.
+    func run(_ claimed: ClaimedJob) async {
+        var logger = self.logger
+        let job: JobRequest
+        switch claimed.job {
+        case .failure(let invalid):
+            logger[metadataKey: "job.id"] = "\(invalid.id ?? "-")"
+            logger.notice("invalid job", metadata: ["reason": "\(invalid.reason)"])
+            metrics.finished(.invalid)
+            await outbox.submit(.reject(claimed, invalid), logger: logger)
+            return
+        case .success(let parsed):
+            job = parsed
+        }
+        logger[metadataKey: "job.id"] = "\(job.id)"
+        logger.info("job received", metadata: ["deliveries": "\(claimed.deliveries)"])
+        await outbox.submit(.status(.received, claimed), logger: logger)
+
+        if job.network && !configuration.allowNetwork {
+            await finish(claimed, .failed(reason: "network access is not allowed on this worker", result: nil), logger)
+            return
+        }
+        let limits = configuration.effectiveLimits(for: job)
+        let request = RunRequest(id: job.id, workload: job.workload, stdin: Data(job.stdin), limits: limits)
+        let hostTimeout = configuration.hostTimeout(for: limits, workload: job.workload)
+        let queueMilliseconds = Int((ContinuousClock.now - claimed.claimedAt).milliseconds)
+
+        let outcome: JobOutcome
+        do {
+            let (result, boot) = try await metrics.countingVM {
+                try await driver.withVM(configuration.vmConfiguration(network: job.network), logger: logger) { session in
+                    await outbox.submit(.status(.running, claimed), logger: logger)
+                    let result = try await session.run(request, timeout: hostTimeout)
+                    return (result, session.bootDuration)
+                }
+            }
+            outcome = Self.outcome(
+                for: result, limits: limits, vmm: driver.name, bootMilliseconds: Int(boot.milliseconds),
+                queueMilliseconds: queueMilliseconds)
+        } catch {
+            if Task.isCancelled {
+                // Drain past the grace period: the VM is gone, the job goes back for another worker.
+                logger.notice("job interrupted by shutdown, requeueing")
+                metrics.finished(.requeued)
+                await outbox.submit(.requeue(claimed), logger: logger)
+                return
+            }
+            let reason: String
+            if let vmError = error as? VMError {
+                reason = OutcomePolicy.reason(for: vmError, limits: limits)
+                logger.warning(
+                    "VM failed", metadata: ["error": "\(vmError)", "console": "\(vmError.consoleTail?.suffix(2000) ?? "")"])
+            } else {
+                reason = "VM failure: \(error)"
+                logger.warning("VM failed", metadata: ["error": "\(error)"])
+            }
+            outcome = .failed(
+                reason: reason, result: JobResultRecord(message: reason, vmm: driver.name, queueMilliseconds: queueMilliseconds))
+        }
+        await finish(claimed, outcome, logger)
+    }
+
+    private func finish(_ claimed: ClaimedJob, _ outcome: JobOutcome, _ logger: Logger) async {
+        switch outcome {
+        case .done(_, _, let record):
+            logger.info(
+                "job done",
+                metadata: ["verdict": "\(record.verdict ?? "-")", "exit_code": "\(record.exitCode.map(String.init) ?? "-")"])
+            metrics.finished(.done)
+        case .failed(let reason, _):
+            logger.info("job failed", metadata: ["reason": "\(reason)"])
+            metrics.finished(.failed)
+        }
+        await outbox.submit(.finish(claimed, outcome), logger: logger)
+    }
+
+    /// The platform's view of a guest result (see ``OutcomePolicy``).
+    static func outcome(
+        for result: RunResult, limits: ResourceLimits, vmm: String, bootMilliseconds: Int, queueMilliseconds: Int
+    ) -> JobOutcome {
+        var record = JobResultRecord(
+            run: result, vmm: vmm, bootMilliseconds: bootMilliseconds, queueMilliseconds: queueMilliseconds)
+        switch OutcomePolicy.status(for: result, limits: limits) {
+        case .done:
+            return .done(stdout: Array(result.stdout), stderr: Array(result.stderr), result: record)
+        case .failed(let reason):
+            record.message = reason
+            return .failed(reason: reason, result: record)
+        }
+    }
+}

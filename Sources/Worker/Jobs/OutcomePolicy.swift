@@ -1,0 +1,73 @@
+import AgentProtocol
+import MicroVM
+
+/// How a job ends for the platform: `done` means the program ran, whatever its exit code;
+/// `failed` means the platform could not run it, or a limit stopped it, with a reason a person can act on.
+public enum TerminalStatus: Sendable, Equatable {
+    case done
+    case failed(reason: String)
+}
+
+/// The mapping from what the guest reported (or how the VM failed) to the status the platform sees.
+///
+/// Decisions (see README "Running the worker"):
+/// - `ok` and `runtime_error` are `done`; the exit code and signal are in the result JSON.
+/// - Output beyond the per-stream limit is cut and flagged (`stdout_truncated`). A program that still
+///   exited by itself is `done` with the flags; one the agent killed for flooding output
+///   (`output_limit` with a signal) is `failed` ("output limit of N bytes exceeded").
+/// - `compile_error` is `failed` ("compile error: <first line>"): the program never ran. The full
+///   compiler output is in the result JSON (`compile_output`).
+/// - A VM that could not boot or died is `failed` with the VM's message.
+public enum OutcomePolicy {
+    public static func status(for result: RunResult, limits: ResourceLimits) -> TerminalStatus {
+        switch result.verdict {
+        case .ok, .runtimeError:
+            return .done
+        case .timeLimit:
+            return .failed(reason: timeLimitReason(limits))
+        case .memoryLimit:
+            return .failed(reason: "memory limit of \(formatMiB(limits.memoryBytes)) exceeded")
+        case .outputLimit where result.signal == nil && result.exitCode != nil:
+            return .done
+        case .outputLimit:
+            return .failed(reason: "output limit of \(limits.maxOutputBytesPerStream) bytes exceeded")
+        case .compileError:
+            let output = result.compileOutput.flatMap { $0.isEmpty ? nil : $0 } ?? result.stderr
+            let firstLine = String(decoding: output, as: UTF8.self)
+                .split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+            return .failed(reason: firstLine.isEmpty ? "compile error" : "compile error: \(clip(firstLine, 300))")
+        case .internalError:
+            return .failed(reason: "internal error in the VM: \(clip(result.message ?? "no detail", 300))")
+        }
+    }
+
+    /// The reason for a job whose VM failed (the platform could not run it).
+    public static func reason(for error: VMError, limits: ResourceLimits) -> String {
+        if error.code == .hostTimeout {
+            return timeLimitReason(limits) + " (the VM did not stop and was destroyed)"
+        }
+        return "VM failure: \(clip(error.message, 500))"
+    }
+
+    /// "time limit of 5 s exceeded", "time limit of 2.5 s exceeded".
+    public static func timeLimitReason(_ limits: ResourceLimits) -> String {
+        let ms = limits.wallTimeMilliseconds
+        let seconds = ms % 1000 == 0 ? "\(ms / 1000)" : trimmedDecimal(Double(ms) / 1000)
+        return "time limit of \(seconds) s exceeded"
+    }
+
+    static func formatMiB(_ bytes: Int) -> String {
+        bytes % (1 << 20) == 0 ? "\(bytes >> 20) MiB" : trimmedDecimal(Double(bytes) / Double(1 << 20)) + " MiB"
+    }
+
+    private static func trimmedDecimal(_ value: Double) -> String {
+        var text = String(Double((value * 1000).rounded()) / 1000)
+        while text.hasSuffix("0") { text.removeLast() }
+        if text.hasSuffix(".") { text.removeLast() }
+        return text
+    }
+
+    private static func clip(_ text: String, _ maximum: Int) -> String {
+        text.count <= maximum ? text : String(text.prefix(maximum)) + "…"
+    }
+}

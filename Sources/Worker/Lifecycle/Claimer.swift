@@ -1,0 +1,45 @@
+import JobQueue
+import Logging
+
+/// Claims the next job, riding out Redis outages: an error is logged once per outage and retried
+/// with backoff, never thrown, so a lost connection cannot stop the worker.
+struct Claimer {
+    let queue: JobQueue
+    let logger: Logger
+    /// Short, so the claim loop notices shutdown quickly even when the queue is idle.
+    var blockFor: Duration = .seconds(1)
+    private var backoff = Backoff()
+    private var unreachableSince: ContinuousClock.Instant?
+
+    init(queue: JobQueue, logger: Logger) {
+        self.queue = queue
+        self.logger = logger
+    }
+
+    /// The next job, or nil when none came within ``blockFor`` or Redis failed.
+    mutating func next(stop: StopFlag) async -> ClaimedJob? {
+        let queue = self.queue
+        let blockFor = self.blockFor
+        do {
+            // Shielded from cancellation: a BLMOVE abandoned half-way could move a job into our
+            // processing list without us knowing; letting it end (within `blockFor`) avoids that.
+            let claimed = try await Task { try await queue.claim(timeout: blockFor) }.value
+            if let since = unreachableSince {
+                logger.notice("Redis reachable again", metadata: ["outage_ms": "\((ContinuousClock.now - since).milliseconds)"])
+                unreachableSince = nil
+            }
+            backoff.reset()
+            return claimed
+        } catch {
+            if unreachableSince == nil {
+                unreachableSince = .now
+                logger.warning("cannot claim jobs, Redis unreachable; retrying with backoff", metadata: ["error": "\(error)"])
+            }
+            let until = ContinuousClock.now + backoff.next()
+            while ContinuousClock.now < until, !stop.isSet {
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            return nil
+        }
+    }
+}

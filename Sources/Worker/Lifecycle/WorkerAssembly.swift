@@ -1,0 +1,34 @@
+import JobQueue
+import Logging
+import MicroVM
+import RedisClient
+
+/// Builds a ready-to-run ``WorkerService`` from a configuration: the Redis client, the queue and the
+/// VMM driver. The CLI and the benchmarks use it; tests inject their own driver.
+public struct WorkerAssembly: Sendable {
+    public let service: WorkerService
+    public let client: RedisClient
+
+    /// - Parameter driver: nil selects one with ``DriverSelection``.
+    public init(configuration: WorkerConfiguration, driver: (any MicroVMDriver)? = nil, logger: Logger) async throws {
+        try configuration.validate()
+        try configuration.validateHost()
+        let redisConfiguration: RedisClientConfiguration
+        do {
+            redisConfiguration = try RedisClientConfiguration(url: configuration.redisURL)
+        } catch {
+            throw WorkerConfigurationError(.invalidValue, "redis-url '\(configuration.redisURL)': \(error)")
+        }
+        let workerID = configuration.resolvedWorkerID()
+        let client = RedisClient(configuration: redisConfiguration, logger: logger)
+        let queue = JobQueue(client: client, configuration: configuration.queueConfiguration(workerID: workerID), logger: logger)
+        let selected: any MicroVMDriver
+        if let driver {
+            selected = driver
+        } else {
+            selected = try await DriverSelection.makeDriver(for: configuration, logger: logger)
+        }
+        self.client = client
+        self.service = WorkerService(configuration: configuration, workerID: workerID, queue: queue, driver: selected, logger: logger)
+    }
+}

@@ -1,0 +1,123 @@
+import JobQueue
+import Logging
+import MicroVM
+import ServiceLifecycle
+
+/// The worker daemon: claims jobs from Redis only when a VM slot is free, runs each in a fresh
+/// microVM, publishes its statuses, and keeps the queue healthy (heartbeat, reaper, outbox).
+///
+/// On graceful shutdown (SIGTERM/SIGINT through a `ServiceGroup`) it stops claiming, lets running
+/// jobs finish within ``WorkerConfiguration/drainGracePeriod``, then destroys the remaining VMs and
+/// requeues their jobs, publishes what is left in the outbox, and returns.
+public struct WorkerService: Service {
+    public let configuration: WorkerConfiguration
+    public let workerID: String
+    private let queue: JobQueue
+    private let driver: any MicroVMDriver
+    private let logger: Logger
+    private let metrics = WorkerMetrics()
+
+    /// - Parameters:
+    ///   - queue: the job queue, configured with ``WorkerConfiguration/queueConfiguration(workerID:)`` for `workerID`.
+    ///   - driver: boots the VMs (see ``VMMSelection`` for the production choice).
+    public init(
+        configuration: WorkerConfiguration, workerID: String, queue: JobQueue, driver: any MicroVMDriver, logger: Logger
+    ) {
+        self.configuration = configuration
+        self.workerID = workerID
+        self.queue = queue
+        self.driver = driver
+        var logger = logger
+        logger[metadataKey: "worker.id"] = "\(workerID)"
+        self.logger = logger
+    }
+
+    /// VMs this service has running right now.
+    public var runningVMs: Int { metrics.runningVMs }
+
+    public func run() async throws {
+        try configuration.validate()
+        let concurrency = configuration.effectiveConcurrency
+        let slots = SlotPool(slots: concurrency)
+        let outbox = Outbox(queue: queue, capacity: configuration.outboxCapacity, logger: logger)
+        let runner = JobRunner(configuration: configuration, driver: driver, outbox: outbox, metrics: metrics, logger: logger)
+        logger.notice(
+            "worker started",
+            metadata: [
+                "concurrency": "\(concurrency)", "vmm": "\(driver.name)", "intake": "\(configuration.intakeList)",
+                "status_key_prefix": "\(configuration.statusKeyPrefix)",
+            ])
+
+        await withTaskGroup(of: Void.self) { background in
+            background.addTask { await outbox.run() }
+            background.addTask { await queue.runMaintenance() }
+            await runJobs(slots: slots, runner: runner, outbox: outbox)
+            background.cancelAll()
+        }
+        await leave(outbox: outbox)
+    }
+
+    /// Publishes what the outbox still holds, then leaves the fleet. Only with an empty outbox: leaving
+    /// gives the processing list back to the intake, and a job whose result is still unpublished would
+    /// run twice. Without Redis, the reaper of another worker recovers what is left after our heartbeat expires.
+    private func leave(outbox: Outbox) async {
+        guard await outbox.flush(before: .now + .seconds(5)) else {
+            logger.error("worker stopped with unpublished results; they will be recovered by another worker's reaper")
+            return
+        }
+        do {
+            let returned = try await Task { try await queue.shutdown() }.value
+            logger.notice("worker stopped", metadata: ["jobs_returned": "\(returned)"])
+        } catch {
+            logger.warning("worker stopped without deregistering", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The claim loop and the jobs it starts; returns when every job has finished or been requeued.
+    private func runJobs(slots: SlotPool, runner: JobRunner, outbox: Outbox) async {
+        let stop = StopFlag()
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await withDiscardingTaskGroup { jobs in
+                var claimer = Claimer(queue: queue, logger: logger)
+                while !stop.isSet {
+                    guard await slots.acquire() else { break }
+                    guard !stop.isSet, let claimed = await claimer.next(stop: stop) else {
+                        await slots.release()
+                        continue
+                    }
+                    if stop.isSet {
+                        // Claimed while shutdown began: give it straight back rather than start a VM.
+                        await outbox.submit(.requeue(claimed), logger: logger)
+                        await slots.release()
+                        break
+                    }
+                    jobs.addTask {
+                        await runner.run(claimed)
+                        await slots.release()
+                    }
+                }
+                await drain(slots: slots, jobs: &jobs)
+            }
+        } onCancelOrGracefulShutdown: {
+            stop.set()
+            Task { await slots.close() }
+        }
+    }
+
+    /// Waits for running jobs up to the grace period, then cancels the rest (their runners requeue them).
+    private func drain(slots: SlotPool, jobs: inout DiscardingTaskGroup) async {
+        let running = await slots.inUse
+        guard running > 0 else { return }
+        logger.notice(
+            "draining", metadata: ["running": "\(running)", "grace_seconds": "\(configuration.drainGracePeriod.milliseconds / 1000)"])
+        let deadline = ContinuousClock.now + configuration.drainGracePeriod
+        while await slots.inUse > 0, ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        let left = await slots.inUse
+        if left > 0 {
+            logger.notice("grace period over, stopping the remaining VMs and requeueing their jobs", metadata: ["jobs": "\(left)"])
+            jobs.cancelAll()
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import AgentProtocol
+import Foundation
+import JobQueue
+import MicroVM
+import Testing
+
+@testable import Worker
+
+@Suite("Outcome and limits policy")
+struct OutcomePolicyTests {
+    let limits = ResourceLimits(wallTimeMilliseconds: 5000, memoryBytes: 64 << 20, maxProcesses: 8, maxOutputBytesPerStream: 1024)
+
+    func result(_ verdict: Verdict, exitCode: Int32? = 0, signal: Int32? = nil, compileOutput: String? = nil) -> RunResult {
+        RunResult(
+            id: "1", verdict: verdict, exitCode: exitCode, signal: signal, stdout: Data("out".utf8), stderr: Data("err".utf8),
+            stdoutTruncated: false, stderrTruncated: false, wallTimeMilliseconds: 10, cpuTimeMilliseconds: 5,
+            peakMemoryBytes: 1 << 20, compileOutput: compileOutput.map { Data($0.utf8) })
+    }
+
+    @Test("a program that ran is done whatever its exit code")
+    func ranIsDone() {
+        #expect(OutcomePolicy.status(for: result(.ok), limits: limits) == .done)
+        #expect(OutcomePolicy.status(for: result(.runtimeError, exitCode: 3), limits: limits) == .done)
+    }
+
+    @Test("limits give a reason a person can act on")
+    func limitReasons() {
+        #expect(OutcomePolicy.status(for: result(.timeLimit), limits: limits) == .failed(reason: "time limit of 5 s exceeded"))
+        #expect(
+            OutcomePolicy.status(for: result(.memoryLimit), limits: limits) == .failed(reason: "memory limit of 64 MiB exceeded"))
+        #expect(
+            OutcomePolicy.status(for: result(.outputLimit, exitCode: nil, signal: 9), limits: limits)
+                == .failed(reason: "output limit of 1024 bytes exceeded"))
+        // Output cut but the program exited by itself: it ran, the flags say what was lost.
+        #expect(OutcomePolicy.status(for: result(.outputLimit, exitCode: 0), limits: limits) == .done)
+        var fractional = limits
+        fractional.wallTimeMilliseconds = 2500
+        #expect(OutcomePolicy.timeLimitReason(fractional) == "time limit of 2.5 s exceeded")
+    }
+
+    @Test("a compile error fails with the compiler's first line, the rest in the result JSON")
+    func compileError() {
+        let output = "main.c:1:1: error: unknown type name 'foo'\n    1 | foo bar;\n"
+        let outcome = JobRunner.outcome(
+            for: result(.compileError, exitCode: 1, compileOutput: output), limits: limits, vmm: "qemu-tcg", bootMilliseconds: 1,
+            queueMilliseconds: 0)
+        guard case .failed(let reason, let record) = outcome else {
+            Issue.record("expected failed, got \(outcome)")
+            return
+        }
+        #expect(reason == "compile error: main.c:1:1: error: unknown type name 'foo'")
+        #expect(record?.compileOutput == output)
+        #expect(record?.verdict == "compile_error")
+    }
+
+    @Test("a host timeout is reported as the time limit")
+    func hostTimeout() {
+        let reason = OutcomePolicy.reason(for: VMError(.hostTimeout, "no result after 10 s"), limits: limits)
+        #expect(reason.hasPrefix("time limit of 5 s exceeded"))
+        #expect(OutcomePolicy.reason(for: VMError(.bootFailed, "qemu exited with 1"), limits: limits) == "VM failure: qemu exited with 1")
+    }
+
+    @Test("requested limits are clamped to the operator's maximum, missing ones defaulted")
+    func clamping() {
+        var configuration = WorkerConfiguration()
+        configuration.maximumLimits = ResourceLimits(
+            wallTimeMilliseconds: 10_000, memoryBytes: 128 << 20, maxProcesses: 16, maxOutputBytesPerStream: 4096)
+        configuration.defaultLimits = ResourceLimits(
+            wallTimeMilliseconds: 3000, memoryBytes: 64 << 20, maxProcesses: 8, maxOutputBytesPerStream: 1024)
+        let job = JobRequest(
+            id: "x", workload: .shell(command: "true"), timeoutMilliseconds: 60_000,
+            limits: .init(memoryBytes: 1 << 30, processes: 4))
+        let effective = configuration.effectiveLimits(for: job)
+        #expect(effective.wallTimeMilliseconds == 10_000)
+        #expect(effective.memoryBytes == 128 << 20)
+        #expect(effective.maxProcesses == 4)
+        #expect(effective.maxOutputBytesPerStream == 1024)
+        let short = JobRequest(id: "y", workload: .shell(command: "true"), timeoutMilliseconds: 1500)
+        #expect(configuration.effectiveLimits(for: short).wallTimeMilliseconds == 1500)
+    }
+}

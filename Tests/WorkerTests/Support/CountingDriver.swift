@@ -1,0 +1,28 @@
+import Logging
+import MicroVM
+import Synchronization
+
+/// Wraps a real driver and counts VMs: how many are live now and the most that ever were at once.
+final class CountingDriver: MicroVMDriver {
+    let inner: any MicroVMDriver
+    private let counts = Mutex<(live: Int, peak: Int, total: Int)>((0, 0, 0))
+
+    init(_ inner: any MicroVMDriver) { self.inner = inner }
+
+    var name: String { inner.name }
+    var live: Int { counts.withLock { $0.live } }
+    var peak: Int { counts.withLock { $0.peak } }
+    var total: Int { counts.withLock { $0.total } }
+
+    func withVM<T: Sendable>(
+        _ configuration: VMConfiguration, logger: Logger, _ body: (any GuestSession) async throws -> T
+    ) async throws -> T {
+        counts.withLock {
+            $0.live += 1
+            $0.total += 1
+            $0.peak = max($0.peak, $0.live)
+        }
+        defer { counts.withLock { $0.live -= 1 } }
+        return try await inner.withVM(configuration, logger: logger, body)
+    }
+}
