@@ -1,0 +1,54 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What is left of VMs on the host: live VMM processes that are children of this process, and
+/// entries in a runtime directory. Tests compare a census before and after to prove teardown.
+public struct VMProcessCensus: Sendable, Equatable, CustomStringConvertible {
+    /// Pids of this process's children whose command name starts with `commandPrefix`.
+    public var vmmChildren: [Int32]
+    /// Names in the runtime directory.
+    public var runtimeEntries: [String]
+
+    /// Counts children of this process named like `commandPrefix` (`qemu-system` by default; the
+    /// kernel truncates comm to 15 bytes) and the entries of `runtimeDirectory`.
+    public static func take(runtimeDirectory: String, commandPrefix: String = "qemu-system") -> VMProcessCensus {
+        let me = getpid()
+        var children: [Int32] = []
+        for name in directoryEntries("/proc") {
+            guard let pid = Int32(name), let stat = readFile("/proc/\(name)/stat") else { continue }
+            guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
+            let comm = String(stat[stat.index(after: open)..<close])
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            // fields[0] is the state, fields[1] the parent pid. Zombies count too: they were not reaped.
+            guard fields.count > 1, Int32(fields[1]) == me, comm.hasPrefix(commandPrefix) else { continue }
+            children.append(pid)
+        }
+        return VMProcessCensus(vmmChildren: children.sorted(), runtimeEntries: directoryEntries(runtimeDirectory).sorted())
+    }
+
+    public var description: String {
+        "VMM children: \(vmmChildren), runtime entries: \(runtimeEntries)"
+    }
+
+    private static func directoryEntries(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    private static func readFile(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 1024)
+        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+}

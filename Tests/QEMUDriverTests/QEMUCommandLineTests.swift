@@ -1,0 +1,58 @@
+import MicroVM
+import Testing
+
+@testable import QEMUDriver
+
+@Suite struct QEMUCommandLineTests {
+    func commandLine(
+        accelerator: QEMUCommandLine.ResolvedAccelerator = .tcg,
+        configuration: QEMUDriver.Configuration = .init(),
+        vm: VMConfiguration = VMConfiguration(image: GuestImage(kernelPath: "/img/vmlinux", rootfsPath: "/img,x/rootfs.ext4"), vcpus: 2, memoryMiB: 192)
+    ) -> QEMUCommandLine {
+        QEMUCommandLine(configuration: configuration, vm: vm, accelerator: accelerator, agentSocketPath: "/run/cb/q1/agent.sock", tscKHz: 2_596_138)
+    }
+
+    func value(after flag: String, in arguments: [String]) -> [String] {
+        arguments.indices.filter { arguments[$0] == flag && $0 + 1 < arguments.count }.map { arguments[$0 + 1] }
+    }
+
+    @Test func describesAMinimalMicroVM() {
+        let arguments = commandLine().arguments
+        #expect(value(after: "-M", in: arguments) == ["microvm,acpi=off"])
+        #expect(value(after: "-accel", in: arguments) == ["tcg"])
+        #expect(value(after: "-m", in: arguments) == ["192"])
+        #expect(value(after: "-smp", in: arguments) == ["2"])
+        #expect(value(after: "-kernel", in: arguments) == ["/img/vmlinux"])
+        for flag in ["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"] { #expect(arguments.contains(flag)) }
+        // A comma in a path is doubled so QEMU does not read it as an option separator.
+        #expect(value(after: "-drive", in: arguments) == ["id=root,file=/img,,x/rootfs.ext4,format=raw,if=none,read-only=on"])
+        #expect(value(after: "-chardev", in: arguments).contains("socket,id=agent,path=/run/cb/q1/agent.sock,server=on,wait=off"))
+        #expect(value(after: "-device", in: arguments).contains("virtserialport,chardev=agent,name=org.codebench.agent"))
+        #expect(value(after: "-device", in: arguments).contains("virtio-rng-device"))
+        // No network device of any kind.
+        #expect(!arguments.contains { $0.contains("netdev") || $0.contains("virtio-net") })
+    }
+
+    @Test func kernelCommandLineCarriesTheTCGWorkarounds() {
+        var configuration = QEMUDriver.Configuration()
+        configuration.extraKernelArguments = ["loglevel=4"]
+        let append = value(after: "-append", in: commandLine(configuration: configuration).arguments).first ?? ""
+        let words = append.split(separator: " ").map(String.init)
+        for expected in ["console=ttyS0", "root=/dev/vda", "ro", "init=/sbin/codebench-init", "tsc_early_khz=2596138", "tsc=reliable", "random.trust_cpu=on", "panic=-1", "quiet"] {
+            #expect(words.contains(expected), "missing \(expected) in \(append)")
+        }
+        #expect(words.last == "loglevel=4")
+    }
+
+    @Test func acceleratorOptions() {
+        var configuration = QEMUDriver.Configuration()
+        configuration.tcgTranslationCacheMiB = 64
+        #expect(value(after: "-accel", in: commandLine(configuration: configuration).arguments) == ["tcg,tb-size=64"])
+        #expect(value(after: "-accel", in: commandLine(accelerator: .kvm, configuration: configuration).arguments) == ["kvm"])
+    }
+
+    @Test func readsTheTSCRateFromCpuinfo() {
+        #expect(HostTSC.cpuinfoKHz("processor\t: 0\ncpu MHz\t\t: 2596.138\nflags\t: fpu\n") == 2_596_138)
+        #expect(HostTSC.cpuinfoKHz("processor\t: 0\n") == nil)
+    }
+}

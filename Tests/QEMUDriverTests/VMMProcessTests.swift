@@ -1,0 +1,93 @@
+import MicroVM
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite(.timeLimit(.minutes(1)))
+struct VMMProcessTests {
+    func spawn(_ arguments: [String], executable: String = "/bin/sh") async throws -> VMMProcess {
+        try await VMMProcess.spawn(
+            executable: executable, arguments: arguments, stdout: ConsoleRing(capacity: 4096), stderr: ConsoleRing(capacity: 4096))
+    }
+
+    @Test func separatesStdoutAndStderrAndReportsTheExitStatus() async throws {
+        let process = try await spawn(["-c", "echo out; echo err >&2; exit 3"])
+        let status = await process.waitForExitIgnoringCancellation()
+        await process.closeOutputs()
+        #expect(status == .exited(3))
+        #expect(process.stdout.tail() == "out\n")
+        #expect(process.stderr.tail() == "err\n")
+    }
+
+    @Test func startsWithNoBlockedOrIgnoredSignalsInItsOwnProcessGroup() async throws {
+        // Block and ignore signals in this thread: the child must inherit neither.
+        var blocked = sigset_t()
+        sigemptyset(&blocked)
+        sigaddset(&blocked, SIGTERM)
+        var previous = sigset_t()
+        pthread_sigmask(SIG_BLOCK, &blocked, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        let process = try await spawn(["/proc/self/status"], executable: "/bin/cat")
+        _ = await process.waitForExitIgnoringCancellation()
+        await process.closeOutputs()
+        let status = process.stdout.tail(maxBytes: 4096)
+        #expect(status.contains("SigBlk:\t0000000000000000"))
+        // Only the classic signals: glibc's posix_spawn leaves its two internal real-time signals (32, 33) ignored.
+        let ignored = status.split(separator: "\n").first { $0.hasPrefix("SigIgn:") }.flatMap { UInt64($0.dropFirst(8), radix: 16) }
+        #expect(ignored.map { $0 & 0x7fff_ffff } == 0, "\(status)")
+    }
+
+    @Test func killEndsTheWholeProcessGroup() async throws {
+        let process = try await spawn(["-c", "sleep 100 & echo $!; wait"])
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(5)
+        while !process.stdout.tail().contains("\n"), clock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        let grandchild = try #require(Int32(process.stdout.tail().trimmingNewline))
+        #expect(getpgid(grandchild) == process.pid)
+        process.kill()
+        #expect(await process.waitForExitIgnoringCancellation() == .signaled(SIGKILL))
+        // The orphaned grandchild is SIGKILLed too; init reaps it shortly after.
+        var gone = false
+        while clock.now < deadline {
+            let state = ProcessIdentity.of(pid: grandchild)
+            if state == nil || processState(grandchild) == "Z" {
+                gone = true
+                break
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(gone)
+        await process.closeOutputs()
+    }
+
+    @Test func waitingIsCancellable() async throws {
+        let process = try await spawn(["-c", "sleep 100"])
+        let task = Task { try await process.waitForExit() }
+        task.cancel()
+        await #expect(throws: CancellationError.self) { try await task.value }
+        process.kill()
+        _ = await process.waitForExitIgnoringCancellation()
+        await process.closeOutputs()
+    }
+
+    @Test func missingExecutableIsVMMUnavailable() async throws {
+        let error = await #expect(throws: VMError.self) { try await spawn([], executable: "/nonexistent/qemu") }
+        #expect(error?.code == .vmmUnavailable)
+    }
+
+    func processState(_ pid: Int32) -> String? {
+        guard let file = fopen("/proc/\(pid)/stat", "r") else { return nil }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 512)
+        guard fgets(&buffer, 512, file) != nil else { return nil }
+        let line = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        guard let close = line.lastIndex(of: ")") else { return nil }
+        return line[line.index(after: close)...].split(separator: " ").first.map(String.init)
+    }
+}
+
+extension String {
+    var trimmingNewline: String { split(separator: "\n").first.map(String.init) ?? "" }
+}
