@@ -1,0 +1,110 @@
+import Logging
+import RESP
+import RedisClient
+
+extension JobQueue {
+    /// Marks this worker alive for ``QueueConfiguration/heartbeatTTL`` and registers it in the workers set.
+    public func heartbeat() async throws {
+        _ = try await integer(
+            script: QueueScripts.heartbeat,
+            keys: [configuration.heartbeatKey(for: configuration.workerID), configuration.workersSet],
+            arguments: [String(Self.unixMilliseconds()), configuration.heartbeatTTLMilliseconds, configuration.workerID])
+    }
+
+    /// One reaper pass: if this worker gets the reaper lock, every registered worker whose heartbeat has expired
+    /// has its processing list returned to the head of the intake (or dead-lettered after
+    /// ``QueueConfiguration/maxDeliveries``), atomically per worker.
+    public func reapDeadWorkers() async throws -> ReapReport {
+        let lock = configuration.reaperLock
+        let owner = configuration.workerID
+        let acquired = try await command("SET", lock, owner, "NX", "PX", configuration.reaperLockTTLMilliseconds)
+        guard !acquired.isNull else { return ReapReport(acquiredLock: false) }
+        var report = ReapReport(acquiredLock: true)
+        do {
+            for worker in try await candidateWorkers() {
+                let counts = try await integers(
+                    script: QueueScripts.reap,
+                    keys: [
+                        configuration.workersSet, configuration.heartbeatKey(for: worker),
+                        configuration.processingList(for: worker), configuration.intakeList,
+                        configuration.deliveriesHash, configuration.deadLetterList,
+                    ],
+                    arguments: [
+                        worker, configuration.maxDeliveries, configuration.statusTTLSeconds,
+                        configuration.statusKeyPrefix, configuration.markerPrefix, configuration.eventsChannelPrefix,
+                        owner, Self.unixMilliseconds(),
+                    ])
+                guard counts.count == 3, counts[0] >= 0 else { continue }
+                report.deadWorkers.append(worker)
+                report.requeued += counts[0]
+                report.deadLettered += counts[1]
+                report.alreadyFinished += counts[2]
+                logger.warning(
+                    "reaped a dead worker",
+                    metadata: [
+                        "dead_worker": "\(worker)", "requeued": "\(counts[0])", "dead_lettered": "\(counts[1])",
+                        "already_finished": "\(counts[2])",
+                    ])
+            }
+        } catch {
+            _ = try? await integer(script: QueueScripts.releaseLock, keys: [lock], arguments: [owner])
+            throw error
+        }
+        _ = try await integer(script: QueueScripts.releaseLock, keys: [lock], arguments: [owner])
+        return report
+    }
+
+    /// Registered workers, plus owners of processing lists that are not registered (a worker unregistered by a
+    /// reaper while it was only slow, which then claimed a job and died before its next heartbeat).
+    private func candidateWorkers() async throws -> [String] {
+        var workers = Set(try await command("SMEMBERS", configuration.workersSet).strings())
+        let prefix = configuration.processingList(for: "")
+        var cursor = "0"
+        repeat {
+            let reply = try await command("SCAN", cursor, "MATCH", prefix + "*", "COUNT", 1000, "TYPE", "list")
+            guard case .array(let parts) = reply, parts.count == 2 else {
+                throw JobQueueError(.unexpectedReply, "SCAN replied \(reply)")
+            }
+            cursor = try parts[0].string()
+            for key in try parts[1].strings() where key.hasPrefix(prefix) {
+                workers.insert(String(key.dropFirst(prefix.count)))
+            }
+        } while cursor != "0"
+        workers.remove(configuration.workerID)
+        return workers.sorted()
+    }
+
+    /// Heartbeats and reaper passes until the task is cancelled; meant to run beside the claim loop.
+    /// Redis errors are logged and retried on the next tick, so a Redis restart does not stop it.
+    public func runMaintenance() async {
+        let clock = ContinuousClock()
+        let heartbeatEvery = configuration.heartbeatTTL / 3
+        var nextReap = clock.now
+        while !Task.isCancelled {
+            do {
+                try await heartbeat()
+                if clock.now >= nextReap {
+                    nextReap = clock.now.advanced(by: configuration.reaperInterval)
+                    _ = try await reapDeadWorkers()
+                }
+            } catch {
+                logger.error("queue maintenance failed; retrying", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: heartbeatEvery)
+        }
+    }
+
+    /// Leaves the fleet cleanly: jobs still held go back to the intake head, the heartbeat and registration go.
+    /// Returns how many jobs were given back.
+    @discardableResult
+    public func shutdown() async throws -> Int {
+        var returned = 0
+        while !(try await command("LMOVE", processingList, configuration.intakeList, "RIGHT", "LEFT").isNull) {
+            returned += 1
+        }
+        _ = try await command("DEL", configuration.heartbeatKey(for: configuration.workerID))
+        _ = try await command("SREM", configuration.workersSet, configuration.workerID)
+        if returned > 0 { logger.notice("returned unfinished jobs to the intake", metadata: ["count": "\(returned)"]) }
+        return returned
+    }
+}

@@ -1,0 +1,197 @@
+import FoundationEssentials
+import Logging
+import RESP
+import RedisClient
+
+/// The worker's side of the Redis job queue: claim, report statuses, finish exactly once, and recover the jobs of
+/// dead workers. See docs/wire-contract.md for the keys and docs/reliability.md for the guarantees.
+public actor JobQueue {
+    public nonisolated let configuration: QueueConfiguration
+    let client: RedisClient
+    let parser: JobParser
+    let logger: Logger
+
+    public init(client: RedisClient, configuration: QueueConfiguration = QueueConfiguration(), logger: Logger) {
+        self.client = client
+        self.configuration = configuration
+        self.parser = JobParser(maximumPayloadBytes: configuration.maximumPayloadBytes)
+        var logger = logger
+        logger[metadataKey: "worker_id"] = "\(configuration.workerID)"
+        self.logger = logger
+    }
+
+    var processingList: String { configuration.processingList(for: configuration.workerID) }
+
+    // MARK: Claim
+
+    /// Moves the next job from the intake to this worker's processing list and validates it.
+    ///
+    /// Jobs that already have a terminal status (finished by a worker that was wrongly declared dead) are dropped
+    /// here and never returned. Invalid payloads *are* returned (with `job` a failure) so the caller reports them
+    /// with ``rejectInvalid(_:_:)``. Returns nil when nothing arrived within `timeout`.
+    public func claim(timeout: Duration) async throws -> ClaimedJob? {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: timeout)
+        // Blocking longer than half the heartbeat TTL could let the reaper take us for dead while we wait.
+        let maximumBlock = configuration.heartbeatTTL / 2
+        while true {
+            try await heartbeat()
+            let remaining = clock.now.duration(to: deadline)
+            guard remaining > .zero else { return nil }
+            guard let payload = try await blockingMove(timeout: min(remaining, maximumBlock)) else { continue }
+            let job = parser.parse(payload)
+            let id: String? = switch job {
+            case .success(let request): request.id
+            case .failure(let invalid): invalid.id
+            }
+            let delivery = try await integer(
+                script: QueueScripts.checkClaim,
+                keys: [id.map(configuration.terminalMarker(for:)) ?? "", processingList, configuration.deliveriesHash],
+                arguments: [payload])
+            var logger = self.logger
+            logger[metadataKey: "job_id"] = "\(id ?? "-")"
+            if delivery == 0 {
+                logger.info("dropped a redelivered job that already has its terminal status")
+                continue
+            }
+            logger.debug("claimed job", metadata: ["delivery": "\(delivery)"])
+            return ClaimedJob(payload: payload, job: job, deliveries: delivery, claimedAt: clock.now)
+        }
+    }
+
+    private func blockingMove(timeout: Duration) async throws -> [UInt8]? {
+        // BLMOVE takes seconds as a decimal; 0 would mean forever.
+        let milliseconds = max(10, QueueConfiguration.milliseconds(timeout))
+        let seconds = "\(milliseconds / 1000).\(String(milliseconds % 1000).leftPadded(to: 3))"
+        let reply = try await blockingCommand(
+            "BLMOVE", configuration.intakeList, processingList, "LEFT", "RIGHT", seconds)
+        return try reply.optionalBytes()
+    }
+
+    // MARK: Statuses
+
+    /// Pushes `received` or `running` on the job's status list (with EXPIRE and PUBLISH).
+    ///
+    /// Does nothing once the job has its terminal status, and for payloads without a readable id.
+    /// Returns whether it pushed.
+    @discardableResult
+    public func publish(_ status: JobStatus, for claimed: ClaimedJob) async throws -> Bool {
+        guard !status.isTerminal else {
+            throw JobQueueError(.terminalStatus, "'\(status.rawValue)' is terminal: use finish(_:outcome:)")
+        }
+        guard let id = claimed.id else { return false }
+        let event = JSONValue.object(eventFields(id: id, status: status, attempt: claimed.deliveries, at: Self.unixMilliseconds()))
+        return try await integer(
+            script: QueueScripts.publishStatus,
+            keys: [configuration.statusList(for: id), configuration.terminalMarker(for: id)],
+            arguments: [configuration.statusTTLSeconds, configuration.eventsChannel(for: id), event.serialized, status.rawValue]
+        ) == 1
+    }
+
+    /// Publishes the job's one terminal status and removes it from the processing list, atomically.
+    ///
+    /// Returns false (and publishes nothing) when a terminal status was already published for this id;
+    /// the job leaves the processing list either way.
+    @discardableResult
+    public func finish(_ claimed: ClaimedJob, outcome: JobOutcome) async throws -> Bool {
+        guard let id = claimed.id else {
+            throw JobQueueError(.noJobID, "a payload without a readable id has no status list: use rejectInvalid")
+        }
+        var logger = self.logger
+        logger[metadataKey: "job_id"] = "\(id)"
+        let now = Self.unixMilliseconds()
+        var record: JobResultRecord
+        var elements: [any RESPBulkStringEncodable]
+        var event = eventFields(id: id, status: outcome.status, attempt: claimed.deliveries, at: now)
+        switch outcome {
+        case .done(let stdout, let stderr, let result):
+            record = result
+            elements = ["done", stdout, stderr]
+            event["verdict"] = record.verdict.map(JSONValue.string)
+            event["exit_code"] = record.exitCode.map { .int(Int($0)) }
+        case .failed(let reason, let result):
+            record = result ?? JobResultRecord()
+            record.message = record.message ?? reason
+            elements = ["failed", reason]
+            event["reason"] = .string(reason)
+        }
+        record.id = id
+        record.status = outcome.status.rawValue
+        record.workerID = configuration.workerID
+        record.attempt = claimed.deliveries
+        record.finishedAtMilliseconds = now
+        elements.append(record.json())
+
+        let arguments: [any RESPBulkStringEncodable] = [
+            configuration.statusTTLSeconds, configuration.eventsChannel(for: id), JSONValue.object(event).serialized,
+            claimed.payload, configuration.workerID,
+        ]
+        let published = try await integer(
+            script: QueueScripts.finish,
+            keys: [
+                configuration.statusList(for: id), configuration.terminalMarker(for: id), processingList,
+                configuration.deliveriesHash,
+            ],
+            arguments: arguments + elements
+        ) == 1
+        if published {
+            logger.info("published terminal status", metadata: ["status": "\(outcome.status.rawValue)"])
+        } else {
+            logger.notice("terminal status already published by another delivery; nothing pushed")
+        }
+        return published
+    }
+
+    /// Reports a payload that is not a valid job: `failed` + reason on its own list when its id could be read,
+    /// otherwise a JSON entry on the invalid list. Removes it from the processing list either way.
+    @discardableResult
+    public func rejectInvalid(_ claimed: ClaimedJob, _ invalid: InvalidJob) async throws -> Bool {
+        if invalid.id != nil {
+            return try await finish(claimed, outcome: .failed(reason: invalid.reason, result: nil))
+        }
+        let entry: JSONValue = .object([
+            "code": .string(invalid.code.rawValue),
+            "reason": .string(invalid.reason),
+            "payload": .string(invalid.rawPrefix),
+            "payload_bytes": .int(invalid.payloadBytes),
+            "truncated": .bool(invalid.payloadBytes > JobParser.rawPrefixBytes),
+            "worker_id": .string(configuration.workerID),
+            "received_at_ms": .int(Self.unixMilliseconds()),
+        ])
+        logger.warning("refused a payload without a readable id", metadata: ["reason": "\(invalid.reason)"])
+        return try await integer(
+            script: QueueScripts.rejectInvalid,
+            keys: [configuration.invalidList, processingList, configuration.deliveriesHash],
+            arguments: [claimed.payload, entry.serialized, configuration.invalidListMaxLength]
+        ) == 1
+    }
+
+    /// Puts a claimed job back at the head of the intake (for a graceful drain). Returns false when the job was no
+    /// longer in this worker's processing list (the reaper took it).
+    @discardableResult
+    public func requeue(_ claimed: ClaimedJob) async throws -> Bool {
+        try await integer(
+            script: QueueScripts.requeue, keys: [processingList, configuration.intakeList], arguments: [claimed.payload]
+        ) == 1
+    }
+
+    // MARK: Helpers
+
+    /// The PUBLISHed event (docs/wire-contract.md, "Events channel").
+    func eventFields(id: String, status: JobStatus, attempt: Int, at now: Int) -> [String: JSONValue] {
+        [
+            "id": .string(id), "status": .string(status.rawValue), "worker_id": .string(configuration.workerID),
+            "attempt": .int(attempt), "at_ms": .int(now),
+        ]
+    }
+
+    static func unixMilliseconds() -> Int {
+        Int(Date().timeIntervalSince1970 * 1000)
+    }
+}
+
+extension String {
+    func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
