@@ -29,7 +29,7 @@ public final class RedisServer: Sendable {
     /// The options it was started with.
     public let options: RedisServerOptions
 
-    private let process = Mutex<Process?>(nil)
+    private let process = Mutex<RedisServerProcess?>(nil)
     private let stopped = Atomic<Bool>(false)
 
     /// `redis://127.0.0.1:port`.
@@ -53,7 +53,7 @@ public final class RedisServer: Sendable {
     public var pid: Int32? {
         process.withLock { p in
             guard let p, p.isRunning else { return nil }
-            return p.processIdentifier
+            return p.pid
         }
     }
 
@@ -91,14 +91,8 @@ public final class RedisServer: Sendable {
     /// SIGKILLs the server (no shutdown, no final save) and waits until it is gone.
     /// Data dir and ports are kept, so ``restart()`` brings it back.
     public func kill() async {
-        let running = process.withLock { p -> Process? in
-            defer { p = nil }
-            return p
-        }
-        guard let running else { return }
-        if running.isRunning {
-            Glibc.kill(running.processIdentifier, SIGKILL)
-        }
+        guard let running = takeProcess() else { return }
+        running.signal(SIGKILL)
         await Self.waitForExit(running)
     }
 
@@ -110,23 +104,24 @@ public final class RedisServer: Sendable {
 
     /// Stops the server (SIGTERM, then SIGKILL after 2 s) and removes its temp dir. Idempotent.
     public func stop() async {
-        let running = process.withLock { p -> Process? in
-            defer { p = nil }
-            return p
-        }
-        if let running, running.isRunning {
-            Glibc.kill(running.processIdentifier, SIGTERM)
+        if let running = takeProcess() {
+            running.signal(SIGTERM)
             let deadline = ContinuousClock.now + .seconds(2)
             while running.isRunning, ContinuousClock.now < deadline {
-                try? await Task.sleep(for: .milliseconds(10))
+                try? await Task.sleep(for: .milliseconds(5))
             }
-            if running.isRunning {
-                Glibc.kill(running.processIdentifier, SIGKILL)
-            }
+            running.signal(SIGKILL)
             await Self.waitForExit(running)
         }
         if !stopped.exchange(true, ordering: .relaxed) {
             try? FileManager.default.removeItem(atPath: directory)
+        }
+    }
+
+    private func takeProcess() -> RedisServerProcess? {
+        process.withLock { p in
+            defer { p = nil }
+            return p
         }
     }
 
@@ -139,7 +134,7 @@ public final class RedisServer: Sendable {
         // Safety net only: a test that forgot `stop()` must not leave a server running.
         process.withLock { p in
             if let p, p.isRunning {
-                Glibc.kill(p.processIdentifier, SIGKILL)
+                p.signal(SIGKILL)
                 p.waitUntilExit()
             }
         }
@@ -185,13 +180,7 @@ public final class RedisServer: Sendable {
     }
 
     private func launch() async throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: options.executable)
-        p.arguments = arguments()
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try RedisServerProcess(executable: options.executable, arguments: arguments())
         process.withLock { $0 = p }
 
         let deadline = ContinuousClock.now + options.startTimeout
@@ -207,7 +196,7 @@ public final class RedisServer: Sendable {
         throw RedisServerError(message: "redis-server did not answer PING within \(options.startTimeout); log:\n\(log())")
     }
 
-    private static func waitForExit(_ p: Process) async {
+    private static func waitForExit(_ p: RedisServerProcess) async {
         while p.isRunning {
             try? await Task.sleep(for: .milliseconds(5))
         }

@@ -14,6 +14,8 @@ import TestSupport
                 _ = try await redis.send("SET", "k", "v")
                 #expect(try await redis.send(RedisCommand("GET", "k"), as: String?.self) == "v")
             }
+            await server.stop()
+            #expect(server.pid == nil)
             return server.directory
         }
         #expect(!FileManager.default.fileExists(atPath: directory))
