@@ -67,7 +67,9 @@ extension QEMUDriver {
     }
 }
 
-/// The once-per-process choice for `.auto`, keyed by QEMU binary and image.
+/// The choice for `.auto`: probed once per process and key (QEMU binary, kernel), and remembered in
+/// a small file under the runtime root keyed by host boot id and the binary's and kernel's mtimes, so
+/// that short-lived processes (the CLI, test runs) do not pay the KVM probe's timeout every time.
 enum AcceleratorChoice {
     private struct Key: Hashable {
         var binaryPath: String
@@ -82,16 +84,14 @@ enum AcceleratorChoice {
         settled.withLock { $0[configuration.binaryPath] }
     }
 
-    static func resolve(configuration: QEMUDriver.Configuration, image: GuestImage, logger: Logger) async -> QEMUCommandLine.ResolvedAccelerator {
+    static func resolve(
+        configuration: QEMUDriver.Configuration, image: GuestImage, runtimeRoot: String, logger: Logger
+    ) async -> QEMUCommandLine.ResolvedAccelerator {
         let key = Key(binaryPath: configuration.binaryPath, kernelPath: image.kernelPath)
         let task = choices.withLock { choices in
             if let task = choices[key] { return task }
             let task = Task {
-                let result = await QEMUDriver.probe(accelerator: .kvm, image: image, configuration: configuration, logger: logger)
-                let choice: QEMUCommandLine.ResolvedAccelerator = result.usable ? .kvm : .tcg
-                logger.notice(
-                    "QEMU accelerator chosen",
-                    metadata: ["accelerator": "\(choice.rawValue)", "kvm_probe": "\(result)"])
+                let choice = await choose(configuration: configuration, image: image, runtimeRoot: runtimeRoot, logger: logger)
                 settled.withLock { $0[configuration.binaryPath] = choice }
                 return choice
             }
@@ -99,5 +99,50 @@ enum AcceleratorChoice {
             return task
         }
         return await task.value
+    }
+
+    private static func choose(
+        configuration: QEMUDriver.Configuration, image: GuestImage, runtimeRoot: String, logger: Logger
+    ) async -> QEMUCommandLine.ResolvedAccelerator {
+        let cacheFile = runtimeRoot + "/qemu-accelerator"
+        let cacheKey = [
+            readText("/proc/sys/kernel/random/boot_id") ?? "?", configuration.binaryPath, mtime(configuration.binaryPath),
+            image.kernelPath, mtime(image.kernelPath),
+        ].joined(separator: " ")
+        if let cached = readText(cacheFile) {
+            let lines = cached.split(separator: "\n", maxSplits: 2).map(String.init)
+            if lines.count == 3, lines[0] == cacheKey, let choice = QEMUCommandLine.ResolvedAccelerator(rawValue: lines[1]) {
+                logger.notice(
+                    "QEMU accelerator chosen (probe result cached for this host boot)",
+                    metadata: ["accelerator": "\(choice.rawValue)", "kvm_probe": "\(lines[2])", "cache": "\(cacheFile)"])
+                return choice
+            }
+        }
+        let result = await QEMUDriver.probe(accelerator: .kvm, image: image, configuration: configuration, logger: logger)
+        let choice: QEMUCommandLine.ResolvedAccelerator = result.usable ? .kvm : .tcg
+        logger.notice("QEMU accelerator chosen", metadata: ["accelerator": "\(choice.rawValue)", "kvm_probe": "\(result)"])
+        let reason = result.description.split(separator: "\n").joined(separator: " ")
+        if let file = fopen(cacheFile, "w") {
+            fputs("\(cacheKey)\n\(choice.rawValue)\n\(reason)\n", file)
+            fclose(file)
+        }
+        return choice
+    }
+
+    private static func mtime(_ path: String) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "?" }
+        return "\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+    }
+
+    private static func readText(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var text = ""
+        var buffer = [CChar](repeating: 0, count: 1024)
+        while text.utf8.count < 16 << 10, fgets(&buffer, Int32(buffer.count), file) != nil {
+            text += buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        }
+        return text.trimming(" \n")
     }
 }

@@ -36,7 +36,7 @@ public struct QEMUDriver: MicroVMDriver {
         logger: Logger,
         _ body: (any GuestSession) async throws -> T
     ) async throws -> T {
-        let accelerator = try await resolveAccelerator(image: vm.image, logger: logger)
+        let accelerator = try await resolveAccelerator(image: vm.image, runtimeRoot: vm.runtimeDirectory, logger: logger)
         var resources = VMResources()
         let session: QEMUSession
         do {
@@ -59,14 +59,14 @@ public struct QEMUDriver: MicroVMDriver {
         }
     }
 
-    private func resolveAccelerator(image: GuestImage, logger: Logger) async throws -> QEMUCommandLine.ResolvedAccelerator {
+    private func resolveAccelerator(image: GuestImage, runtimeRoot: String, logger: Logger) async throws -> QEMUCommandLine.ResolvedAccelerator {
         switch configuration.accelerator {
         case .tcg: return .tcg
         case .kvm: return .kvm
         case .auto:
             // The image must exist before a probe can boot it; report that as such, not as "no KVM".
             try Self.validateImage(image)
-            return await AcceleratorChoice.resolve(configuration: configuration, image: image, logger: logger)
+            return await AcceleratorChoice.resolve(configuration: configuration, image: image, runtimeRoot: runtimeRoot, logger: logger)
         }
     }
 
@@ -186,5 +186,16 @@ public struct QEMUDriver: MicroVMDriver {
         guard first else { return }
         let removed = RuntimeDirectory.cleanLeftovers(under: root, logger: logger)
         if removed > 0 { logger.info("cleaned leftover runtime directories", metadata: ["count": "\(removed)", "root": "\(root)"]) }
+    }
+}
+
+extension QEMUDriver {
+    /// The arguments (after argv[0]) the driver passes to QEMU for `vm` with `accelerator` (`.auto`
+    /// counts as `.tcg`), so a benchmark can time a bare QEMU launch with exactly the same machine.
+    public func commandLineArguments(for vm: VMConfiguration, accelerator: Accelerator, agentSocketPath: String) -> [String] {
+        QEMUCommandLine(
+            configuration: configuration, vm: vm, accelerator: accelerator == .kvm ? .kvm : .tcg,
+            agentSocketPath: agentSocketPath, tscKHz: configuration.tscKHz ?? HostTSC.kHz
+        ).arguments
     }
 }

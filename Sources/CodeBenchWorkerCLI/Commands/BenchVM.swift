@@ -1,0 +1,39 @@
+import ArgumentParser
+import Benchmarks
+import Foundation
+import Logging
+import QEMUDriver
+
+/// `codebench-worker bench vm`: cold launch-to-result latency through the QEMU driver vs a bare QEMU launch.
+struct BenchVM: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vm",
+        abstract: "Cold launch-to-result latency of `true` (p50, p95) through the QEMU driver next to a bare QEMU launch, and QEMU's peak RSS."
+    )
+
+    @Option(help: "Launches per series.") var runs = 20
+    @Option(help: "Guest memory in MiB.") var memoryMib = 256
+    @Option(help: "tcg or kvm.") var accelerator = "tcg"
+    @Option(help: "Directory with vmlinux and rootfs.ext4.") var imageDir: String?
+    @Option(help: "Directory for per-VM sockets.") var runtimeDir = "/run/codebench"
+    @Option(help: "Log level.") var logLevel = "warning"
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        guard let accelerator = QEMUDriver.Accelerator(rawValue: accelerator), accelerator != .auto else {
+            throw ValidationError("--accelerator must be tcg or kvm")
+        }
+        var options = VMBenchmark.Options()
+        options.runs = max(1, runs)
+        options.memoryMiB = memoryMib
+        options.accelerator = accelerator
+        options.runtimeDirectory = runtimeDir
+        if let imageDir { options.imageDirectory = imageDir }
+        try await VMBenchmark(options: options, logger: Logger(label: "codebench.bench.vm"), output: { print($0) }).run()
+    }
+}

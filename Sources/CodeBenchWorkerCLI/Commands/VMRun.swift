@@ -1,0 +1,110 @@
+import AgentProtocol
+import ArgumentParser
+import Foundation
+import Logging
+import MicroVM
+import QEMUDriver
+
+/// `codebench-worker vm run -- uname -a`: one request in one fresh QEMU microVM, with timings.
+struct VMRun: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a shell command (after --) or a program (--language, --file) in a fresh microVM.",
+        discussion: "Prints stdout, stderr, exit code, verdict and the boot/run/total times. Exits 0 when the run completed (whatever its verdict), 2 when the VM failed."
+    )
+
+    @Option(help: "Guest memory in MiB.") var memoryMib = 256
+    @Option(help: "Guest vCPUs.") var vcpus = 1
+    @Option(help: "Wall-time limit of the run in milliseconds (the host waits 10 s longer).") var timeoutMs = 10_000
+    @Option(help: "Memory limit of the job in MiB (cgroup inside the guest).") var jobMemoryMib = 256
+    @Option(help: "Bytes kept per output stream.") var outputLimit = 1 << 20
+    @Option(help: "Language of --file: \(Language.allCases.map(\.rawValue).joined(separator: ", ")).") var language: String?
+    @Option(help: "Source file to run with --language.") var file: String?
+    @Option(help: "File whose content is the program's stdin.") var stdinFile: String?
+    @Option(help: "tcg, kvm or auto (auto probes KVM once, here usually TCG).") var accelerator = "auto"
+    @Option(help: "Directory with vmlinux and rootfs.ext4 (default: $CODEBENCH_IMAGE_DIR or /var/cache/codebench/image/current).")
+    var imageDir: String?
+    @Option(help: "Directory for per-VM sockets.") var runtimeDir = "/run/codebench"
+    @Option(help: "trace, debug (shows the boot steps), info, notice, warning, error.") var logLevel = "warning"
+    @Argument(parsing: .postTerminator, help: "The shell command, after --.") var command: [String] = []
+
+    func validate() throws {
+        if language != nil || file != nil {
+            guard language != nil, file != nil else { throw ValidationError("--language and --file go together") }
+            guard command.isEmpty else { throw ValidationError("give either a command after -- or --language/--file, not both") }
+        } else if command.isEmpty {
+            throw ValidationError("nothing to run: give a command after -- (e.g. vm run -- uname -a) or --language and --file")
+        }
+        guard QEMUDriver.Accelerator(rawValue: accelerator) != nil else { throw ValidationError("--accelerator must be tcg, kvm or auto") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "codebench.vm")
+
+        let workload: Workload
+        if let language, let file {
+            guard let parsed = Language(rawValue: language) else {
+                throw ValidationError("unknown language \(language); one of \(Language.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            workload = .program(language: parsed, source: try String(contentsOfFile: file, encoding: .utf8))
+        } else {
+            // One argument is a shell command line as written (`-- 'echo hi; exit 3'`); several are quoted words.
+            workload = .shell(command: command.count == 1 ? command[0] : command.map(Self.shellQuoted).joined(separator: " "))
+        }
+        let stdin = try stdinFile.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? Data()
+        let request = RunRequest(
+            id: "vm-run-\(getpid())", workload: workload, stdin: stdin,
+            limits: ResourceLimits(wallTimeMilliseconds: timeoutMs, memoryBytes: jobMemoryMib << 20, maxOutputBytesPerStream: outputLimit))
+
+        let driver = QEMUDriver(configuration: .init(accelerator: QEMUDriver.Accelerator(rawValue: accelerator) ?? .auto))
+        let vm = VMConfiguration(
+            image: imageDir.map { GuestImage.at($0) } ?? .at(), vcpus: vcpus, memoryMiB: memoryMib, runtimeDirectory: runtimeDir)
+
+        let clock = ContinuousClock()
+        let start = clock.now
+        do {
+            let (result, boot, runTime) = try await driver.withVM(vm, logger: logger) { session in
+                let runStart = clock.now
+                let result = try await session.run(request, timeout: .milliseconds(timeoutMs) + .seconds(10))
+                return (result, session.bootDuration, clock.now - runStart)
+            }
+            let total = clock.now - start
+            print("--- stdout\(result.stdoutTruncated ? " (truncated)" : "") ---")
+            print(String(decoding: result.stdout, as: UTF8.self), terminator: result.stdout.last == 10 || result.stdout.isEmpty ? "" : "\n")
+            print("--- stderr\(result.stderrTruncated ? " (truncated)" : "") ---")
+            print(String(decoding: result.stderr, as: UTF8.self), terminator: result.stderr.last == 10 || result.stderr.isEmpty ? "" : "\n")
+            if let compile = result.compileOutput, !compile.isEmpty {
+                print("--- compiler ---")
+                print(String(decoding: compile, as: UTF8.self))
+            }
+            print("---")
+            print("verdict: \(result.verdict.rawValue)\(result.message.map { " (\($0))" } ?? "")")
+            print("exit code: \(result.exitCode.map { "\($0)" } ?? "none")\(result.signal.map { ", signal \($0)" } ?? "")")
+            print("guest: wall \(result.wallTimeMilliseconds) ms, cpu \(result.cpuTimeMilliseconds) ms, peak memory \(result.peakMemoryBytes >> 10) KiB")
+            print("timings: boot \(Self.seconds(boot)) s, run \(Self.seconds(runTime)) s, total \(Self.seconds(total)) s (\(driver.name))")
+        } catch let error as VMError {
+            var message = "codebench-worker vm run: \(error) (after \(Self.seconds(clock.now - start)) s)\n"
+            if let tail = error.consoleTail { message += "--- guest console (tail) ---\n\(tail)\n" }
+            FileHandle.standardError.write(Data(message.utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    static func seconds(_ duration: Duration) -> String {
+        String(format: "%.3f", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+    }
+
+    /// Quotes an argument for sh unless it is plainly safe, so `vm run -- echo 'a b'` means what it says.
+    static func shellQuoted(_ argument: String) -> String {
+        let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")
+        if !argument.isEmpty, argument.allSatisfy({ safe.contains($0) }) { return argument }
+        return "'" + argument.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
