@@ -8,7 +8,7 @@ struct InvalidJobTests {
     @Test("every bad job with a readable id gets failed + the parser's reason on its own list, and no VM")
     func badJobs() async throws {
         let cases: [(id: String, payload: String, reason: String)] = [
-            ("b1", #"{"id":"b1","command":42}"#, "invalid job: field 'command' must be a string, got 42"),
+            ("b1", #"{"id":"b1","command":42}"#, "invalid job: field 'command' must be a string, got number"),
             ("b2", #"{"id":"b2"}"#, "invalid job: one of the fields 'command' or 'code' is required"),
             ("b3", #"{"id":"b3","command":"true","code":"x"}"#, "invalid job: fields 'command' and 'code' are mutually exclusive"),
             ("b4", #"{"id":"b4","language":"cobol","code":"x"}"#, "invalid job: field 'language' has unknown language 'cobol' (known: python, c, cpp, bash)"),

@@ -6,7 +6,9 @@ extension WorkerConfiguration {
         QueueConfiguration(
             intakeList: intakeList, invalidList: invalidList, deadLetterList: deadLetterList, namespace: namespace,
             statusKeyPrefix: statusKeyPrefix, statusTTL: statusTTL, eventsChannelPrefix: eventsChannelPrefix,
-            workerID: workerID, heartbeatTTL: heartbeatTTL, maxDeliveries: maxDeliveries, maximumPayloadBytes: maxPayloadBytes)
+            workerID: workerID, heartbeatTTL: heartbeatTTL, maxDeliveries: maxDeliveries,
+            // Reaping twice per TTL bounds how long a dead worker's job waits to 1.5 TTL.
+            reaperInterval: heartbeatTTL / 2, maximumPayloadBytes: maxPayloadBytes)
     }
 
     /// ``workerID`` when set, else a fresh hostname-pid-random id.

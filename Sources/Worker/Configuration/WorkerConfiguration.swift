@@ -15,6 +15,11 @@ public struct WorkerConfiguration: Sendable, Equatable {
         case auto
     }
 
+    /// See ``qemuAccelerator``.
+    public enum QEMUAcceleratorChoice: String, Sendable, Equatable, CaseIterable {
+        case auto, kvm, tcg
+    }
+
     // MARK: Redis and queue names
 
     /// `redis://[user:password@]host:port[/db]`, `rediss://...` or `unix:///path`.
@@ -45,6 +50,9 @@ public struct WorkerConfiguration: Sendable, Equatable {
     // MARK: VMs
 
     public var vmm: VMMChoice = .auto
+    /// For QEMU: `kvm`, `tcg`, or `auto` (KVM when a boot probe under KVM passes, else TCG). Setting
+    /// `tcg` skips the probe, which on hosts where KVM is present but unusable costs its timeout at start.
+    public var qemuAccelerator: QEMUAcceleratorChoice = .auto
     /// Holds `vmlinux` and `rootfs.ext4` (built by `scripts/build-guest-image`).
     public var imageDirectory: String = GuestImage.defaultDirectory
     /// Per-VM sockets and files live under it.

@@ -46,6 +46,13 @@ extension WorkerSetting {
             }
             config.vmm = choice
         },
+        WorkerSetting(name: "qemu-accelerator", help: "auto, kvm or tcg (auto probes KVM once at start)") {
+            (config, value) throws(WorkerSettingValueError) in
+            guard let choice = WorkerConfiguration.QEMUAcceleratorChoice(rawValue: value.lowercased()) else {
+                throw WorkerSettingValueError(expected: "one of auto, kvm, tcg")
+            }
+            config.qemuAccelerator = choice
+        },
         string("image-dir", "directory holding vmlinux and rootfs.ext4") { $0.imageDirectory = $1 },
         string("runtime-dir", "directory for per-VM sockets") { $0.runtimeDirectory = $1 },
         int("concurrency", "VMs at once (default from cores and memory)") { $0.concurrency = $1 },

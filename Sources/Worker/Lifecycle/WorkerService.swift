@@ -9,7 +9,7 @@ import ServiceLifecycle
 /// On graceful shutdown (SIGTERM/SIGINT through a `ServiceGroup`) it stops claiming, lets running
 /// jobs finish within ``WorkerConfiguration/drainGracePeriod``, then destroys the remaining VMs and
 /// requeues their jobs, publishes what is left in the outbox, and returns.
-public struct WorkerService: Service {
+public struct WorkerService: Service, CustomStringConvertible {
     public let configuration: WorkerConfiguration
     public let workerID: String
     private let queue: JobQueue
@@ -32,6 +32,8 @@ public struct WorkerService: Service {
         self.logger = logger
     }
 
+    public var description: String { "WorkerService(\(workerID))" }
+
     /// VMs this service has running right now.
     public var runningVMs: Int { metrics.runningVMs }
 
@@ -51,6 +53,7 @@ public struct WorkerService: Service {
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await outbox.run() }
             background.addTask { await queue.runMaintenance() }
+            background.addTask { await LeftoverVMSweeper(configuration: configuration, logger: logger).run() }
             await runJobs(slots: slots, runner: runner, outbox: outbox)
             background.cancelAll()
         }

@@ -9,7 +9,7 @@ import Glibc
 
 /// Picks the VMM for ``WorkerConfiguration/vmm`` once, at startup, so no job pays for a probe.
 public enum DriverSelection {
-    /// - `qemu`: QEMU with KVM if its boot probe passes, else TCG.
+    /// - `qemu`: QEMU with KVM if its boot probe passes, else TCG (or as ``WorkerConfiguration/qemuAccelerator`` says).
     /// - `firecracker`: Firecracker (fails when it is not installed).
     /// - `auto`: Firecracker if installed and /dev/kvm opens, else as `qemu`.
     public static func makeDriver(
@@ -31,6 +31,14 @@ public enum DriverSelection {
     }
 
     private static func qemu(for configuration: WorkerConfiguration, logger: Logger) async -> QEMUDriver {
+        switch configuration.qemuAccelerator {
+        case .tcg, .kvm:
+            let accelerator: QEMUDriver.Accelerator = configuration.qemuAccelerator == .kvm ? .kvm : .tcg
+            logger.notice("VMM: qemu-\(accelerator.rawValue)")
+            return QEMUDriver(configuration: .init(accelerator: accelerator))
+        case .auto:
+            break
+        }
         let image = GuestImage.at(configuration.imageDirectory)
         let kvm = await QEMUDriver.probe(accelerator: .kvm, image: image, logger: logger)
         let accelerator: QEMUDriver.Accelerator = kvm.usable ? .kvm : .tcg
