@@ -57,8 +57,12 @@ struct RESPScanner {
                 if length < 4 {
                     throw RESPParsingError(code: .invalidVerbatimString, offset: payload, message: "verbatim string shorter than its format prefix")
                 }
-                if payload + 3 < bytes.count, bytes[payload + 3] != UInt8(ascii: ":") {
-                    throw RESPParsingError(code: .invalidVerbatimString, offset: payload, message: "verbatim string without a format prefix")
+                // The format is three printable ASCII bytes (`txt`, `mkd`) and a colon.
+                for i in payload..<min(payload + 4, bytes.count) {
+                    let valid = i == payload + 3 ? bytes[i] == UInt8(ascii: ":") : (0x21...0x7E).contains(bytes[i]) && bytes[i] != UInt8(ascii: ":")
+                    if !valid {
+                        throw RESPParsingError(code: .invalidVerbatimString, offset: payload, message: "verbatim string without a format prefix")
+                    }
                 }
             }
             let stop = payload + length

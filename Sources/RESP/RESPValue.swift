@@ -40,6 +40,9 @@ public indirect enum RESPValue: Hashable, Sendable, CustomStringConvertible {
     /// A bulk string from UTF-8 text.
     public static func bulkString(_ string: String) -> RESPValue { .bulkString(ByteBuffer(string: string)) }
 
+    /// A bulk error from UTF-8 text.
+    public static func bulkError(_ string: String) -> RESPValue { .bulkError(ByteBuffer(string: string)) }
+
     /// Decodes a token completely.
     public init(_ token: RESPToken) {
         switch token.value {
