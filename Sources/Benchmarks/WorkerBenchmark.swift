@@ -22,6 +22,8 @@ public struct WorkerBenchmark: Sendable {
         public var batchJobs = 12
         public var concurrencies = [1, 2, 4]
         public var imageDirectory = GuestImage.defaultDirectory
+        /// TCG by default: on hosts with a nested KVM that cannot run guests the probe would only add noise.
+        public var qemuAccelerator: WorkerConfiguration.QEMUAcceleratorChoice = .tcg
 
         public init() {}
     }
@@ -48,6 +50,7 @@ public struct WorkerBenchmark: Sendable {
         var base = WorkerConfiguration()
         base.imageDirectory = options.imageDirectory
         base.vmm = .qemu
+        base.qemuAccelerator = options.qemuAccelerator
         let driver = WorkerBenchmarkTimingDriver(try await DriverSelection.makeDriver(for: base, logger: logger))
         output("worker benchmark: VMM \(driver.name), \(options.latencyJobs) jobs per latency series, batches of \(options.batchJobs)")
         try await withRedisServer { redis in

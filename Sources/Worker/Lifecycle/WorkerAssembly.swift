@@ -13,13 +13,18 @@ public struct WorkerAssembly: Sendable {
     public init(configuration: WorkerConfiguration, driver: (any MicroVMDriver)? = nil, logger: Logger) async throws {
         try configuration.validate()
         try configuration.validateHost()
-        let redisConfiguration: RedisClientConfiguration
+        let workerID = configuration.resolvedWorkerID()
+        var redisConfiguration: RedisClientConfiguration
         do {
             redisConfiguration = try RedisClientConfiguration(url: configuration.redisURL)
         } catch {
             throw WorkerConfigurationError(.invalidValue, "redis-url '\(configuration.redisURL)': \(error)")
         }
-        let workerID = configuration.resolvedWorkerID()
+        // Fail fast while Redis is down: the claimer and the outbox retry with their own backoff, and
+        // a job's `running` must not wait seconds for a server that is not there.
+        redisConfiguration.reconnect.maxAttempts = 2
+        redisConfiguration.timeouts.command = .seconds(5)
+        redisConfiguration.clientName = "codebench-worker:\(workerID)"
         let client = RedisClient(configuration: redisConfiguration, logger: logger)
         let queue = JobQueue(client: client, configuration: configuration.queueConfiguration(workerID: workerID), logger: logger)
         let selected: any MicroVMDriver

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Benchmarks
+import Foundation
+import Logging
+import Worker
+
+/// `codebench-worker bench worker`: the worker's own cost per job, next to the VM driver alone.
+struct BenchWorker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Enqueue-to-done latency (p50/p95/p99) of `true` and a Python one-liner through the worker, the worker's overhead per job, and throughput with 1, 2 and 4 VMs, each next to the VM driver alone."
+    )
+
+    @Option(help: "Jobs per latency series.") var jobs = 20
+    @Option(help: "Jobs per throughput batch.") var batch = 12
+    @Option(help: "Concurrencies to measure, comma-separated.") var concurrency = "1,2,4"
+    @Option(help: "Directory with vmlinux and rootfs.ext4.") var imageDir: String?
+    @Option(help: "QEMU accelerator: tcg, kvm or auto.") var accelerator = "tcg"
+    @Option(help: "Log level.") var logLevel = "warning"
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .warning
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var options = WorkerBenchmark.Options()
+        options.latencyJobs = max(1, jobs)
+        options.batchJobs = max(1, batch)
+        options.concurrencies = concurrency.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            .filter { $0 > 0 }
+        if let imageDir { options.imageDirectory = imageDir }
+        guard let accelerator = WorkerConfiguration.QEMUAcceleratorChoice(rawValue: accelerator) else {
+            throw ValidationError("--accelerator must be tcg, kvm or auto")
+        }
+        options.qemuAccelerator = accelerator
+        try await WorkerBenchmark(options: options, logger: Logger(label: "codebench.bench.worker"), output: { print($0) }).run()
+    }
+}
