@@ -16,6 +16,7 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Once set, the connection is finished and new requests fail at once.
     private var closedError: RedisError?
     private var timeoutTimer: Scheduled<Void>?
+    private var timerDeadline: NIODeadline?
     /// Dedicated connections close on cancellation: the server may still answer (or BLPOP may still
     /// pop an element) for the abandoned command, and nothing else must ever read that reply.
     private let closeOnCancel: Bool
@@ -33,15 +34,15 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
 
     func submit(_ request: RedisRequest) {
         eventLoop.assertInEventLoop()
+        if request.cancelRequested {
+            request.fail(RedisError(code: .cancelled, command: request.commandName, message: "cancelled before it was sent"))
+            return
+        }
         if let closedError {
             var error = closedError
             error.command = request.commandName
             error.wasNotSent = true
             request.fail(error)
-            return
-        }
-        if request.cancelRequested {
-            request.fail(RedisError(code: .cancelled, command: request.commandName, message: "cancelled before it was sent"))
             return
         }
         guard let context else {
@@ -51,8 +52,9 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         request.state = .written
         pending.append(request)
         context.writeAndFlush(wrapOutboundOut(request.encoded), promise: nil)
-        if request.deadline != nil, timeoutTimer == nil {
-            scheduleTimeoutCheck(at: request.deadline!)
+        if let deadline = request.deadline, timerDeadline.map({ deadline < $0 }) ?? true {
+            timeoutTimer?.cancel()
+            scheduleTimeoutCheck(at: deadline)
         }
     }
 
@@ -61,6 +63,10 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         switch request.state {
         case .created:
             request.cancelRequested = true
+            if closeOnCancel {
+                // Callers of close-on-cancel connections wait for the close; keep that promise simple.
+                shutDown(RedisError(code: .connectionClosed, message: "connection closed because a command on it was cancelled"))
+            }
         case .finished:
             break
         case .written:
@@ -136,6 +142,7 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         closedError = error
         timeoutTimer?.cancel()
         timeoutTimer = nil
+        timerDeadline = nil
         let failed = pending
         pending.removeAll()
         for request in failed {
@@ -147,8 +154,10 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func scheduleTimeoutCheck(at deadline: NIODeadline) {
+        timerDeadline = deadline
         timeoutTimer = eventLoop.scheduleTask(deadline: deadline) { [self] in
             timeoutTimer = nil
+            timerDeadline = nil
             checkTimeouts()
         }
     }

@@ -21,9 +21,11 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
     let channel: any Channel
     let handler: RedisChannelHandler
     let defaultTimeout: Duration
+    let closeOnCancel: Bool
     private let dirty = Atomic<Bool>(false)
 
-    private init(channel: any Channel, handler: RedisChannelHandler, protocolVersion: Int, defaultTimeout: Duration) {
+    private init(channel: any Channel, handler: RedisChannelHandler, protocolVersion: Int, defaultTimeout: Duration, closeOnCancel: Bool) {
+        self.closeOnCancel = closeOnCancel
         self.channel = channel
         self.handler = handler
         self.protocolVersion = protocolVersion
@@ -76,7 +78,7 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
         }
         do {
             let version = try await RedisHandshake.run(on: channel, handler: handler, configuration: configuration)
-            return RedisConnection(channel: channel, handler: handler, protocolVersion: version, defaultTimeout: configuration.timeouts.command)
+            return RedisConnection(channel: channel, handler: handler, protocolVersion: version, defaultTimeout: configuration.timeouts.command, closeOnCancel: closeOnCancel)
         } catch {
             channel.close(promise: nil)
             throw error
@@ -118,13 +120,15 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
             commandName: command.name,
             deadline: effectiveTimeout.map { NIODeadline.now() + TimeAmount.nanoseconds(Int64($0.nanoseconds)) }
         )
-        let token = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RESPToken, any Error>) in
-                request.responder = .single(continuation)
-                submit(request)
+        let token = try await closingOnCancel {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RESPToken, any Error>) in
+                    request.responder = .single(continuation)
+                    submit(request)
+                }
+            } onCancel: {
+                cancel(request)
             }
-        } onCancel: {
-            cancel(request)
         }
         if token.isError {
             throw RedisError.server(token, command: command.name)
@@ -154,13 +158,27 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
             commandName: first.name,
             deadline: effectiveTimeout.map { NIODeadline.now() + TimeAmount.nanoseconds(Int64($0.nanoseconds)) }
         )
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[RESPToken], any Error>) in
-                request.responder = .batch(continuation)
-                submit(request)
+        return try await closingOnCancel {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[RESPToken], any Error>) in
+                    request.responder = .batch(continuation)
+                    submit(request)
+                }
+            } onCancel: {
+                cancel(request)
             }
-        } onCancel: {
-            cancel(request)
+        }
+    }
+
+    /// When a command on a close-on-cancel connection is cancelled, return only once the socket is
+    /// closed: whoever acts next (e.g. pushes to the list a cancelled BLPOP waited on) must find the
+    /// server already told that this client is gone.
+    private func closingOnCancel<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as RedisError where error.code == .cancelled && closeOnCancel {
+            try? await channel.closeFuture.get()
+            throw error
         }
     }
 

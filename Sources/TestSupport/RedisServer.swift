@@ -159,7 +159,8 @@ public final class RedisServer: Sendable {
             args += ["--requirepass", password]
         }
         for user in options.aclUsers {
-            args += ["--user", ([user.name, "on", ">" + user.password] + user.rules).joined(separator: " ")]
+            // One argv entry per ACL word: redis-server rejects a single "name on >pw ..." argument.
+            args += ["--user", user.name, "on", ">" + user.password] + user.rules
         }
         if options.appendOnly {
             args += ["--appendonly", "yes", "--appendfsync", "always"]
