@@ -257,7 +257,12 @@ private final class ResponseCollector: ChannelInboundHandler {
     }
 
     func errorCaught(context channelContext: ChannelHandlerContext, error caught: any Error) {
-        promise.fail(error(.invalidResponse, "\(caught)"))
+        if let parserError = caught as? HTTPParserError, parserError == .invalidEOFState {
+            // The decoder reports a close in the middle of a message as a parse error.
+            promise.fail(error(.connectionClosed, "connection closed in the middle of the reply (status \(status.map(String.init) ?? "none"), \(body.count) body bytes)"))
+        } else {
+            promise.fail(error(.invalidResponse, "\(caught)"))
+        }
         channelContext.close(promise: nil)
     }
 

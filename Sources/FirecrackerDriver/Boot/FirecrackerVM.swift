@@ -202,7 +202,7 @@ final class FirecrackerVM {
                 jailedPID = pid
             }
             guard let pid = jailedPID else { return "the jailer exited without starting firecracker" }
-            return kill(pid, 0) == 0 || errno == EPERM ? nil : "firecracker (pid \(pid)) exited"
+            return isRunning(pid) ? nil : "firecracker (pid \(pid)) exited"
         }
         return (driver.jailer == nil ? "firecracker " : "the jailer/firecracker ") + describeWaitStatus(status)
     }
@@ -229,7 +229,7 @@ final class FirecrackerVM {
             if let pid = jailedPID ?? readJailedPID() {
                 kill(pid, SIGKILL)
                 // Not our child: wait for init to reap it before removing its cgroup and files.
-                for _ in 0..<2000 where kill(pid, 0) == 0 { usleep(1000) }
+                for _ in 0..<2000 where isRunning(pid) { usleep(1000) }
             }
         }
         for drain in drains { try? await drain.close() }
@@ -246,6 +246,14 @@ final class FirecrackerVM {
         else { return nil }
         return text.split(whereSeparator: \.isWhitespace).first.flatMap { pid_t($0) }
     }
+}
+
+/// True while `pid` exists and is not a zombie. Firecracker cloned by the jailer into a new PID
+/// namespace is not our child: once killed it stays a zombie until init reaps it.
+func isRunning(_ pid: pid_t) -> Bool {
+    guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+    guard let stat = readSmallFile("/proc/\(pid)/stat", limit: 4096), let close = stat.lastIndex(of: ")") else { return false }
+    return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
 }
 
 /// True when a Unix stream socket accepts a connection (the file existing is not enough: Firecracker

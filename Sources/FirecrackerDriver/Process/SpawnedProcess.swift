@@ -61,10 +61,17 @@ final class SpawnedProcess: Sendable {
 
         let argv = [executable] + arguments
         var pid: pid_t = 0
-        let result = withCStrings(argv) { argvPointers in
-            withCStrings(environment) { envPointers in
-                posix_spawn(&pid, executable, &actions, &attributes, argvPointers, envPointers)
+        var result: CInt = 0
+        // ETXTBSY: another thread of this process forked while holding the executable open for
+        // writing (an install or upgrade in progress); it clears when that child execs.
+        for attempt in 0..<20 {
+            result = withCStrings(argv) { argvPointers in
+                withCStrings(environment) { envPointers in
+                    posix_spawn(&pid, executable, &actions, &attributes, argvPointers, envPointers)
+                }
             }
+            guard result == ETXTBSY, attempt < 19 else { break }
+            try? await Task.sleep(for: .milliseconds(5))
         }
         close(writeEnd)
         guard result == 0 else {
@@ -109,12 +116,16 @@ final class SpawnedProcess: Sendable {
     func terminate() async {
         kill(-pid, SIGKILL)
         if poll() == nil { kill(pid, SIGKILL) }
-        // SIGKILL cannot be caught; the leader is normally reaped on the first or second look.
-        var waited = Duration.zero
-        while poll() == nil {
-            try? await Task.sleep(for: .milliseconds(2))
-            waited += .milliseconds(2)
-            if waited > .seconds(10) { break }  // a process in D state; never hang teardown forever
+        // SIGKILL cannot be caught; the leader is normally reaped on the first or second look. A
+        // cancelled task's sleeps return at once, so then wait by blocking briefly instead.
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)  // a process in D state must not hang teardown forever
+        while poll() == nil && clock.now < deadline {
+            if Task.isCancelled {
+                usleep(1000)
+            } else {
+                try? await Task.sleep(for: .milliseconds(2))
+            }
         }
         try? await drain.close()
     }

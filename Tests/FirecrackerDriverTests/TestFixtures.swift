@@ -1,0 +1,91 @@
+import Foundation
+import Logging
+import MicroVM
+
+/// A short temporary directory (Unix socket paths must stay under 108 bytes), removed by `remove()`.
+struct TemporaryDirectory {
+    let path: String
+
+    init() throws {
+        var template = Array("/tmp/fct-XXXXXX".utf8CString)
+        guard let created = mkdtemp(&template) else { throw SpecError("mkdtemp failed: \(errno)") }
+        path = String(cString: created)
+    }
+
+    func file(_ name: String) -> String { path + "/" + name }
+
+    func write(_ name: String, _ text: String, mode: Int = 0o644) throws {
+        try text.write(toFile: file(name), atomically: false, encoding: .utf8)
+        chmod(file(name), mode_t(mode))
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+enum Fixtures {
+    static var logger: Logger {
+        var logger = Logger(label: "firecracker-tests")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    /// A stand-in guest image: the fake VMM never reads it, but the driver checks it exists.
+    static func image(in directory: TemporaryDirectory) throws -> GuestImage {
+        try directory.write("vmlinux", "not a kernel\n", mode: 0o444)
+        try directory.write("rootfs.ext4", "not a file system\n", mode: 0o444)
+        return GuestImage(kernelPath: directory.file("vmlinux"), rootfsPath: directory.file("rootfs.ext4"))
+    }
+
+    /// A `firecracker` executable standing in for the real one: it records its pid and arguments,
+    /// links the API socket path it is given to the in-process ``FakeFirecracker`` (connect(2) follows
+    /// symlinks), prints a line like a VMM would, and sleeps until killed. Its environment is the
+    /// driver's (PATH only), so every other path is baked in.
+    static func fakeBinary(in directory: TemporaryDirectory, peerSocket: String) throws -> String {
+        try directory.write(
+            "firecracker",
+            """
+            #!/bin/sh
+            echo "$@" > \(directory.file("args"))
+            api=""
+            while [ $# -gt 0 ]; do
+              if [ "$1" = "--api-sock" ]; then api="$2"; fi
+              shift
+            done
+            ln -s \(peerSocket) "$api"
+            echo "fake firecracker up, pid $$"
+            echo $$ > \(directory.file("pid"))
+            exec sleep 600
+            """, mode: 0o755)
+        return directory.file("firecracker")
+    }
+
+    /// A `firecracker` that fails at once, the way the real one does without KVM.
+    static func failingBinary(in directory: TemporaryDirectory, message: String) throws -> String {
+        try directory.write(
+            "firecracker",
+            """
+            #!/bin/sh
+            echo "\(message)" >&2
+            exit 1
+            """, mode: 0o755)
+        return directory.file("firecracker")
+    }
+
+    static func pidFile(in directory: TemporaryDirectory) -> pid_t? {
+        (try? String(contentsOfFile: directory.file("pid"), encoding: .utf8))
+            .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    /// True while `pid` runs. A zombie counts as gone only if it is not our child (then init reaps
+    /// it); the driver's own child must be reaped, which is part of what is tested.
+    static func processExists(_ pid: pid_t) -> Bool {
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        let isZombie = fields.first == "Z"
+        let parent = fields.count > 1 ? pid_t(fields[1]) : nil
+        return !(isZombie && parent != getpid())
+    }
+}
