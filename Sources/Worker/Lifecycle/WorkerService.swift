@@ -19,7 +19,7 @@ public struct WorkerService: Service, CustomStringConvertible {
 
     /// - Parameters:
     ///   - queue: the job queue, configured with ``WorkerConfiguration/queueConfiguration(workerID:)`` for `workerID`.
-    ///   - driver: boots the VMs (see ``VMMSelection`` for the production choice).
+    ///   - driver: boots the VMs (see ``DriverSelection`` for the production choice).
     public init(
         configuration: WorkerConfiguration, workerID: String, queue: JobQueue, driver: any MicroVMDriver, logger: Logger
     ) {

@@ -3,54 +3,53 @@ import Logging
 import MicroVM
 import QEMUDriver
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// Picks the VMM for ``WorkerConfiguration/vmm`` once, at startup, so no job pays for a probe.
+/// The order and the error when nothing is usable are ``VMMSelection``'s; this file only probes.
 public enum DriverSelection {
-    /// - `qemu`: QEMU with KVM if its boot probe passes, else TCG (or as ``WorkerConfiguration/qemuAccelerator`` says).
-    /// - `firecracker`: Firecracker (fails when it is not installed).
-    /// - `auto`: Firecracker if installed and /dev/kvm opens, else as `qemu`.
+    /// - `auto`: Firecracker if its probe boots the image, else QEMU with KVM if its probe passes, else QEMU with TCG.
+    /// - `qemu`: QEMU with KVM if its probe passes, else TCG (``WorkerConfiguration/qemuAccelerator`` can force one).
+    /// - `firecracker`: Firecracker, or a `hostNotReady` error saying why it is not usable.
     public static func makeDriver(
         for configuration: WorkerConfiguration, logger: Logger
     ) async throws(WorkerConfigurationError) -> any MicroVMDriver {
-        switch configuration.vmm {
-        case .firecracker:
-            guard firecrackerUsable() else {
-                throw WorkerConfigurationError(
-                    .hostNotReady, "vmm=firecracker but no usable firecracker binary or /dev/kvm on this host")
-            }
-            return FirecrackerDriver()
-        case .auto where firecrackerUsable():
-            logger.notice("VMM: firecracker")
-            return FirecrackerDriver()
-        case .qemu, .auto:
-            return await qemu(for: configuration, logger: logger)
-        }
-    }
-
-    private static func qemu(for configuration: WorkerConfiguration, logger: Logger) async -> QEMUDriver {
-        switch configuration.qemuAccelerator {
-        case .tcg, .kvm:
-            let accelerator: QEMUDriver.Accelerator = configuration.qemuAccelerator == .kvm ? .kvm : .tcg
-            logger.notice("VMM: qemu-\(accelerator.rawValue)")
-            return QEMUDriver(configuration: .init(accelerator: accelerator))
-        case .auto:
-            break
-        }
         let image = GuestImage.at(configuration.imageDirectory)
-        let kvm = await QEMUDriver.probe(accelerator: .kvm, image: image, logger: logger)
-        let accelerator: QEMUDriver.Accelerator = kvm.usable ? .kvm : .tcg
-        logger.notice("VMM: qemu-\(accelerator.rawValue)", metadata: ["kvm_probe": "\(kvm)"])
-        return QEMUDriver(configuration: .init(accelerator: accelerator))
+        var probes: [VMMProbeResult] = []
+        if configuration.vmm != .qemu {
+            probes.append(await FirecrackerDriver.probe(image: image, logger: logger))
+        }
+        if configuration.vmm != .firecracker {
+            probes += await qemuProbes(configuration, image: image, logger: logger)
+        }
+        let kind: VMMKind
+        do {
+            switch configuration.vmm {
+            case .auto, .qemu: kind = try VMMSelection.auto(probes)
+            case .firecracker: kind = try VMMSelection.require(.firecracker, from: probes)
+            }
+        } catch {
+            throw WorkerConfigurationError(.hostNotReady, "vmm=\(configuration.vmm.rawValue): \(error.message)")
+        }
+        logger.notice("VMM selected", metadata: ["vmm": "\(kind)", "probes": "\(probes.map(\.description))"])
+        switch kind {
+        case .firecracker: return FirecrackerDriver()
+        case .qemuKVM: return QEMUDriver(configuration: .init(accelerator: .kvm))
+        case .qemuTCG: return QEMUDriver(configuration: .init(accelerator: .tcg))
+        }
     }
 
-    private static func firecrackerUsable() -> Bool {
-        guard FirecrackerInstallation.resolveExecutable("firecracker") != nil else { return false }
-        let fd = open("/dev/kvm", O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        close(fd)
-        return true
+    /// KVM is probed by booting the image (it can be present yet unusable); TCG needs only QEMU itself.
+    private static func qemuProbes(
+        _ configuration: WorkerConfiguration, image: GuestImage, logger: Logger
+    ) async -> [VMMProbeResult] {
+        let tcg = VMMProbeResult(kind: .qemuTCG, usable: true, reason: "software emulation")
+        switch configuration.qemuAccelerator {
+        case .tcg:
+            return [VMMProbeResult(kind: .qemuKVM, usable: false, reason: "qemu-accelerator=tcg"), tcg]
+        case .kvm:
+            return [VMMProbeResult(kind: .qemuKVM, usable: true, reason: "qemu-accelerator=kvm (not probed)")]
+        case .auto:
+            let kvm = await QEMUDriver.probe(accelerator: .kvm, image: image, logger: logger)
+            return [VMMProbeResult(kind: .qemuKVM, usable: kvm.usable, reason: kvm.reason), tcg]
+        }
     }
 }
