@@ -241,5 +241,6 @@ public func withRedisServer<T>(
 /// Why a test redis-server could not be started.
 public struct RedisServerError: Error, CustomStringConvertible {
     public var message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }

@@ -1,0 +1,234 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import RESP
+import RedisClient
+import TestSupport
+
+/// `codebench-worker bench redis`: our client against `redis-benchmark` on the same freshly started
+/// `redis-server`, with matching parameters (connections, pipeline depth, requests, payload),
+/// alternating the two for several rounds so both see the same machine; prints medians and ratios.
+public struct RedisBenchmark: Sendable {
+    public struct Options: Sendable {
+        /// Requests per throughput test and round.
+        public var requests = 200_000
+        /// Pipeline depth for the throughput tests (`-P`).
+        public var pipeline = 16
+        /// Connections for the throughput tests (`-c`).
+        public var clients = 1
+        /// Requests for the latency test (`-c 1 -P 1`).
+        public var latencyRequests = 50_000
+        /// Value size in bytes (`-d`).
+        public var valueSize = 3
+        /// Rounds of (ours, redis-benchmark); medians are reported.
+        public var rounds = 3
+        public var redisBenchmarkPath = "/usr/bin/redis-benchmark"
+        /// Run our side on the client's event loop (``EventLoopTaskExecutor``) instead of the global executor.
+        public var pinToEventLoop = true
+
+        public init() {}
+    }
+
+    public let options: Options
+    let logger: Logger
+    let output: @Sendable (String) -> Void
+
+    public init(options: Options, logger: Logger, output: @escaping @Sendable (String) -> Void) {
+        self.options = options
+        self.logger = logger
+        self.output = output
+    }
+
+    /// One measured figure per test: throughput in ops/s or latency percentiles in microseconds.
+    struct Figures {
+        var throughput: [String: [Double]] = [:]
+        var latency: [String: [Double]] = [:]  // "p50", "p95", "p99"
+    }
+
+    static let throughputTests = ["SET", "GET", "RPUSH", "LPOP"]
+
+    public func run() async throws {
+        let elg = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            if options.pinToEventLoop {
+                try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: elg.next())) {
+                    try await measure(elg)
+                }
+            } else {
+                try await measure(elg)
+            }
+            try await elg.shutdownGracefully()
+        } catch {
+            try? await elg.shutdownGracefully()
+            throw error
+        }
+    }
+
+    private func measure(_ elg: MultiThreadedEventLoopGroup) async throws {
+        try await withRedisServer { server in
+            var configuration = try RedisClientConfiguration(url: server.url)
+            configuration.timeouts.command = .seconds(60)
+            let client = RedisClient(configuration: configuration, eventLoopGroup: elg, logger: logger)
+            defer { client.close() }
+
+            output("redis benchmark: redis-server \(server.url), \(options.rounds) rounds alternating ours and redis-benchmark; medians")
+            output("our client runs on \(options.pinToEventLoop ? "its event loop (EventLoopTaskExecutor)" : "the global concurrent executor")")
+            output("throughput: -n \(options.requests) -c \(options.clients) -P \(options.pipeline) -d \(options.valueSize); latency: -n \(options.latencyRequests) -c 1 -P 1 GET")
+            var ours = Figures()
+            var theirs = Figures()
+            // Warm-up: connections, page faults, the server's dict growth.
+            _ = try await throughput(client, command: "SET", requests: 20_000)
+            for round in 1...options.rounds {
+                for test in Self.throughputTests {
+                    ours.throughput[test, default: []].append(try await throughput(client, command: test, requests: options.requests))
+                }
+                var measured = try await latency(client, requests: options.latencyRequests)
+                ours.throughput["GET -P 1", default: []] += measured.removeValue(forKey: "ops") ?? []
+                ours.latency.merge(measured) { $0 + $1 }
+                let pipelined = try redisBenchmark(port: server.port, arguments: [
+                    "-c", String(options.clients), "-P", String(options.pipeline), "-n", String(options.requests),
+                    "-d", String(options.valueSize), "-t", "set,get,rpush,lpop",
+                ])
+                for test in Self.throughputTests {
+                    if let rps = pipelined[test]?.rps { theirs.throughput[test, default: []].append(rps) }
+                }
+                let single = try redisBenchmark(port: server.port, arguments: [
+                    "-c", "1", "-P", "1", "-n", String(options.latencyRequests), "-d", String(options.valueSize), "-t", "get",
+                ])
+                if let get = single["GET"] {
+                    theirs.latency["p50", default: []].append(get.p50 * 1000)
+                    theirs.latency["p95", default: []].append(get.p95 * 1000)
+                    theirs.latency["p99", default: []].append(get.p99 * 1000)
+                    theirs.throughput["GET -P 1", default: []].append(get.rps)
+                }
+                output("  round \(round) done")
+            }
+            report(ours: ours, theirs: theirs)
+        }
+    }
+
+    private func report(ours: Figures, theirs: Figures) {
+        func median(_ values: [Double]?) -> Double? {
+            guard let values, !values.isEmpty else { return nil }
+            let sorted = values.sorted()
+            return sorted[sorted.count / 2]
+        }
+        func fmt(_ value: Double?, _ decimals: Int = 0) -> String {
+            value.map { String(format: "%.\(decimals)f", $0) } ?? "-"
+        }
+        let pad: (String, Int) -> String = { text, width in text.count >= width ? text : text + String(repeating: " ", count: width - text.count) }
+        output("")
+        output(pad("test", 30) + pad("ours", 14) + pad("redis-benchmark", 18) + "ours/theirs")
+        for test in Self.throughputTests {
+            let a = median(ours.throughput[test])
+            let b = median(theirs.throughput[test])
+            let ratio = a.flatMap { a in b.map { a / $0 } }
+            output(pad("\(test) ops/s (-P \(options.pipeline))", 30) + pad(fmt(a), 14) + pad(fmt(b), 18) + fmt(ratio, 2) + "x")
+        }
+        let a = median(ours.throughput["GET -P 1"])
+        let b = median(theirs.throughput["GET -P 1"])
+        output(pad("GET ops/s (-c 1 -P 1)", 30) + pad(fmt(a), 14) + pad(fmt(b), 18) + fmt(a.flatMap { a in b.map { a / $0 } }, 2) + "x")
+        for p in ["p50", "p95", "p99"] {
+            let a = median(ours.latency[p])
+            let b = median(theirs.latency[p])
+            output(pad("GET latency \(p) (us)", 30) + pad(fmt(a, 1), 14) + pad(fmt(b, 1), 18) + fmt(a.flatMap { a in b.map { a / $0 } }, 2) + "x")
+        }
+        output("(throughput: higher is better, target ours/theirs >= 0.8; latency: lower is better, target <= 1.2; redis-benchmark reports latency in steps of about 8 us)")
+    }
+
+    // MARK: - Our client
+
+    /// Ops/s of `command` over `clients` dedicated connections, `pipeline` commands per round trip.
+    private func throughput(_ client: RedisClient, command: String, requests: Int) async throws -> Double {
+        let value = String(repeating: "x", count: options.valueSize)
+        let single: RedisCommand
+        switch command {
+        case "SET": single = RedisCommand("SET", "key:__rand_int__", value)
+        case "GET": single = RedisCommand("GET", "key:__rand_int__")
+        case "RPUSH": single = RedisCommand("RPUSH", "mylist", value)
+        default: single = RedisCommand("LPOP", "mylist")
+        }
+        let batch = Array(repeating: single, count: options.pipeline)
+        let perClient = requests / options.clients / options.pipeline
+        let started = ContinuousClock.now
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<options.clients {
+                group.addTask {
+                    try await client.withDedicatedConnection { connection in
+                        for _ in 0..<perClient {
+                            let replies = try await connection.sendPipeline(batch, timeout: nil)
+                            precondition(replies.count == batch.count)
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let elapsed = ContinuousClock.now - started
+        return Double(perClient * options.clients * options.pipeline) / elapsed.seconds
+    }
+
+    /// Round-trip percentiles (us) of single GETs, one at a time, on one connection; also records GET -P 1 throughput.
+    private func latency(_ client: RedisClient, requests: Int) async throws -> [String: [Double]] {
+        let command = RedisCommand("GET", "key:__rand_int__")
+        var samples: [Double] = []
+        samples.reserveCapacity(requests)
+        let started = ContinuousClock.now
+        try await client.withDedicatedConnection { connection in
+            let clock = ContinuousClock()
+            for _ in 0..<requests {
+                let t0 = clock.now
+                _ = try await connection.send(command, timeout: nil)
+                samples.append((clock.now - t0).seconds * 1_000_000)
+            }
+        }
+        let elapsed = ContinuousClock.now - started
+        samples.sort()
+        func percentile(_ p: Double) -> Double { samples[min(samples.count - 1, Int(Double(samples.count) * p))] }
+        return [
+            "p50": [percentile(0.50)], "p95": [percentile(0.95)], "p99": [percentile(0.99)],
+            "ops": [Double(requests) / elapsed.seconds],
+        ]
+    }
+
+    // MARK: - redis-benchmark
+
+    struct RedisBenchmarkResult {
+        var rps: Double
+        var p50: Double  // ms
+        var p95: Double
+        var p99: Double
+    }
+
+    /// Runs redis-benchmark with `--csv` and parses `"test","rps","avg","min","p50","p95","p99","max"`.
+    private func redisBenchmark(port: Int, arguments: [String]) throws -> [String: RedisBenchmarkResult] {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: options.redisBenchmarkPath)
+        process.arguments = ["-h", "127.0.0.1", "-p", String(port), "--csv"] + arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        var results: [String: RedisBenchmarkResult] = [:]
+        for line in String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline) {
+            let fields = line.split(separator: ",").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+            guard fields.count >= 7, let rps = Double(fields[1]), let p50 = Double(fields[4]), let p95 = Double(fields[5]), let p99 = Double(fields[6]) else { continue }
+            // "RPUSH" and "LPOP" come out as e.g. "RPUSH"; "GET" as "GET".
+            results[fields[0].split(separator: " ").first.map(String.init) ?? fields[0]] = RedisBenchmarkResult(rps: rps, p50: p50, p95: p95, p99: p99)
+        }
+        guard !results.isEmpty else {
+            throw RedisServerError(message: "redis-benchmark printed no results (status \(process.terminationStatus))")
+        }
+        return results
+    }
+}
+
+extension Duration {
+    fileprivate var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}
