@@ -28,8 +28,17 @@ public struct RedisCommand: Sendable, CustomStringConvertible {
         for argument in arguments { argument.writeRESPBulkString(into: &buffer) }
         self.name = name
         self.encoded = buffer
-        self.isBlocking = Self.blocks(name, arguments)
+        // Classified once here so the send path does no string work per command.
+        let upper = name.uppercased()
+        self.isBlocking = Self.blocks(upper, arguments)
+        self.isUnsupported = Self.unsupportedCommands.contains(upper)
+        self.changesConnectionState = Self.stateChangingCommands.contains(upper)
     }
+
+    /// SUBSCRIBE, MONITOR & co: refused, they turn the connection into a non request/reply stream.
+    let isUnsupported: Bool
+    /// SELECT, WATCH, MULTI, CLIENT ...: a dedicated connection that ran one is not reused.
+    let changesConnectionState: Bool
 
     public var description: String { name }
 
@@ -37,11 +46,7 @@ public struct RedisCommand: Sendable, CustomStringConvertible {
         "BLPOP", "BRPOP", "BLMOVE", "BRPOPLPUSH", "BLMPOP", "BZPOPMIN", "BZPOPMAX", "BZMPOP", "WAIT", "WAITAOF",
     ]
 
-    private static func blocks(_ name: String, _ arguments: [any RESPBulkStringEncodable]) -> Bool {
-        guard name.utf8.count <= 10, let first = name.utf8.first, first | 0x20 == UInt8(ascii: "b") || first | 0x20 == UInt8(ascii: "w") || first | 0x20 == UInt8(ascii: "x") else {
-            return false
-        }
-        let upper = name.uppercased()
+    private static func blocks(_ upper: String, _ arguments: [any RESPBulkStringEncodable]) -> Bool {
         if blockingCommands.contains(upper) { return true }
         if upper == "XREAD" || upper == "XREADGROUP" {
             return arguments.contains { ($0 as? String)?.uppercased() == "BLOCK" }

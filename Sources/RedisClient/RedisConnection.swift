@@ -112,7 +112,7 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
     // MARK: - RedisCommandExecutor
 
     public func send(_ command: RedisCommand, timeout: Duration?) async throws -> RESPToken {
-        try checkSupported(command.name)
+        try checkSupported(command)
         let effectiveTimeout = timeout ?? (command.isBlocking ? nil : defaultTimeout)
         let request = RedisRequest(
             encoded: command.encoded,
@@ -122,7 +122,7 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
         )
         let token = try await closingOnCancel {
             try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<RESPToken, any Error>) in
+                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<RESPToken, any Error>) in
                     request.responder = .single(continuation)
                     submit(request)
                 }
@@ -147,7 +147,7 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
         }
         var blocking = false
         for command in commands {
-            try checkSupported(command.name)
+            try checkSupported(command)
             blocking = blocking || command.isBlocking
             if commands.count > 1 { encoded.writeImmutableBuffer(command.encoded) }
         }
@@ -160,7 +160,7 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
         )
         return try await closingOnCancel {
             try await withTaskCancellationHandler {
-                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[RESPToken], any Error>) in
+                try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[RESPToken], any Error>) in
                     request.responder = .batch(continuation)
                     submit(request)
                 }
@@ -195,7 +195,7 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
             deadline: NIODeadline.now() + TimeAmount.nanoseconds(Int64(timeout.nanoseconds))
         )
         return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[RESPToken], any Error>) in
+            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<[RESPToken], any Error>) in
                 request.responder = .batch(continuation)
                 handler.eventLoop.execute { handler.submit(request) }
             }
@@ -204,12 +204,11 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
         }
     }
 
-    private func checkSupported(_ name: String) throws {
-        let upper = name.uppercased()
-        if RedisCommand.unsupportedCommands.contains(upper) {
-            throw RedisError(code: .unsupportedCommand, command: name, message: "\(name) changes the connection to a non request/reply mode and is not supported")
+    private func checkSupported(_ command: RedisCommand) throws {
+        if command.isUnsupported {
+            throw RedisError(code: .unsupportedCommand, command: command.name, message: "\(command.name) changes the connection to a non request/reply mode and is not supported")
         }
-        if RedisCommand.stateChangingCommands.contains(upper) {
+        if command.changesConnectionState {
             dirty.store(true, ordering: .relaxed)
         }
     }
