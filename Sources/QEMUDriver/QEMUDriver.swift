@@ -45,7 +45,7 @@ public struct QEMUDriver: MicroVMDriver {
             let failure = await resources.bootFailure(error)
             await resources.destroy(logger: logger)
             if !(failure is CancellationError) {
-                logger.warning("VM boot failed", metadata: ["error": "\(failure)"])
+                logger.debug("VM boot failed", metadata: ["error": "\(failure)"])
             }
             throw failure
         }

@@ -24,7 +24,7 @@ struct QEMUSession: GuestSession {
             } else {
                 error.consoleTail = error.consoleTail ?? resources.consoleTail
             }
-            logger.warning("run failed", metadata: ["request": "\(request.id)", "error": "\(error)"])
+            logger.debug("run failed", metadata: ["request": "\(request.id)", "error": "\(error)"])
             throw error
         }
     }
