@@ -148,11 +148,15 @@ final class FrameServer {
         }
     }
 
+    /// Decoding errors can quote a lot of the payload; the host reads control frames with a small limit.
+    private static let maximumMessageBytes = 2048
+
     private static func reply(to error: AgentFrameError) -> AgentErrorReply {
-        switch error.code {
-        case .badMagic, .invalidPayload: AgentErrorReply(code: .malformedFrame, message: error.description)
-        case .unsupportedVersion: AgentErrorReply(code: .unsupportedVersion, message: error.description)
-        case .tooLarge: AgentErrorReply(code: .tooLarge, message: error.description)
+        let message = String(decoding: error.description.utf8.prefix(maximumMessageBytes), as: UTF8.self)
+        return switch error.code {
+        case .badMagic, .invalidPayload: AgentErrorReply(code: .malformedFrame, message: message)
+        case .unsupportedVersion: AgentErrorReply(code: .unsupportedVersion, message: message)
+        case .tooLarge: AgentErrorReply(code: .tooLarge, message: message)
         }
     }
 }

@@ -33,7 +33,10 @@ final class JobRunner {
     private func run(_ request: RunRequest, number: Int) throws -> RunResult {
         let limits = request.limits
         let directory = try WorkDirectory.create(number: number, sizeBytes: limits.memoryBytes, sandbox: sandbox)
-        defer { directory.remove() }
+        defer {
+            directory.remove()
+            sandbox.removeJobLeftovers()
+        }
         let stdinFD = try openStdin(request.stdin, number: number)
         defer { close(stdinFD) }
         let environment = [

@@ -27,9 +27,25 @@ struct Sandbox {
     }
 
     /// Wraps a command so it drops to the runner user before exec. setpriv (util-linux, in every Debian)
-    /// does setgroups([]) + setresgid + setresuid in the right order; posix_spawn cannot change users.
+    /// does setgroups([]) + setresgid + setresuid (saved IDs too) in the right order; posix_spawn cannot
+    /// change users. no_new_privs makes the image's setuid binaries (su, mount, ...) useless to a job.
+    /// Shared writable places a job can leave files in (they would outlive it and count against guest RAM).
+    static let sharedScratchDirectories = ["/tmp", "/dev/shm"]
+
+    /// Removes what the runner user left in the shared scratch directories.
+    func removeJobLeftovers() {
+        guard confined else { return }
+        for directory in Sandbox.sharedScratchDirectories {
+            for name in Posix.listDirectory(directory) {
+                var info = stat()
+                let path = "\(directory)/\(name)"
+                if lstat(path, &info) == 0 && info.st_uid == Sandbox.runnerID { WorkDirectory.removeTree(path) }
+            }
+        }
+    }
+
     func command(_ argv: [String]) -> [String] {
         guard confined else { return argv }
-        return [Sandbox.setpriv, "--reuid=\(Sandbox.runnerID)", "--regid=\(Sandbox.runnerID)", "--clear-groups", "--"] + argv
+        return [Sandbox.setpriv, "--reuid=\(Sandbox.runnerID)", "--regid=\(Sandbox.runnerID)", "--clear-groups", "--no-new-privs", "--"] + argv
     }
 }

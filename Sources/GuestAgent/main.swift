@@ -39,6 +39,10 @@ while let argument = arguments.popFirst() {
 
 // A host that hangs up must not kill the agent with SIGPIPE; jobs get default dispositions back at spawn.
 signal(SIGPIPE, SIG_IGN)
+// A parent may have started us with signals blocked (test runners do); SIGCHLD and SIGTERM must get through.
+var noSignalsBlocked = sigset_t()
+sigemptyset(&noSignalsBlocked)
+sigprocmask(SIG_SETMASK, &noSignalsBlocked, nil)
 // The kernel starts init without PATH; posix_spawnp needs one.
 setenv("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", 0)
 var noCoreDumps = rlimit(rlim_cur: 0, rlim_max: 0)

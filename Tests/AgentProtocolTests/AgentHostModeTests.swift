@@ -1,0 +1,238 @@
+import AgentProtocol
+import Foundation
+import Glibc
+import Testing
+
+/// The real `codebench-agent` binary in its host test mode (`--listen-unix`): jobs run unconfined, but
+/// framing, hello, verdicts, limits on time and output, stdin delivery and error replies are the guest's.
+// Serialized: each test owns an agent process, and a few at a time is plenty on two cores.
+@Suite(.serialized, .enabled(if: HostAgent.binaryPath != nil, "codebench-agent is not built next to the test bundle"))
+struct AgentHostModeTests {
+    @Test func saysHelloThenRunsAShellCommand() throws {
+        let agent = try HostAgent()
+        defer { agent.stop() }
+        guard case .hello(let hello) = try agent.receive() else { Issue.record("first frame is not hello"); return }
+        #expect(hello.protocolVersion == agentProtocolVersion)
+        #expect(hello.kernel.hasPrefix("Linux "))
+
+        let result = try agent.run(.shell(command: "echo out; echo err >&2; exit 3"))
+        #expect(result.verdict == .runtimeError)
+        #expect(result.exitCode == 3)
+        #expect(result.signal == nil)
+        #expect(String(decoding: result.stdout, as: UTF8.self) == "out\n")
+        #expect(String(decoding: result.stderr, as: UTF8.self) == "err\n")
+        #expect(result.message?.contains("exited with code 3") == true)
+        #expect(result.message?.contains("unconfined") == true)
+    }
+
+    @Test func deliversBinaryStdinAndReportsSignals() throws {
+        let agent = try HostAgent()
+        defer { agent.stop() }
+        _ = try agent.receive()
+        let input = Data([0, 1, 2, 255, 10, 0x41])
+        let echoed = try agent.run(.shell(command: "cat"), stdin: input)
+        #expect(echoed.verdict == .ok)
+        #expect(echoed.stdout == input)
+
+        let crashed = try agent.run(.shell(command: "kill -SEGV $$"))
+        #expect(crashed.verdict == .runtimeError)
+        #expect(crashed.signal == SIGSEGV)
+        #expect(crashed.message?.contains("SIGSEGV") == true)
+    }
+
+    @Test func enforcesTheWallTimeAndOutputLimits() throws {
+        let agent = try HostAgent()
+        defer { agent.stop() }
+        _ = try agent.receive()
+        let slow = try agent.run(.shell(command: "sleep 20 & sleep 20"), limits: ResourceLimits(wallTimeMilliseconds: 300))
+        #expect(slow.verdict == .timeLimit)
+        #expect(slow.message?.hasPrefix("time limit of 300 ms exceeded") == true)
+        #expect(slow.wallTimeMilliseconds >= 300 && slow.wallTimeMilliseconds < 10_000)
+
+        let chatty = try agent.run(.shell(command: "yes"), limits: ResourceLimits(maxOutputBytesPerStream: 1000))
+        #expect(chatty.verdict == .outputLimit)
+        #expect(chatty.stdout.count == 1000)
+        #expect(chatty.stdoutTruncated)
+        #expect(!chatty.stderrTruncated)
+    }
+
+    @Test func answersBadFramesAndRequestsWithErrorsAndKeepsServing() throws {
+        let agent = try HostAgent()
+        defer { agent.stop() }
+        _ = try agent.receive()
+
+        try agent.send(Array("this is not a frame".utf8))
+        #expect(try agent.receiveError().code == .malformedFrame)
+
+        var otherVersion = try AgentFrame.encode(.shutdown)
+        otherVersion[3] = 9
+        try agent.send(otherVersion)
+        #expect(try agent.receiveError().code == .unsupportedVersion)
+
+        try agent.send(AgentFrame.magic + [agentProtocolVersion, 0x7f, 0xff, 0xff, 0xff] + Array(repeating: 0x41, count: 1000))
+        #expect(try agent.receiveError().code == .tooLarge)
+
+        let json = Array(#"{"run":{"_0":{"id":"x"}}}"#.utf8)
+        try agent.send(AgentFrame.magic + [agentProtocolVersion, 0, 0, 0, UInt8(json.count)] + json)
+        #expect(try agent.receiveError().code == .malformedFrame)
+
+        try agent.send(try AgentFrame.encode(.run(RunRequest(id: "big", workload: .shell(command: "true"), limits: ResourceLimits(maxProcesses: 0)))))
+        let invalid = try agent.receiveError()
+        #expect(invalid.code == .invalidRequest)
+        #expect(invalid.message.contains("maxProcesses"))
+
+        let after = try agent.run(.shell(command: "echo still here"))
+        #expect(String(decoding: after.stdout, as: UTF8.self) == "still here\n")
+    }
+
+    @Test func reportsCompileErrorsWithoutRunning() throws {
+        let agent = try HostAgent()
+        defer { agent.stop() }
+        _ = try agent.receive()
+        let result = try agent.run(.program(language: .c, source: "int main(void) { return undefined_name; }"))
+        #expect(result.verdict == .compileError)
+        #expect(String(decoding: result.compileOutput ?? Data(), as: UTF8.self).contains("undefined_name"))
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test func exitsOnShutdownInHostMode() throws {
+        let agent = try HostAgent()
+        defer { agent.stop() }
+        _ = try agent.receive()
+        try agent.send(try AgentFrame.encode(.shutdown))
+        #expect(agent.waitForExit() == 0)
+    }
+}
+
+/// A `codebench-agent --listen-unix` child and a blocking client connection to it (5 s read timeout).
+/// Spawned with posix_spawn rather than Foundation's Process: Process leaks a descriptor into children
+/// spawned concurrently by other tests, and its children inherit the test thread's blocked signals.
+final class HostAgent {
+    /// The agent built by the same `swift build` as this test bundle, if it exists.
+    static let binaryPath: String? = {
+        let bundle = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+        let candidate = bundle.appendingPathComponent("codebench-agent").path
+        return FileManager.default.isExecutableFile(atPath: candidate) ? candidate : nil
+    }()
+
+    private let socketPath: String
+    private var pid: pid_t = 0
+    private var fd: Int32 = -1
+    private var decoder = AgentFrameDecoder()
+
+    init() throws {
+        socketPath = "/tmp/codebench-agent-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
+        pid = try HostAgent.spawn([HostAgent.binaryPath!, "--listen-unix", socketPath])
+        for _ in 0..<500 where fd < 0 {
+            fd = HostAgent.connect(socketPath)
+            if fd < 0 { usleep(10_000) }
+        }
+        guard fd >= 0 else {
+            stop()
+            throw HostAgentError(message: "the agent did not listen on \(socketPath) within 5 s")
+        }
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    /// Kills the agent (if still running), reaps it and removes its socket.
+    func stop() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+        if pid > 0 {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            pid = 0
+        }
+        unlink(socketPath)
+    }
+
+    /// The agent's exit status once it exits on its own (nil if killed by a signal or not within 10 s).
+    func waitForExit() -> Int32? {
+        for _ in 0..<1000 {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                pid = 0
+                return (status & 0x7f) == 0 ? (status >> 8) & 0xff : nil
+            }
+            usleep(10_000)
+        }
+        return nil
+    }
+
+    private static func spawn(_ argv: [String]) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
+        let cArguments = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        var pid = pid_t()
+        let rc = posix_spawn(&pid, argv[0], &actions, &attributes, cArguments, environ)
+        guard rc == 0 else { throw HostAgentError(message: "posix_spawn \(argv[0]) failed: errno \(rc)") }
+        return pid
+    }
+
+    func send(_ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress!, $0.count) }
+            guard written > 0 else { throw HostAgentError(message: "write failed: errno \(errno)") }
+            offset += written
+        }
+    }
+
+    func receive() throws -> AgentMessage {
+        while true {
+            if let message = try decoder.next() { return message }
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            guard count > 0 else { throw HostAgentError(message: "no frame from the agent (read returned \(count), errno \(errno))") }
+            decoder.append(chunk[0..<count])
+        }
+    }
+
+    func receiveError() throws -> AgentErrorReply {
+        let message = try receive()
+        guard case .error(let reply) = message else { throw HostAgentError(message: "expected an error reply, got \(message)") }
+        return reply
+    }
+
+    func run(_ workload: Workload, stdin: Data = Data(), limits: ResourceLimits = ResourceLimits()) throws -> RunResult {
+        try send(try AgentFrame.encode(.run(RunRequest(id: "t", workload: workload, stdin: stdin, limits: limits))))
+        let message = try receive()
+        guard case .result(let result) = message else { throw HostAgentError(message: "expected a result, got \(message)") }
+        return result
+    }
+
+    private static func connect(_ path: String) -> Int32 {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return -1 }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        if connected != 0 {
+            close(fd)
+            return -1
+        }
+        return fd
+    }
+}
+
+struct HostAgentError: Error, CustomStringConvertible {
+    var message: String
+    var description: String { message }
+}
