@@ -75,7 +75,7 @@ final class CLISubscriber {
             // Published messages are only delivered once the subscription is confirmed.
             _ = try await waitForLines { lines in lines.filter { $0 == "subscribe" }.count == channels.count }
         } catch {
-            stop()
+            await stop()
             throw error
         }
     }
@@ -108,10 +108,15 @@ final class CLISubscriber {
         throw QueueTestFailure("redis-cli subscriber timed out; output: \(lines())")
     }
 
-    func stop() {
+    /// SIGKILL, because a child of the test process inherits a signal mask that blocks SIGTERM; then polls,
+    /// because `waitUntilExit` spins a run loop on a cooperative thread.
+    func stop() async {
         if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
+            kill(process.processIdentifier, SIGKILL)
+            let deadline = ContinuousClock.now + .seconds(5)
+            while process.isRunning, ContinuousClock.now < deadline {
+                try? await Task.sleep(for: .milliseconds(5))
+            }
         }
         try? FileManager.default.removeItem(atPath: output)
     }
@@ -123,10 +128,10 @@ func withSubscriber<T>(
     let subscriber = try await CLISubscriber(port: redis.server.port, channels: channels)
     do {
         let result = try await body(subscriber)
-        subscriber.stop()
+        await subscriber.stop()
         return result
     } catch {
-        subscriber.stop()
+        await subscriber.stop()
         throw error
     }
 }
