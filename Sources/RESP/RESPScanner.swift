@@ -10,7 +10,62 @@ struct RESPScanner {
     private static let cr = UInt8(ascii: "\r")
     private static let lf = UInt8(ascii: "\n")
 
-    func scan(at offset: Int, depth: Int) throws(RESPParsingError) -> Int? {
+    /// Where a partial scan stopped, so the next attempt on the same (grown) bytes resumes there
+    /// instead of rescanning a large reply from its start on every read.
+    struct Progress {
+        /// Offset of the next element to scan.
+        var offset = 0
+        /// Elements still expected by each open aggregate, outermost first.
+        var remaining: [Int] = []
+
+        mutating func reset() {
+            offset = 0
+            remaining.removeAll(keepingCapacity: true)
+        }
+    }
+
+    /// One element: a complete scalar, or the header of an aggregate whose elements follow.
+    enum Element {
+        case scalar(end: Int)
+        case aggregate(elements: Int, first: Int)
+    }
+
+    /// Scans one whole value from `progress.offset`, resuming a previous partial scan.
+    /// Returns the end offset of the value (and leaves `progress` dirty: reset it before reuse),
+    /// or nil with `progress` pointing at the first element not yet complete.
+    func scan(_ progress: inout Progress) throws(RESPParsingError) -> Int? {
+        while true {
+            guard let element = try element(at: progress.offset) else { return nil }
+            switch element {
+            case .aggregate(let elements, let first):
+                guard progress.remaining.count < limits.maxDepth else {
+                    throw RESPParsingError(code: .nestingTooDeep, offset: progress.offset, message: "nesting deeper than \(limits.maxDepth)")
+                }
+                progress.offset = first
+                if elements > 0 {
+                    progress.remaining.append(elements)
+                    continue
+                }
+            case .scalar(let end):
+                progress.offset = end
+            }
+            // An element is complete: close every aggregate it completes.
+            while true {
+                guard !progress.remaining.isEmpty else { return progress.offset }
+                progress.remaining[progress.remaining.count - 1] -= 1
+                guard progress.remaining[progress.remaining.count - 1] == 0 else { break }
+                progress.remaining.removeLast()
+            }
+        }
+    }
+
+    /// Scans one value from `offset` without saved progress.
+    func scan(at offset: Int) throws(RESPParsingError) -> Int? {
+        var progress = Progress(offset: offset)
+        return try scan(&progress)
+    }
+
+    private func element(at offset: Int) throws(RESPParsingError) -> Element? {
         guard offset < bytes.count else { return nil }
         guard let type = RESPTypeIdentifier(rawValue: bytes[offset]) else {
             throw RESPParsingError(code: .invalidLeadingByte, offset: offset, message: "unexpected type byte 0x\(String(bytes[offset], radix: 16))")
@@ -18,38 +73,38 @@ struct RESPScanner {
         let body = offset + 1
         switch type {
         case .simpleString, .simpleError:
-            return try line(at: body)?.end
+            return try line(at: body).map { .scalar(end: $0.end) }
         case .integer:
             guard let (start, stop, end) = try line(at: body) else { return nil }
             guard Self.parseInteger(bytes, start, stop) != nil else {
                 throw RESPParsingError(code: .invalidInteger, offset: start, message: "not a signed 64-bit integer")
             }
-            return end
+            return .scalar(end: end)
         case .null:
             guard let (start, stop, end) = try line(at: body) else { return nil }
             guard start == stop else { throw RESPParsingError(code: .invalidNull, offset: start, message: "null with a payload") }
-            return end
+            return .scalar(end: end)
         case .boolean:
             guard let (start, stop, end) = try line(at: body) else { return nil }
             guard stop - start == 1, bytes[start] == UInt8(ascii: "t") || bytes[start] == UInt8(ascii: "f") else {
                 throw RESPParsingError(code: .invalidBoolean, offset: start, message: "boolean is not t or f")
             }
-            return end
+            return .scalar(end: end)
         case .double:
             guard let (start, stop, end) = try line(at: body) else { return nil }
             guard Self.parseDouble(bytes, start, stop) != nil else {
                 throw RESPParsingError(code: .invalidDouble, offset: start, message: "not a double")
             }
-            return end
+            return .scalar(end: end)
         case .bigNumber:
             guard let (start, stop, end) = try line(at: body) else { return nil }
             guard Self.isBigNumber(bytes, start, stop) else {
                 throw RESPParsingError(code: .invalidBigNumber, offset: start, message: "not a decimal big number")
             }
-            return end
+            return .scalar(end: end)
         case .bulkString, .bulkError, .verbatimString:
             guard let (length, payload) = try length(at: body, allowNull: type == .bulkString) else { return nil }
-            if length < 0 { return payload }
+            if length < 0 { return .scalar(end: payload) }
             guard length <= limits.maxBulkLength else {
                 throw RESPParsingError(code: .bulkStringTooLarge, offset: body, message: "bulk length \(length) exceeds \(limits.maxBulkLength)")
             }
@@ -76,27 +131,16 @@ struct RESPScanner {
             guard bytes[stop] == Self.cr, bytes[stop + 1] == Self.lf else {
                 throw RESPParsingError(code: .invalidLineTerminator, offset: stop, message: "bulk payload not followed by CRLF")
             }
-            return stop + 2
+            return .scalar(end: stop + 2)
         case .array, .set, .push, .map, .attribute:
             guard let (count, first) = try length(at: body, allowNull: type == .array) else { return nil }
-            if count < 0 { return first }
+            if count < 0 { return .scalar(end: first) }
             let elements = (type == .map || type == .attribute) ? count.multipliedReportingOverflow(by: 2) : (partialValue: count, overflow: false)
             guard !elements.overflow, elements.partialValue <= limits.maxAggregateCount else {
                 throw RESPParsingError(code: .tooManyElements, offset: body, message: "\(count) elements exceed \(limits.maxAggregateCount)")
             }
-            guard depth < limits.maxDepth else {
-                throw RESPParsingError(code: .nestingTooDeep, offset: offset, message: "nesting deeper than \(limits.maxDepth)")
-            }
-            var cursor = first
-            for _ in 0..<elements.partialValue {
-                guard let next = try scan(at: cursor, depth: depth + 1) else { return nil }
-                cursor = next
-            }
-            if type == .attribute {
-                // An attribute decorates the value that follows it; both form one reply.
-                return try scan(at: cursor, depth: depth + 1)
-            }
-            return cursor
+            // An attribute decorates the value that follows it; both form one reply.
+            return .aggregate(elements: elements.partialValue + (type == .attribute ? 1 : 0), first: first)
         }
     }
 

@@ -24,9 +24,15 @@ public struct RESPToken: Hashable, Sendable, CustomStringConvertible {
 
     /// The byte length of the first value in `buffer`'s readable bytes, nil when incomplete.
     public static func length(of buffer: ByteBuffer, limits: RESPDecodingLimits = .default) throws(RESPParsingError) -> Int? {
+        var progress = RESPScanner.Progress()
+        return try length(of: buffer, limits: limits, progress: &progress)
+    }
+
+    /// As above, resuming from (and updating) `progress` saved by an earlier call on the same bytes.
+    static func length(of buffer: ByteBuffer, limits: RESPDecodingLimits, progress: inout RESPScanner.Progress) throws(RESPParsingError) -> Int? {
         let result: Result<Int?, RESPParsingError> = buffer.withUnsafeReadableBytes { bytes in
             do throws(RESPParsingError) {
-                return .success(try RESPScanner(bytes: bytes, limits: limits).scan(at: 0, depth: 0))
+                return .success(try RESPScanner(bytes: bytes, limits: limits).scan(&progress))
             } catch {
                 return .failure(error)
             }

@@ -12,8 +12,19 @@ public struct RESPTokenDecoder: NIOSingleStepByteToMessageDecoder {
         self.limits = limits
     }
 
+    /// Progress through a reply that has not fully arrived: a large reply is scanned once overall,
+    /// not once per read.
+    private var progress = RESPScanner.Progress()
+
     public mutating func decode(buffer: inout ByteBuffer) throws -> RESPToken? {
-        try RESPToken(consuming: &buffer, limits: limits)
+        do {
+            guard let length = try RESPToken.length(of: buffer, limits: limits, progress: &progress) else { return nil }
+            progress.reset()
+            return RESPToken(validated: buffer.readSlice(length: length)!)
+        } catch {
+            progress.reset()
+            throw error
+        }
     }
 
     public mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> RESPToken? {

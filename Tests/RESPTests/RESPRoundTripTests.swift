@@ -29,6 +29,21 @@ import Testing
         #expect(tokens.map { RESPValue($0) } == RESPSamples.values)
     }
 
+    /// A large reply arriving in small reads decodes once, correctly (the decoder resumes where it stopped).
+    @Test func largeReplyInSmallChunks() throws {
+        let elements = (0..<30_000).map { RESPValue.array([.bulkString("item-\($0)"), .integer(Int64($0))]) }
+        var encoded = RESPValue.array(elements).encoded
+        var chunks: [ByteBuffer] = []
+        while encoded.readableBytes > 0 {
+            chunks.append(encoded.readSlice(length: min(1024, encoded.readableBytes))!)
+        }
+        let tokens = try RESPSamples.decodeThroughChannel(chunks)
+        #expect(tokens.count == 1)
+        let array = try #require(tokens.first?.array)
+        #expect(array.count == 30_000)
+        #expect(array.last.map { RESPValue($0) } == elements.last)
+    }
+
     @Test func nanRoundTrips() throws {
         let expected: [String: Double] = ["nan": .nan, "-nan": .nan, "inf": .infinity, "-inf": -.infinity, "+inf": .infinity, "1.5e-3": 0.0015, "10": 10, "-0.0": -0.0]
         for (text, value) in expected {
