@@ -8,11 +8,17 @@ import Testing
 struct ReaperTests {
     /// A worker whose heartbeat expires quickly; it "dies" simply by never heartbeating again.
     func mortal(_ redis: QueueTestRedis, _ id: String) -> JobQueue {
-        redis.queue(id) { $0.heartbeatTTL = .milliseconds(200) }
+        redis.queue(id) { $0.heartbeatTTL = .milliseconds(500) }
     }
 
-    func expire() async throws {
-        try await Task.sleep(for: .milliseconds(350))
+    /// Waits until Redis itself expired the worker's heartbeat (no fixed sleep: the machine may be loaded).
+    func expire(_ redis: QueueTestRedis, _ worker: JobQueue) async throws {
+        let key = worker.configuration.heartbeatKey(for: worker.configuration.workerID)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await redis.send("EXISTS", key) == .integer(1) {
+            guard ContinuousClock.now < deadline else { throw QueueTestFailure("\(key) never expired") }
+            try await Task.sleep(for: .milliseconds(25))
+        }
     }
 
     @Test func deadWorkersJobsReturnToTheHeadWithDeliveryCounted() async throws {
@@ -26,11 +32,12 @@ struct ReaperTests {
             try await redis.push(other)
 
             // Alive: nothing happens.
+            try await dead.heartbeat()
             let early = try await reaper.reapDeadWorkers()
             #expect(early == ReapReport(acquiredLock: true))
             #expect(try await redis.list("jobs:processing:dead") == [seed])
 
-            try await expire()
+            try await expire(redis, dead)
             let report = try await reaper.reapDeadWorkers()
             #expect(report == ReapReport(acquiredLock: true, deadWorkers: ["dead"], requeued: 1))
             #expect(try await redis.list("jobs") == [seed, other])
@@ -51,7 +58,7 @@ struct ReaperTests {
             let dead = mortal(redis, "dead")
             try await redis.push(seed)
             _ = try await dead.claim(timeout: .seconds(2))
-            try await expire()
+            try await expire(redis, dead)
 
             // Another worker holds the lock: this pass must not touch anything.
             try await redis.send("SET", "jobs:reaper:lock", "someone-else", "PX", 10_000)
@@ -83,7 +90,7 @@ struct ReaperTests {
                 let claimed = try #require(try await worker.claim(timeout: .seconds(2)))
                 #expect(claimed.deliveries == attempt)
                 try await worker.publish(.received, for: claimed)
-                try await expire()
+                try await expire(redis, worker)
                 let report = try await reaper.reapDeadWorkers()
                 #expect(report.requeued == (attempt < 3 ? 1 : 0))
                 #expect(report.deadLettered == (attempt < 3 ? 0 : 1))
@@ -113,7 +120,7 @@ struct ReaperTests {
             let other = redis.queue("other")
             try await redis.push(seed)
             let claimed = try #require(try await slow.claim(timeout: .seconds(2)))
-            try await expire()
+            try await expire(redis, slow)
             #expect(try await other.reapDeadWorkers().requeued == 1)
             // The slow worker was alive after all and finishes first.
             #expect(try await slow.finish(claimed, outcome: .done(stdout: [], stderr: [], result: JobResultRecord())))
