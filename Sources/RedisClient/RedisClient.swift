@@ -98,6 +98,23 @@ public final class RedisClient: RedisCommandExecutor, Sendable {
     /// Runs a command: blocking commands (``RedisCommand/isBlocking``) on a dedicated connection,
     /// everything else pipelined on the shared one.
     public func send(_ command: RedisCommand, timeout: Duration?) async throws -> RESPToken {
+        var attempt = 0
+        while true {
+            do {
+                return try await sendOnce(command, timeout: timeout)
+            } catch let error as RedisError where error.serverErrorPrefix == "LOADING" && attempt + 1 < configuration.reconnect.maxAttempts {
+                // A restarted server answers LOADING until its data set is in memory; the command did not run, so waiting and retrying is safe.
+                do {
+                    try await Task.sleep(for: configuration.reconnect.backoff(afterAttempt: attempt))
+                } catch {
+                    throw RedisError(code: .cancelled, command: command.name, message: "cancelled while waiting for the server to load its data")
+                }
+                attempt += 1
+            }
+        }
+    }
+
+    private func sendOnce(_ command: RedisCommand, timeout: Duration?) async throws -> RESPToken {
         if command.isBlocking {
             return try await withDedicatedConnection { try await $0.send(command, timeout: timeout) }
         }

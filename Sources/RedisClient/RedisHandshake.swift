@@ -6,7 +6,8 @@ import RESP
 enum RedisHandshake {
     /// Returns the negotiated protocol version.
     static func run(on channel: any Channel, handler: RedisChannelHandler, configuration: RedisClientConfiguration) async throws -> Int {
-        let timeout = configuration.timeouts.command
+        // A server that accepts the connection but never answers is a failed connect, not a slow command.
+        let timeout = min(configuration.timeouts.connect, configuration.timeouts.command)
         let select = configuration.database != 0 ? RedisCommand("SELECT", configuration.database) : nil
         if configuration.preferRESP3 {
             var hello: [any RESPBulkStringEncodable] = ["3"]
@@ -45,7 +46,9 @@ enum RedisHandshake {
         }
         if let select { commands.append(select) }
         guard !commands.isEmpty else { return 2 }
-        let replies = try await RedisConnection.sendRaw(commands, handler: handler, timeout: configuration.timeouts.command)
+        let replies = try await RedisConnection.sendRaw(
+            commands, handler: handler, timeout: min(configuration.timeouts.connect, configuration.timeouts.command)
+        )
         for (command, reply) in zip(commands, replies) {
             if let message = reply.errorMessage {
                 throw failure(message, command: command.name, configuration: configuration)

@@ -100,6 +100,19 @@ import TestSupport
         }
     }
 
+    @Test func waitsWhileARestartedServerIsLoading() async throws {
+        try await withRedisServer(RedisServerOptions(extraArguments: ["--enable-debug-command", "yes"])) { server in
+            try await withClient(server.url) { redis in
+                _ = try await redis.send(RedisCommand("DEBUG", "POPULATE", 1_000_000), timeout: .seconds(60))
+                _ = try await redis.send(RedisCommand("SAVE"), timeout: .seconds(60))
+                await server.kill()
+                try await server.restart()  // returns once the server answers, even if only with -LOADING
+                let keys = try await redis.send(RedisCommand("DBSIZE"), as: Int.self)
+                #expect(keys == 1_000_000)
+            }
+        }
+    }
+
     @Test func inFlightCommandFailsWhenTheServerDies() async throws {
         try await withRedisServer { server in
             try await withClient(server.url) { redis in
