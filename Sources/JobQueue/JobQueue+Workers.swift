@@ -58,6 +58,12 @@ extension JobQueue {
     /// reaper while it was only slow, which then claimed a job and died before its next heartbeat).
     private func candidateWorkers() async throws -> [String] {
         var workers = Set(try await command("SMEMBERS", configuration.workersSet).strings())
+        let now = ContinuousClock.now
+        if let last = lastOrphanScan, last.duration(to: now) < configuration.orphanScanInterval {
+            workers.remove(configuration.workerID)
+            return workers.sorted()
+        }
+        lastOrphanScan = now
         let prefix = configuration.processingList(for: "")
         var cursor = "0"
         repeat {

@@ -10,6 +10,8 @@ public actor JobQueue {
     let client: RedisClient
     let parser: JobParser
     let logger: Logger
+    /// When the reaper last looked for unregistered processing lists (nil: never, so the first pass does).
+    var lastOrphanScan: ContinuousClock.Instant?
 
     public init(client: RedisClient, configuration: QueueConfiguration = QueueConfiguration(), logger: Logger) {
         self.client = client

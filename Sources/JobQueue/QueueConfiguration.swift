@@ -35,6 +35,8 @@ public struct QueueConfiguration: Sendable {
     public var reaperLockTTL: Duration
     /// How often each worker runs a reaper pass (only the holder of the reaper lock acts).
     public var reaperInterval: Duration
+    /// How often the reaper also SCANs for processing lists of unregistered workers (costly on a large keyspace).
+    public var orphanScanInterval: Duration
     /// The invalid list is trimmed to its newest entries so a flood of garbage cannot fill Redis.
     public var invalidListMaxLength: Int
     /// Larger payloads are refused (their id is still read when possible, to report `failed` to it).
@@ -53,6 +55,7 @@ public struct QueueConfiguration: Sendable {
         maxDeliveries: Int = 3,
         reaperLockTTL: Duration = .seconds(30),
         reaperInterval: Duration = .seconds(5),
+        orphanScanInterval: Duration = .seconds(60),
         invalidListMaxLength: Int = 10_000,
         maximumPayloadBytes: Int = 1 << 20
     ) {
@@ -68,6 +71,7 @@ public struct QueueConfiguration: Sendable {
         self.maxDeliveries = maxDeliveries
         self.reaperLockTTL = reaperLockTTL
         self.reaperInterval = reaperInterval
+        self.orphanScanInterval = orphanScanInterval
         self.invalidListMaxLength = invalidListMaxLength
         self.maximumPayloadBytes = maximumPayloadBytes
     }

@@ -109,6 +109,19 @@ struct JobQueueTests {
         }
     }
 
+    @Test func scriptsSurviveAScriptCacheFlush() async throws {
+        try await withQueueRedis { redis in
+            let queue = redis.queue("w1")
+            try await redis.push(seed)
+            let claimed = try #require(try await queue.claim(timeout: .seconds(2)))
+            try await queue.publish(.received, for: claimed)
+            // As after a Redis restart: EVALSHA fails with NOSCRIPT and the client falls back to EVAL.
+            try await redis.send("SCRIPT", "FLUSH")
+            #expect(try await queue.finish(claimed, outcome: .failed(reason: "x", result: nil)))
+            #expect(Array(try await redis.list("666").prefix(3)) == ["received", "failed", "x"])
+        }
+    }
+
     @Test func publishRefusesTerminalStatuses() async throws {
         try await withQueueRedis { redis in
             let queue = redis.queue("w1")
