@@ -26,9 +26,14 @@ struct QEMUCommandLine: Sendable, Hashable {
             "console=ttyS0", "root=/dev/vda", "rootfstype=ext4", "ro", "init=\(Self.guestInit)",
             "quiet", "panic=-1", "random.trust_cpu=on",
         ]
-        if let tscKHz {
-            // Under TCG the TSC calibration against the emulated PIT sometimes hangs.
-            arguments += ["tsc_early_khz=\(tscKHz)", "tsc=reliable"]
+        if accelerator == .tcg {
+            if let tscKHz {
+                // Under TCG the TSC calibration against the emulated PIT sometimes hangs.
+                arguments += ["tsc_early_khz=\(tscKHz)", "tsc=reliable"]
+            }
+            // TCG does not execute the guest speculatively, so the guest kernel's speculation
+            // mitigations protect nothing and only cost emulated instructions.
+            arguments.append("mitigations=off")
         }
         return arguments + configuration.extraKernelArguments
     }

@@ -38,10 +38,17 @@ import Testing
         configuration.extraKernelArguments = ["loglevel=4"]
         let append = value(after: "-append", in: commandLine(configuration: configuration).arguments).first ?? ""
         let words = append.split(separator: " ").map(String.init)
-        for expected in ["console=ttyS0", "root=/dev/vda", "ro", "init=/sbin/codebench-init", "tsc_early_khz=2596138", "tsc=reliable", "random.trust_cpu=on", "panic=-1", "quiet"] {
+        for expected in ["console=ttyS0", "root=/dev/vda", "ro", "init=/sbin/codebench-init", "tsc_early_khz=2596138", "tsc=reliable", "random.trust_cpu=on", "panic=-1", "quiet", "mitigations=off"] {
             #expect(words.contains(expected), "missing \(expected) in \(append)")
         }
         #expect(words.last == "loglevel=4")
+    }
+
+    @Test func tcgOnlyArgumentsAreLeftOutUnderKVM() {
+        let append = value(after: "-append", in: commandLine(accelerator: .kvm).arguments).first ?? ""
+        #expect(!append.contains("mitigations=off"))
+        #expect(!append.contains("tsc_early_khz"))
+        #expect(append.contains("init=/sbin/codebench-init"))
     }
 
     @Test func acceleratorOptions() {
