@@ -3,15 +3,22 @@
 /// When ``id`` could be read, the reason is published as `failed` on the job's own status list;
 /// otherwise the payload prefix and the reason go to the invalid list (`jobs:invalid`).
 public struct InvalidJob: Error, Sendable, Equatable, CustomStringConvertible {
+    /// A stable, machine-readable kind of failure (also written to the invalid list as `code`).
     public enum Code: String, Sendable, Equatable {
+        /// The payload does not parse as JSON.
         case notJSON = "not_json"
+        /// Valid JSON, but not an object.
         case notObject = "not_object"
         case missingID = "missing_id"
+        /// Not a string, empty, longer than 256 bytes, or with control characters.
         case invalidID = "invalid_id"
         case payloadTooLarge = "payload_too_large"
         case unknownLanguage = "unknown_language"
+        /// Both `command` and `code`.
         case conflictingWorkload = "conflicting_workload"
+        /// Neither `command` nor `code`.
         case missingWorkload = "missing_workload"
+        /// An optional field of the wrong type or value.
         case invalidField = "invalid_field"
     }
 

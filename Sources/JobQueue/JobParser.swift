@@ -12,12 +12,14 @@ public struct JobParser: Sendable {
     /// An oversized payload up to this size is still decoded, only to find the id its `failed` goes to.
     public static let idRecoveryLimitBytes = 16 << 20
 
+    /// Payloads over this size are refused (``InvalidJob/Code/payloadTooLarge``).
     public var maximumPayloadBytes: Int
 
     public init(maximumPayloadBytes: Int = 1 << 20) {
         self.maximumPayloadBytes = maximumPayloadBytes
     }
 
+    /// Validates one payload as taken from the intake list.
     public func parse(_ payload: [UInt8]) -> Result<JobRequest, InvalidJob> {
         var context = Context(payload: payload)
         do {
@@ -29,6 +31,7 @@ public struct JobParser: Sendable {
         }
     }
 
+    /// Validates a payload given as text (its UTF-8 bytes).
     public func parse(_ payload: String) -> Result<JobRequest, InvalidJob> {
         parse(Array(payload.utf8))
     }

@@ -7,11 +7,13 @@ import AgentProtocol
 public struct JobRequest: Sendable, Equatable {
     /// Limits requested by the job (`limits` object of the job JSON).
     public struct RequestedLimits: Sendable, Equatable {
+        /// `wall_time_ms`.
         public var wallTimeMilliseconds: Int?
         /// From `memory_bytes`, or `memory_mb` converted to bytes.
         public var memoryBytes: Int?
+        /// `processes`: the most processes (pids) the job may have at once.
         public var processes: Int?
-        /// Bytes kept per output stream.
+        /// `output_bytes`: bytes kept per output stream.
         public var outputBytes: Int?
 
         public init(wallTimeMilliseconds: Int? = nil, memoryBytes: Int? = nil, processes: Int? = nil, outputBytes: Int? = nil) {
@@ -24,6 +26,7 @@ public struct JobRequest: Sendable, Equatable {
 
     /// The job id; also names the status list (`<statusKeyPrefix><id>`).
     public var id: String
+    /// `command` (a shell command line) or `language` + `code`.
     public var workload: Workload
     /// Bytes fed to the program's standard input (empty when the job gave none).
     public var stdin: [UInt8]

@@ -6,28 +6,41 @@ import FoundationEssentials
 /// Every field is optional and new fields may be added; readers must ignore fields they do not know.
 /// ``JobQueue`` fills `id`, `status`, `worker_id`, `attempt` and `finished_at_ms` itself.
 public struct JobResultRecord: Sendable, Codable, Equatable {
+    /// `id`: set by the queue.
     public var id: String?
+    /// `status`: `done` or `failed`, set by the queue.
     public var status: String?
+    /// `verdict`: an ``AgentProtocol/Verdict`` raw value (`ok`, `time_limit`, ...).
     public var verdict: String?
+    /// `exit_code`, when the program exited.
     public var exitCode: Int32?
+    /// `signal`, when the program was killed by one.
     public var signal: Int32?
+    /// `wall_ms`.
     public var wallMilliseconds: Int?
+    /// `cpu_ms`.
     public var cpuMilliseconds: Int?
+    /// `peak_memory_bytes`.
     public var peakMemoryBytes: Int?
+    /// `stdout_truncated`: output beyond the limit was dropped.
     public var stdoutTruncated: Bool?
+    /// `stderr_truncated`.
     public var stderrTruncated: Bool?
     /// Compiler diagnostics for compiled languages (UTF-8, invalid bytes replaced).
     public var compileOutput: String?
     /// A sentence for a person (the verdict's explanation, or the failure reason).
     public var message: String?
+    /// `worker_id`: the worker that published (set by the queue).
     public var workerID: String?
     /// Which delivery of the job this was (1 unless a worker died while running it).
     public var attempt: Int?
     /// The VMM that ran the job ("qemu", "firecracker").
     public var vmm: String?
+    /// `boot_ms`: VM boot time.
     public var bootMilliseconds: Int?
     /// Time between the claim and the start of the run.
     public var queueMilliseconds: Int?
+    /// `finished_at_ms`: Unix time in milliseconds (set by the queue).
     public var finishedAtMilliseconds: Int?
 
     enum CodingKeys: String, CodingKey {

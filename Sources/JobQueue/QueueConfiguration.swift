@@ -87,14 +87,23 @@ public struct QueueConfiguration: Sendable {
 
     // MARK: Derived keys
 
+    /// `<statusKeyPrefix><id>`: the list a platform reads.
     public func statusList(for id: String) -> String { statusKeyPrefix + id }
+    /// The pub/sub channel of a job's status events.
     public func eventsChannel(for id: String) -> String { eventsChannelPrefix + id }
+    /// Exists once the job's terminal status was published; lives as long as the status list.
     public func terminalMarker(for id: String) -> String { markerPrefix + id }
+    /// The jobs a worker holds; the reaper returns them to the intake when the worker dies.
     public func processingList(for workerID: String) -> String { "\(namespace):processing:\(workerID)" }
+    /// A worker is alive while this key exists.
     public func heartbeatKey(for workerID: String) -> String { "\(namespace):worker:\(workerID):alive" }
+    /// Prefix of ``terminalMarker(for:)``.
     public var markerPrefix: String { "\(namespace):terminal:" }
+    /// Workers that registered (with a heartbeat) and were not reaped since.
     public var workersSet: String { "\(namespace):workers" }
+    /// SHA-1 of a payload -> how many of its deliveries ended with the worker's death.
     public var deliveriesHash: String { "\(namespace):deliveries" }
+    /// Held by the one reaper acting at a time.
     public var reaperLock: String { "\(namespace):reaper:lock" }
 
     var statusTTLSeconds: Int { max(1, Int(statusTTL.components.seconds)) }
