@@ -82,6 +82,7 @@ public struct FirecrackerDriver: MicroVMDriver {
     /// (`fault_message`) and, when the VMM died, how; and logs it.
     private func fail(step: String, error: any Error, vm: FirecrackerVM) -> any Error {
         if error is CancellationError { return error }
+        if let apiError = error as? FirecrackerAPIError, apiError.code == .cancelled { return CancellationError() }
         let death = vm.vmmDeath()
         let diagnostics = vm.diagnostics()
         var vmError: VMError

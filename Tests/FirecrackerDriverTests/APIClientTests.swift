@@ -100,7 +100,8 @@ import Testing
             try await Task.sleep(for: .milliseconds(100))
             task.cancel()
             let started = ContinuousClock.now
-            await #expect(throws: (any Error).self) { try await task.value }
+            let error = await #expect(throws: FirecrackerAPIError.self) { try await task.value }
+            #expect(error?.code == .cancelled)
             #expect(ContinuousClock.now - started < .seconds(5))
         }
     }

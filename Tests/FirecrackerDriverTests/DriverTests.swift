@@ -24,6 +24,12 @@ import Testing
             let (hello, result, pid) = try await driver.withVM(try vmConfiguration(directory), logger: Fixtures.logger) { session in
                 let pid = try #require(Fixtures.pidFile(in: directory))
                 #expect(Fixtures.processExists(pid))
+                // Recorded for MicroVM's leftover sweep: this process owns the VM, the VMM is `pid`.
+                let vmDirectory = try #require(runtimeEntries(directory).first { $0.hasPrefix("fc-") })
+                let vmm = try String(contentsOfFile: directory.file("run/\(vmDirectory)/vmm"), encoding: .utf8)
+                #expect(vmm.hasPrefix("\(pid) "))
+                let owner = try String(contentsOfFile: directory.file("run/\(vmDirectory)/owner"), encoding: .utf8)
+                #expect(owner.hasPrefix("\(getpid()) "))
                 let result = try await session.run(RunRequest(id: "job-7", workload: .shell(command: "echo hi")), timeout: .seconds(5))
                 return (session.hello, result, pid)
             }
@@ -52,8 +58,9 @@ import Testing
             #expect(!peer.requests.contains { $0.uri.hasPrefix("/network-interfaces") })
 
             let arguments = try String(contentsOfFile: directory.file("args"), encoding: .utf8)
-            #expect(arguments.hasPrefix("--api-sock \(directory.file("run"))/fc-cb-"))
+            #expect(arguments.hasPrefix("--api-sock \(directory.file("run"))/fc-"))
             #expect(arguments.contains("/fc.sock --id cb-"))
+            #expect(!arguments.contains("--no-seccomp") && !arguments.contains("--seccomp-filter"))
 
             // Teardown: the VMM is killed and reaped, its runtime directory is gone.
             #expect(!Fixtures.processExists(pid))

@@ -149,6 +149,8 @@ public struct FirecrackerAPIClient: Sendable {
             response = try await exchange(method, path, body: body)
         } catch let error as FirecrackerAPIError {
             throw error
+        } catch is CancellationError {
+            throw FirecrackerAPIError(.cancelled, method: method.rawValue, path: path, detail: "the calling task was cancelled")
         } catch {
             throw FirecrackerAPIError(.connectFailed, method: method.rawValue, path: path, detail: "\(error)")
         }

@@ -14,6 +14,8 @@ public struct FirecrackerAPIError: Error, Sendable, CustomStringConvertible {
         public static let connectionClosed = Code("connection_closed")
         /// Firecracker answered 4xx/5xx.
         public static let httpError = Code("http_error")
+        /// The calling task was cancelled; the connection was closed.
+        public static let cancelled = Code("cancelled")
         /// A reply that is not what the spec promises (e.g. undecodable JSON).
         public static let invalidResponse = Code("invalid_response")
     }

@@ -39,6 +39,7 @@ final class FirecrackerVM {
     private(set) var agent: AgentConnection?
     private(set) var hello: AgentHello?
     private var firecrackerBinary = ""
+    private var runtimeDirectory: RuntimeDirectory?
 
     init(
         id: String, configuration: VMConfiguration, driver: FirecrackerDriver.Configuration,
@@ -100,7 +101,7 @@ final class FirecrackerVM {
         try layout.validateSocketPaths()
     }
 
-    func prepareRuntimeDirectory() throws(VMError) {
+    func prepareRuntimeDirectory() throws {
         if let jailer = driver.jailer {
             guard let uid = uidPool?.acquire() else {
                 throw VMError(.vmmUnavailable, "no free uid in the jailer's range \(jailer.uidRange): too many VMs at once")
@@ -109,8 +110,20 @@ final class FirecrackerVM {
             directoryCreated = true
             try JailPreparation.prepareJail(layout, image: configuration.image, uid: uid, gid: jailer.gid, logger: logger)
         } else {
+            // MicroVM's RuntimeDirectory records this process as the owner (and later the VMM), so a
+            // sibling worker's leftover sweep kills the VMM and removes the directory if we die.
+            let directory: RuntimeDirectory
+            do {
+                directory = try RuntimeDirectory.create(under: configuration.runtimeDirectory, prefix: "fc-")
+            } catch let error as VMError {
+                throw error
+            } catch {
+                throw VMError(.bootFailed, "cannot create the runtime directory: \(error)")
+            }
+            runtimeDirectory = directory
+            layout = .plain(directory: directory.path, vmID: id, image: configuration.image)
             directoryCreated = true
-            try JailPreparation.preparePlain(layout, runtimeDirectory: configuration.runtimeDirectory)
+            try JailPreparation.preparePlain(layout)
         }
     }
 
@@ -139,6 +152,7 @@ final class FirecrackerVM {
             throw VMError(.vmmUnavailable, "cannot start \(executable): \(error)")
         }
         output = process!.output
+        runtimeDirectory?.recordVMM(pid: process!.pid)
     }
 
     func waitForAPISocket() async throws {

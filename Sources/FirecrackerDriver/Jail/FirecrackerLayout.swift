@@ -22,8 +22,12 @@ public struct FirecrackerLayout: Sendable, Equatable {
 
     /// Unjailed: a private directory `<runtime>/fc-<id>`; the image is used in place (read-only, shared, no copy).
     public static func plain(runtimeDirectory: String, vmID: String, image: GuestImage) -> FirecrackerLayout {
-        let directory = runtimeDirectory.trimmingTrailingSlashes + "/fc-" + vmID
-        return FirecrackerLayout(
+        plain(directory: runtimeDirectory.trimmingTrailingSlashes + "/fc-" + vmID, vmID: vmID, image: image)
+    }
+
+    /// Unjailed, in an existing private directory.
+    public static func plain(directory: String, vmID: String, image: GuestImage) -> FirecrackerLayout {
+        FirecrackerLayout(
             vmID: vmID, ownedDirectory: directory, chrootDirectory: nil,
             apiSocket: directory + "/fc.sock", vsockSocket: directory + "/v.sock",
             logFIFO: directory + "/log.fifo", metricsFIFO: directory + "/metrics.fifo",

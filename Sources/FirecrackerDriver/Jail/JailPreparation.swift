@@ -9,11 +9,9 @@ import MicroVM
 /// Creates and removes the files of one VM: its private directory (or jail), the FIFOs Firecracker
 /// logs into, and (jailed) the kernel and root filesystem linked into the chroot.
 enum JailPreparation {
-    /// Unjailed: `<runtime>/fc-<id>` (0700) with the two FIFOs. The image stays where it is.
-    static func preparePlain(_ layout: FirecrackerLayout, runtimeDirectory: String) throws(VMError) {
+    /// Unjailed: the two FIFOs in the VM's private directory. The image stays where it is.
+    static func preparePlain(_ layout: FirecrackerLayout) throws(VMError) {
         do {
-            try FileSystem.makeDirectories(runtimeDirectory, mode: 0o755)
-            try FileSystem.makeDirectory(layout.ownedDirectory, mode: 0o700)
             try FileSystem.makeFIFO(layout.logFIFO)
             try FileSystem.makeFIFO(layout.metricsFIFO)
         } catch {
