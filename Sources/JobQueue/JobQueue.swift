@@ -41,7 +41,7 @@ public actor JobQueue {
             let remaining = clock.now.duration(to: deadline)
             guard remaining > .zero else { return nil }
             guard let payload = try await blockingMove(timeout: min(remaining, maximumBlock)) else { continue }
-            let job = parser.parse(payload)
+            let job = refuseReservedID(parser.parse(payload), payload: payload)
             let id: String? = switch job {
             case .success(let request): request.id
             case .failure(let invalid): invalid.id
@@ -59,6 +59,22 @@ public actor JobQueue {
             logger.debug("claimed job", metadata: ["delivery": "\(delivery)"])
             return ClaimedJob(payload: payload, job: job, deliveries: delivery, claimedAt: clock.now)
         }
+    }
+
+    /// With the empty default status prefix, an id like "jobs" would push statuses onto the queue's own keys.
+    /// Such ids are treated as unreadable, so the payload goes to the invalid list.
+    private func refuseReservedID(_ job: Result<JobRequest, InvalidJob>, payload: [UInt8]) -> Result<JobRequest, InvalidJob> {
+        let id: String? = switch job {
+        case .success(let request): request.id
+        case .failure(let invalid): invalid.id
+        }
+        guard let id else { return job }
+        let key = configuration.statusList(for: id)
+        let ownKeys = [configuration.intakeList, configuration.invalidList, configuration.deadLetterList]
+        guard ownKeys.contains(key) || key.hasPrefix(configuration.namespace + ":") else { return job }
+        return .failure(
+            JobParser.Context(payload: payload).invalid(
+                .invalidID, "invalid job: field 'id' makes the status list '\(key)' collide with the queue's own keys"))
     }
 
     private func blockingMove(timeout: Duration) async throws -> [UInt8]? {
@@ -83,11 +99,16 @@ public actor JobQueue {
         }
         guard let id = claimed.id else { return false }
         let event = JSONValue.object(eventFields(id: id, status: status, attempt: claimed.deliveries, at: Self.unixMilliseconds()))
-        return try await integer(
+        let key = configuration.statusList(for: id)
+        let pushed = try await integer(
             script: QueueScripts.publishStatus,
-            keys: [configuration.statusList(for: id), configuration.terminalMarker(for: id)],
+            keys: [key, configuration.terminalMarker(for: id)],
             arguments: [configuration.statusTTLSeconds, configuration.eventsChannel(for: id), event.serialized, status.rawValue]
-        ) == 1
+        )
+        if pushed < 0 {
+            logger.warning("status key is not a list; status not pushed", metadata: ["job_id": "\(id)", "key": "\(key)"])
+        }
+        return pushed == 1
     }
 
     /// Publishes the job's one terminal status and removes it from the processing list, atomically.
@@ -128,14 +149,21 @@ public actor JobQueue {
             configuration.statusTTLSeconds, configuration.eventsChannel(for: id), JSONValue.object(event).serialized,
             claimed.payload, configuration.workerID,
         ]
-        let published = try await integer(
+        let key = configuration.statusList(for: id)
+        let result = try await integer(
             script: QueueScripts.finish,
-            keys: [
-                configuration.statusList(for: id), configuration.terminalMarker(for: id), processingList,
-                configuration.deliveriesHash,
-            ],
+            keys: [key, configuration.terminalMarker(for: id), processingList, configuration.deliveriesHash],
             arguments: arguments + elements
-        ) == 1
+        )
+        if result < 0 {
+            // Nobody can read a status from that key: end the job on the invalid list, where operators look.
+            logger.error("status key is not a list; job moved to the invalid list", metadata: ["key": "\(key)"])
+            let invalid = JobParser.Context(payload: claimed.payload).invalid(
+                .invalidID, "status key '\(key)' holds another type than a list; outcome was '\(outcome.status.rawValue)'")
+            try await rejectInvalid(claimed, invalid)
+            return false
+        }
+        let published = result == 1
         if published {
             logger.info("published terminal status", metadata: ["status": "\(outcome.status.rawValue)"])
         } else {

@@ -9,6 +9,8 @@ enum QueueScripts {
     /// Non-terminal status push, refused once the job has a terminal status.
     /// KEYS: status list, terminal marker. ARGV: ttl seconds, channel, event JSON, status.
     static let publishStatus = RedisScript("""
+        local kind = redis.call('TYPE', KEYS[1])['ok']
+        if kind ~= 'none' and kind ~= 'list' then return -1 end
         if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
         redis.call('RPUSH', KEYS[1], ARGV[4])
         redis.call('EXPIRE', KEYS[1], ARGV[1])
@@ -17,9 +19,13 @@ enum QueueScripts {
         """)
 
     /// The single terminal push: sets the marker (NX) and pushes, or only forgets the job when the marker exists.
+    /// Returns -1 without writing anything when the status key holds something else than a list (a script error
+    /// after the marker would leave the job marked finished with nothing published).
     /// KEYS: status list, terminal marker, processing list, deliveries hash.
     /// ARGV: ttl seconds, channel, event JSON, payload, worker id, elements to push...
     static let finish = RedisScript("""
+        local kind = redis.call('TYPE', KEYS[1])['ok']
+        if kind ~= 'none' and kind ~= 'list' then return -1 end
         redis.call('LREM', KEYS[3], 1, ARGV[4])
         redis.call('HDEL', KEYS[4], redis.sha1hex(ARGV[4]))
         if not redis.call('SET', KEYS[2], ARGV[5], 'NX', 'EX', ARGV[1]) then return 0 end
@@ -86,6 +92,8 @@ enum QueueScripts {
           local id = job['id']
           if type(id) ~= 'string' or #id == 0 or #id > 256 then return nil end
           if string.find(id, '%c') or string.find(id, '\\194[\\128-\\159]') then return nil end
+          local kind = redis.call('TYPE', ARGV[4] .. id)['ok']
+          if kind ~= 'none' and kind ~= 'list' then return nil end
           return id
         end
         local requeued, dead, finished = 0, 0, 0

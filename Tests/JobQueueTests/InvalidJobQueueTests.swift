@@ -79,6 +79,48 @@ struct InvalidJobQueueTests {
         }
     }
 
+    @Test func idsNamingTheQueuesOwnKeysAreRefused() async throws {
+        try await withQueueRedis { redis in
+            let queue = redis.queue("w1")
+            for id in ["jobs", "jobs:dead", "jobs:processing:w1"] {
+                try await redis.push(#"{"id":"\#(id)","command":"ls"}"#)
+                let claimed = try #require(try await queue.claim(timeout: .seconds(2)))
+                #expect(claimed.id == nil)
+                guard case .failure(let invalid) = claimed.job else {
+                    Issue.record("accepted id \(id)")
+                    continue
+                }
+                #expect(invalid.reason == "invalid job: field 'id' makes the status list '\(id)' collide with the queue's own keys")
+                #expect(try await queue.rejectInvalid(claimed, invalid))
+            }
+            #expect(try await redis.list("jobs:invalid").count == 3)
+            #expect(try await redis.list("jobs").isEmpty)
+            #expect(try await redis.list("jobs:dead").isEmpty)
+            // With a prefix the same id is an ordinary job.
+            let prefixed = redis.queue("w2") { $0.statusKeyPrefix = "worker_job_status_" }
+            try await redis.push(#"{"id":"jobs","command":"ls"}"#)
+            let claimed = try #require(try await prefixed.claim(timeout: .seconds(2)))
+            #expect(try claimed.job.get().id == "jobs")
+        }
+    }
+
+    @Test func aStatusKeyOfAnotherTypeEndsTheJobOnTheInvalidList() async throws {
+        try await withQueueRedis { redis in
+            let queue = redis.queue("w1")
+            try await redis.send("SET", "666", "not a list")
+            try await redis.push(seed)
+            let claimed = try #require(try await queue.claim(timeout: .seconds(2)))
+            #expect(try await queue.publish(.received, for: claimed) == false)
+            #expect(try await queue.finish(claimed, outcome: .done(stdout: [], stderr: [], result: JobResultRecord())) == false)
+            #expect(try await redis.send("GET", "666").string() == "not a list")
+            #expect(try await redis.send("EXISTS", "jobs:terminal:666") == .integer(0))
+            #expect(try await redis.list("jobs:processing:w1").isEmpty)
+            let entry = try decodeObject(try #require(try await redis.list("jobs:invalid").last))
+            #expect(entry["reason"] == "status key '666' holds another type than a list; outcome was 'done'")
+            #expect(entry["payload"] == .string(seed))
+        }
+    }
+
     @Test func variantAliasIsAcceptedThroughTheQueue() async throws {
         try await withQueueRedis { redis in
             let queue = redis.queue("w1")
