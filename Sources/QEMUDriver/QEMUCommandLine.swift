@@ -18,6 +18,8 @@ struct QEMUCommandLine: Sendable, Hashable {
     var accelerator: ResolvedAccelerator
     var agentSocketPath: String
     var tscKHz: Int?
+    /// The guest kernel's CONFIG_HZ if known (see ``KernelHZ``).
+    var kernelHZ: Int? = nil
 
     /// Kernel command line. `quiet` because every console byte costs time in the emulated UART;
     /// `panic=-1` with QEMU's `-no-reboot` turns a guest panic into a QEMU exit, which the host sees at once.
@@ -34,6 +36,10 @@ struct QEMUCommandLine: Sendable, Hashable {
             // TCG does not execute the guest speculatively, so the guest kernel's speculation
             // mitigations protect nothing and only cost emulated instructions.
             arguments.append("mitigations=off")
+            if let kernelHZ {
+                // Skips the guest's 100 ms busy-wait calibration of the local APIC timer.
+                arguments.append("lapic_timer_period=\(KernelHZ.lapicTimerPeriod(hz: kernelHZ))")
+            }
         }
         return arguments + configuration.extraKernelArguments
     }

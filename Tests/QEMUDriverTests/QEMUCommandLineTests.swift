@@ -44,6 +44,14 @@ import Testing
         #expect(words.last == "loglevel=4")
     }
 
+    @Test func knownKernelHZSkipsTheAPICTimerCalibration() {
+        var line = commandLine()
+        #expect(!(value(after: "-append", in: line.arguments).first ?? "").contains("lapic_timer_period"))
+        line.kernelHZ = 250
+        #expect((value(after: "-append", in: line.arguments).first ?? "").split(separator: " ").contains("lapic_timer_period=4000000"))
+        #expect(KernelHZ.value(of: "CONFIG_HZ", in: "CONFIG_HZ_250=y\nCONFIG_HZ=250\n") == "250")
+    }
+
     @Test func tcgOnlyArgumentsAreLeftOutUnderKVM() {
         let append = value(after: "-append", in: commandLine(accelerator: .kvm).arguments).first ?? ""
         #expect(!append.contains("mitigations=off"))
