@@ -51,13 +51,7 @@ public struct RedisBenchmark: Sendable {
     public func run() async throws {
         let elg = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
-            if options.pinToEventLoop {
-                try await withTaskExecutorPreference(EventLoopTaskExecutor(eventLoop: elg.next())) {
-                    try await measure(elg)
-                }
-            } else {
-                try await measure(elg)
-            }
+            try await measure(elg)
             try await elg.shutdownGracefully()
         } catch {
             try? await elg.shutdownGracefully()
@@ -75,17 +69,21 @@ public struct RedisBenchmark: Sendable {
             output("redis benchmark: redis-server \(server.url), \(options.rounds) rounds alternating ours and redis-benchmark; medians")
             output("our client runs on \(options.pinToEventLoop ? "its event loop (EventLoopTaskExecutor)" : "the global concurrent executor")")
             output("throughput: -n \(options.requests) -c \(options.clients) -P \(options.pipeline) -d \(options.valueSize); latency: -n \(options.latencyRequests) -c 1 -P 1 GET")
+            // Warm-up: connections, page faults, the server's dict growth.
+            _ = try await onOurExecutor(client) { try await throughput(client, command: "SET", requests: 20_000) }
             var ours = Figures()
             var theirs = Figures()
-            // Warm-up: connections, page faults, the server's dict growth.
-            _ = try await throughput(client, command: "SET", requests: 20_000)
             for round in 1...options.rounds {
                 for test in Self.throughputTests {
-                    ours.throughput[test, default: []].append(try await throughput(client, command: test, requests: options.requests))
+                    let opsPerSecond = try await onOurExecutor(client) {
+                        try await throughput(client, command: test, requests: options.requests)
+                    }
+                    ours.throughput[test, default: []].append(opsPerSecond)
                 }
-                var measured = try await latency(client, requests: options.latencyRequests)
+                var measured = try await onOurExecutor(client) { try await latency(client, requests: options.latencyRequests) }
                 ours.throughput["GET -P 1", default: []] += measured.removeValue(forKey: "ops") ?? []
                 ours.latency.merge(measured) { $0 + $1 }
+
                 let pipelined = try redisBenchmark(port: server.port, arguments: [
                     "-c", String(options.clients), "-P", String(options.pipeline), "-n", String(options.requests),
                     "-d", String(options.valueSize), "-t", "set,get,rpush,lpop",
@@ -106,6 +104,12 @@ public struct RedisBenchmark: Sendable {
             }
             report(ours: ours, theirs: theirs)
         }
+    }
+
+    /// Runs our side on the client's event loop when pinned (redis-benchmark, which blocks, runs outside).
+    private func onOurExecutor<T: Sendable>(_ client: RedisClient, _ body: () async throws -> T) async throws -> T {
+        guard options.pinToEventLoop else { return try await body() }
+        return try await withTaskExecutorPreference(client.executor) { try await body() }
     }
 
     private func report(ours: Figures, theirs: Figures) {

@@ -23,6 +23,12 @@ import Synchronization
 public final class RedisClient: RedisCommandExecutor, Sendable {
     public let configuration: RedisClientConfiguration
     public let eventLoopGroup: any EventLoopGroup
+    /// The event loop all of this client's connections run on (picked from the group at init).
+    public let eventLoop: any EventLoop
+    /// An executor on ``eventLoop``. Hot loops run under `withTaskExecutorPreference(redis.executor) { ... }`
+    /// send, write and handle replies on one thread, without two thread wake-ups per command
+    /// (measured: about 2x the throughput and half the latency; see `codebench-worker bench redis`).
+    public let executor: EventLoopTaskExecutor
     let logger: Logger
 
     private enum Shared {
@@ -50,6 +56,8 @@ public final class RedisClient: RedisCommandExecutor, Sendable {
     ) {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
+        self.eventLoop = eventLoopGroup.next()
+        self.executor = EventLoopTaskExecutor(eventLoop: eventLoop)
         self.logger = logger
         if let tls = configuration.tls {
             tlsContext = Result { () throws(RedisError) in
@@ -273,7 +281,7 @@ public final class RedisClient: RedisCommandExecutor, Sendable {
                 return try await RedisConnection.connect(
                     configuration: configuration,
                     sslContext: sslContext,
-                    eventLoop: eventLoopGroup.next(),
+                    eventLoop: eventLoop,
                     logger: logger,
                     closeOnCancel: closeOnCancel
                 )
