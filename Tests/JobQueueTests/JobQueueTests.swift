@@ -2,6 +2,7 @@ import AgentProtocol
 import Foundation
 import RESP
 import RedisClient
+import TestSupport
 import Testing
 
 @testable import JobQueue
@@ -119,6 +120,21 @@ struct JobQueueTests {
             try await redis.send("SCRIPT", "FLUSH")
             #expect(try await queue.finish(claimed, outcome: .failed(reason: "x", result: nil)))
             #expect(Array(try await redis.list("666").prefix(3)) == ["received", "failed", "x"])
+        }
+    }
+
+    @Test func aClaimedJobSurvivesARedisCrashWithAppendOnly() async throws {
+        try await withQueueRedis(RedisServerOptions(appendOnly: true)) { redis in
+            let queue = redis.queue("w1")
+            try await redis.push(seed)
+            let claimed = try #require(try await queue.claim(timeout: .seconds(2)))
+            try await queue.publish(.received, for: claimed)
+            // SIGKILL and start again on the same port and data directory.
+            try await redis.server.restart()
+            #expect(try await redis.list("jobs:processing:w1") == [seed])
+            #expect(try await queue.finish(claimed, outcome: .failed(reason: "x", result: nil)))
+            #expect(Array(try await redis.list("666").prefix(3)) == ["received", "failed", "x"])
+            #expect(try await redis.list("jobs:processing:w1").isEmpty)
         }
     }
 

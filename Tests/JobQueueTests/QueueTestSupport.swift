@@ -8,8 +8,10 @@ import Testing
 @testable import JobQueue
 
 /// A fresh redis-server and a client for one test; both are gone when `body` returns or throws.
-func withQueueRedis(_ body: (QueueTestRedis) async throws -> Void) async throws {
-    try await withRedisServer { server in
+func withQueueRedis(
+    _ options: RedisServerOptions = RedisServerOptions(), _ body: (QueueTestRedis) async throws -> Void
+) async throws {
+    try await withRedisServer(options) { server in
         let client = RedisClient(configuration: try RedisClientConfiguration(url: server.url), logger: Logger(label: "test.redis"))
         defer { client.close() }
         try await body(QueueTestRedis(server: server, client: client))
