@@ -11,6 +11,7 @@ struct CodeBenchWorker: AsyncParsableCommand {
             Run.self,
             Submit.self,
             VM.self,
+            Doctor.self,
             Bench.self,
         ]
     )

@@ -1,0 +1,69 @@
+import ArgumentParser
+import FirecrackerDriver
+import Foundation
+import Logging
+import MicroVM
+import QEMUDriver
+
+/// `codebench-worker doctor`: which VMM can run job VMs here, and exactly why the others cannot.
+struct Doctor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check which VMMs can run job VMs on this host (Firecracker, QEMU+KVM, QEMU+TCG) and why not.",
+        discussion: """
+            Each VMM is checked the way an operator fixes things: binary, version, /dev/kvm, guest image, then a real \
+            probe boot of the image to the agent's hello (KVM can be present yet unusable). Prints what `--vmm auto` \
+            picks: Firecracker, else QEMU with KVM, else QEMU with TCG. Exits 0 when some VMM is usable, 1 otherwise.
+            """
+    )
+
+    @Option(help: "Directory with vmlinux and rootfs.ext4 (default: $CODEBENCH_IMAGE_DIR or /var/cache/codebench/image/current).")
+    var imageDir: String?
+    @Option(help: "The firecracker binary: a name looked up on PATH, or a path.") var firecracker = "firecracker"
+    @Option(help: "Also check this jailer binary (production runs Firecracker under the jailer).") var jailer: String?
+    @Option(help: "The qemu-system-x86_64 binary.") var qemu = QEMUDriver.Configuration().binaryPath
+    @Option(help: "Seconds each probe boot may take (a nested-KVM failure shows after ~12 s).") var probeTimeout = 40
+    @Flag(help: "Only the static checks (binaries, versions, /dev/kvm, image); no probe boots.") var noBoot = false
+    @Option(help: "Log level of the probes' own logs on stderr.") var logLevel = "critical"
+
+    func validate() throws {
+        guard probeTimeout > 0 else { throw ValidationError("--probe-timeout must be positive") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel) ?? .critical
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "codebench.doctor")
+        let image = GuestImage.at(imageDir ?? GuestImage.defaultDirectory)
+        let timeout = Duration.seconds(probeTimeout)
+
+        print("codebench-worker doctor")
+        DoctorReport.printHostFacts(image: image)
+
+        var probes: [VMMProbeResult] = []
+        func report(_ result: VMMProbeResult) {
+            probes.append(result)
+            DoctorReport.printProbe(result)
+        }
+
+        var firecrackerConfiguration = FirecrackerDriver.Configuration(firecrackerPath: firecracker)
+        if let jailer { firecrackerConfiguration.jailer = JailerConfiguration(jailerPath: jailer) }
+        report(await DoctorChecks.firecracker(configuration: firecrackerConfiguration, image: image, timeout: timeout, boot: !noBoot, logger: logger))
+        report(await DoctorChecks.qemu(.kvm, binary: qemu, image: image, timeout: timeout, boot: !noBoot, logger: logger))
+        report(await DoctorChecks.qemu(.tcg, binary: qemu, image: image, timeout: timeout, boot: !noBoot, logger: logger))
+
+        do {
+            let choice = try VMMSelection.auto(probes)
+            print("")
+            print("--vmm auto picks: \(choice)")
+        } catch {
+            print("")
+            print("--vmm auto picks: nothing; \(error.message)")
+            throw ExitCode(1)
+        }
+    }
+}
