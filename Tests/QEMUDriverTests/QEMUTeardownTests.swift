@@ -54,6 +54,22 @@ extension QEMUVMTests {
             #expect(after.runtimeEntries.isEmpty, "\(after)")
         }
 
+        @Test func qemuDyingMidRunIsReportedAsACrashWithTheConsole() async throws {
+            let error = await #expect(throws: VMError.self) {
+                try await VMTest.driver.withVM(try VMTest.configuration(), logger: VMTest.logger) { session in
+                    let run = Task { try await session.run(VMTest.request("sleep 30"), timeout: .seconds(60)) }
+                    try await Task.sleep(for: .milliseconds(300))
+                    for pid in VMTest.census().vmmChildren { kill(pid, SIGKILL) }
+                    return try await run.value
+                }
+            }
+            #expect(error?.code == .vmCrashed, "\(String(describing: error))")
+            #expect(error?.consoleTail?.contains("codebench") == true, "\(String(describing: error?.consoleTail))")
+            let after = VMTest.census()
+            #expect(after.vmmChildren.isEmpty, "\(after)")
+            #expect(after.runtimeEntries.isEmpty, "\(after)")
+        }
+
         @Test func missingImageIsImageMissing() async throws {
             let vm = VMConfiguration(image: GuestImage.at("/nonexistent/codebench-image"), runtimeDirectory: VMTest.runtimeRoot)
             let error = await #expect(throws: VMError.self) {
