@@ -25,7 +25,8 @@ struct TemporaryDirectory {
 enum Fixtures {
     static var logger: Logger {
         var logger = Logger(label: "firecracker-tests")
-        logger.logLevel = .warning
+        // CODEBENCH_TEST_LOG=debug shows every boot step with its duration.
+        logger.logLevel = ProcessInfo.processInfo.environment["CODEBENCH_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         return logger
     }
 
