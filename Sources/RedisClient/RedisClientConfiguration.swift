@@ -14,13 +14,18 @@ public struct RedisClientConfiguration: Sendable {
     }
 
     /// Credentials for `HELLO 3 AUTH` / `AUTH`. A nil username means the `default` user.
-    public struct Authentication: Sendable {
+    /// Printing it (or a configuration holding it) never shows the password.
+    public struct Authentication: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
         public var username: String?
         public var password: String
         public init(username: String? = nil, password: String) {
             self.username = username
             self.password = password
         }
+
+        public var description: String { "Authentication(username: \(username ?? "default"), password: <redacted>)" }
+        public var debugDescription: String { description }
+        public var customMirror: Mirror { Mirror(self, children: ["username": username as Any, "password": "<redacted>"]) }
     }
 
     /// TLS for `rediss://`.
@@ -151,6 +156,8 @@ public struct RedisClientConfiguration: Sendable {
     /// Parses `redis://[user:password@]host[:port][/db]`, `rediss://...` (TLS with full verification;
     /// adjust ``tls`` afterwards for a private CA), `unix:///path/to.sock` or `redis+unix:///path`
     /// (with optional `?db=N&user=U&password=P`). Percent-escapes in user and password are decoded.
+    /// `rediss://` URLs also take `ca=/path`, `cert=/path`, `key=/path`, `sni=name` and
+    /// `verify=full|no-hostname|none`.
     public init(url: String) throws(RedisError) {
         self = try RedisURLParser.parse(url)
     }

@@ -79,6 +79,19 @@ enum RedisURLParser {
             guard let n = Int(db), n >= 0 else { throw invalid("database '\(db)' is not a number") }
             database = n
         }
+        if tls != nil {
+            // TLS options for URLs given on a command line or in an environment variable.
+            if let ca = query["ca"] ?? query["tls_ca_file"] { tls?.caCertificateFile = ca }
+            if let cert = query["cert"] ?? query["tls_cert_file"] { tls?.clientCertificateFile = cert }
+            if let key = query["key"] ?? query["tls_key_file"] { tls?.clientKeyFile = key }
+            if let name = query["sni"] ?? query["tls_server_name"] { tls?.serverHostname = name }
+            switch query["verify"] ?? query["tls_verify"] {
+            case nil, "full": break
+            case "no-hostname", "nohostname", "chain": tls?.verification = .noHostnameVerification
+            case "none", "insecure": tls?.verification = .none
+            case let other?: throw invalid("unknown verify mode '\(other)' (full, no-hostname, none)")
+            }
+        }
         let authentication = password.map { RedisClientConfiguration.Authentication(username: username, password: $0) }
         if password == nil, username != nil { throw invalid("a user without a password") }
         return RedisClientConfiguration(endpoint: endpoint, tls: tls, authentication: authentication, database: database)
