@@ -157,7 +157,13 @@ import Testing
             var vm = VMConfiguration(image: try Fixtures.image(in: directory), memoryMiB: 128, bootTimeout: .seconds(10))
             vm.runtimeDirectory = directory.file("unused")
             let result = try await driver.withVM(vm, logger: Fixtures.logger) { session in
-                try await session.run(RunRequest(id: "jailed", workload: .shell(command: "id -u")), timeout: .seconds(5))
+                // Recorded outside the chroot for a leftover sweep: owner = us, vmm = the forked "firecracker".
+                let jail = try #require(try FileManager.default.contentsOfDirectory(atPath: chrootBase + "/firecracker").first)
+                let owner = try String(contentsOfFile: "\(chrootBase)/firecracker/\(jail)/owner", encoding: .utf8)
+                #expect(owner.hasPrefix("\(getpid()) "))
+                let vmm = try String(contentsOfFile: "\(chrootBase)/firecracker/\(jail)/vmm", encoding: .utf8)
+                #expect(vmm.hasPrefix("\(try #require(Fixtures.pidFile(in: directory))) "))
+                return try await session.run(RunRequest(id: "jailed", workload: .shell(command: "id -u")), timeout: .seconds(5))
             }
             #expect(result.id == "jailed")
             let bodies = Dictionary(uniqueKeysWithValues: peer.requests.map { ($0.uri, $0.object ?? [:]) })

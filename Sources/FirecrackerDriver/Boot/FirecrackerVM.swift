@@ -109,6 +109,9 @@ final class FirecrackerVM {
             self.uid = uid
             directoryCreated = true
             try JailPreparation.prepareJail(layout, image: configuration.image, uid: uid, gid: jailer.gid, logger: logger)
+            // Outside the chroot (the VM cannot touch it), in RuntimeDirectory's format: sweeping
+            // `<chroot_base>/firecracker` with RuntimeDirectory.cleanLeftovers cleans up after a dead worker.
+            recordIdentity(ProcessIdentity.current, in: "owner")
         } else {
             // MicroVM's RuntimeDirectory records this process as the owner (and later the VMM), so a
             // sibling worker's leftover sweep kills the VMM and removes the directory if we die.
@@ -152,18 +155,54 @@ final class FirecrackerVM {
             throw VMError(.vmmUnavailable, "cannot start \(executable): \(error)")
         }
         output = process!.output
-        runtimeDirectory?.recordVMM(pid: process!.pid)
+        recordVMM(pid: process!.pid)
+    }
+
+    /// Where a leftover sweep finds the VMM to kill: the jailer at first, Firecracker itself once the
+    /// jailer has cloned it into a new PID namespace and exited.
+    private func recordVMM(pid: pid_t) {
+        if let runtimeDirectory {
+            runtimeDirectory.recordVMM(pid: pid)
+        } else if let identity = ProcessIdentity.of(pid: pid) {
+            recordIdentity(identity, in: "vmm")
+        }
+    }
+
+    private func recordIdentity(_ identity: ProcessIdentity, in name: String) {
+        let path = layout.ownedDirectory + "/" + name
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        let text = Array((identity.description + "\n").utf8)
+        _ = text.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
     }
 
     func waitForAPISocket() async throws {
         let limit = clock.now + min(driver.apiSocketTimeout, remaining)
         while true {
-            if canConnect(toUnixSocket: layout.apiSocket) { return }
+            if canConnect(toUnixSocket: layout.apiSocket) {
+                try await awaitJailerHandOver(until: limit)
+                return
+            }
             if let death = vmmDeath() {
                 throw VMError(.bootFailed, "\(death) before its API socket appeared")
             }
             guard clock.now < limit else {
                 throw VMError(.bootTimeout, "the API socket \(layout.apiSocket) did not accept connections within \(driver.apiSocketTimeout)")
+            }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+    }
+
+    /// With `--new-pid-ns` the jailer clones Firecracker, writes its pid to `<chroot>/firecracker.pid`
+    /// and exits; the API socket can appear before that. Wait for it, so liveness checks and the
+    /// leftover record name Firecracker itself.
+    private func awaitJailerHandOver(until limit: ContinuousClock.Instant) async throws {
+        guard driver.jailer?.newPIDNamespace == true else { return }
+        while jailedPID == nil {
+            if let death = vmmDeath() { throw VMError(.bootFailed, death) }
+            guard clock.now < limit else {
+                throw VMError(.bootTimeout, "the jailer did not hand over to firecracker (no exit, no pid file) within \(driver.apiSocketTimeout)")
             }
             try await Task.sleep(for: .milliseconds(2))
         }
@@ -214,6 +253,7 @@ final class FirecrackerVM {
                 let pid = text.split(whereSeparator: \.isWhitespace).first.flatMap({ pid_t($0) })
             {
                 jailedPID = pid
+                recordVMM(pid: pid)
             }
             guard let pid = jailedPID else { return "the jailer exited without starting firecracker" }
             return isRunning(pid) ? nil : "firecracker (pid \(pid)) exited"
