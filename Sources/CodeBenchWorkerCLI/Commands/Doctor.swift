@@ -56,6 +56,16 @@ struct Doctor: AsyncParsableCommand {
         report(await DoctorChecks.qemu(.kvm, binary: qemu, image: image, timeout: timeout, boot: !noBoot, logger: logger))
         report(await DoctorChecks.qemu(.tcg, binary: qemu, image: image, timeout: timeout, boot: !noBoot, logger: logger))
 
+        if noBoot {
+            // Without probe boots nothing is proven usable; say which VMMs passed the static checks.
+            let candidates = VMMSelection.preference.filter { kind in
+                probes.contains { $0.kind == kind && $0.reason.hasPrefix(DoctorChecks.notBooted) }
+            }
+            print("")
+            print("--vmm auto: undecided without probe boots; would try, in order: \(candidates.isEmpty ? "nothing" : candidates.map(\.rawValue).joined(separator: ", "))")
+            if candidates.isEmpty { throw ExitCode(1) }
+            return
+        }
         do {
             let choice = try VMMSelection.auto(probes)
             print("")

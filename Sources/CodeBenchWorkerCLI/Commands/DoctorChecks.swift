@@ -7,6 +7,9 @@ import QEMUDriver
 /// The checks behind `doctor`, one ``VMMProbeResult`` per VMM. Static problems are reported without
 /// booting anything; a probe boot runs only once everything it needs is there.
 enum DoctorChecks {
+    /// How a reason starts when only the static checks ran (`--no-boot`) and they passed.
+    static let notBooted = "not booted (--no-boot)"
+
     static func firecracker(
         configuration: FirecrackerDriver.Configuration, image: GuestImage, timeout: Duration, boot: Bool, logger: Logger
     ) async -> VMMProbeResult {
@@ -17,7 +20,7 @@ enum DoctorChecks {
             }
             if let problem = KVMDevice.problem() { return VMMProbeResult(kind: .firecracker, usable: false, reason: problem) }
             if let problem = imageProblem(image) { return VMMProbeResult(kind: .firecracker, usable: false, reason: problem) }
-            return VMMProbeResult(kind: .firecracker, usable: false, reason: "not booted (--no-boot): binary, /dev/kvm and image are present")
+            return VMMProbeResult(kind: .firecracker, usable: false, reason: "\(notBooted): binary, /dev/kvm and image are present")
         }
         return await FirecrackerDriver.probe(configuration: configuration, image: image, bootTimeout: timeout, logger: logger)
     }
@@ -34,7 +37,7 @@ enum DoctorChecks {
         }
         if let problem = imageProblem(image) { return VMMProbeResult(kind: kind, usable: false, reason: problem) }
         guard boot else {
-            return VMMProbeResult(kind: kind, usable: false, reason: "not booted (--no-boot): binary\(accelerator == .kvm ? ", /dev/kvm" : "") and image are present")
+            return VMMProbeResult(kind: kind, usable: false, reason: "\(notBooted): binary\(accelerator == .kvm ? ", /dev/kvm" : "") and image are present")
         }
         var configuration = QEMUDriver.Configuration()
         configuration.binaryPath = binary
