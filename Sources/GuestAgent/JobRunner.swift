@@ -10,6 +10,10 @@ final class JobRunner {
 
     /// gcc forks cc1, as, collect2 and ld: a tiny maxProcesses must not turn into a confusing compile error.
     static let minimumCompileProcesses = 16
+    /// g++ with <iostream> peaks near 70 MiB plus its own text pages; under a 64 MiB memory.max it thrashes
+    /// on reclaiming them until the wall limit instead of failing. The limit is for the program, not the
+    /// compiler, so compiles get at least this much (still bounded: a template bomb cannot take the VM).
+    static let minimumCompileMemoryBytes = 192 << 20
 
     init(sandbox: Sandbox, reaper: ChildReaper) {
         self.sandbox = sandbox
@@ -42,10 +46,10 @@ final class JobRunner {
         let environment = [
             "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(directory.path)", "TMPDIR=\(directory.path)", "LANG=C.UTF-8",
         ]
-        func step(_ name: String, _ argv: [String], stdin: Int32, processes: Int) throws -> StepOutcome {
+        func step(_ name: String, _ argv: [String], stdin: Int32, memory: Int, processes: Int) throws -> StepOutcome {
             try StepRunner(sandbox: sandbox, reaper: reaper).run(StepSpec(
                 name: name, argv: argv, environment: environment, directory: directory.path, stdinFD: stdin,
-                wallTimeMilliseconds: limits.wallTimeMilliseconds, memoryBytes: limits.memoryBytes,
+                wallTimeMilliseconds: limits.wallTimeMilliseconds, memoryBytes: memory,
                 maxProcesses: processes, maxOutputBytesPerStream: limits.maxOutputBytesPerStream))
         }
 
@@ -62,12 +66,13 @@ final class JobRunner {
                 defer { close(devNull) }
                 let built = try step(
                     "job-\(number)-build", compile, stdin: devNull,
+                    memory: max(limits.memoryBytes, JobRunner.minimumCompileMemoryBytes),
                     processes: max(limits.maxProcesses, JobRunner.minimumCompileProcesses))
                 if !built.succeeded { return compileFailure(request, built) }
             }
             argv = recipe.run
         }
-        let outcome = try step("job-\(number)", argv, stdin: stdinFD, processes: limits.maxProcesses)
+        let outcome = try step("job-\(number)", argv, stdin: stdinFD, memory: limits.memoryBytes, processes: limits.maxProcesses)
         return result(request, outcome)
     }
 
@@ -121,7 +126,7 @@ final class JobRunner {
         if outcome.timedOut {
             reason = "compilation exceeded the time limit of \(Format.duration(milliseconds: limits.wallTimeMilliseconds))"
         } else if outcome.oomKilled {
-            reason = "compilation exceeded the memory limit of \(Format.bytes(limits.memoryBytes))"
+            reason = "compilation exceeded the memory limit of \(Format.bytes(max(limits.memoryBytes, JobRunner.minimumCompileMemoryBytes)))"
         } else if outcome.outputOverflow {
             reason = "compiler output exceeded \(Format.bytes(limits.maxOutputBytesPerStream))"
         } else if let signal = outcome.signal {
