@@ -23,6 +23,8 @@ extension QEMUDriver {
         public var tcgTranslationCacheMiB: Int?
         /// Bound of the KVM boot probe run by `.auto`.
         public var kvmProbeTimeout: Duration
+        /// `-cpu` value; nil picks `max,-xsave` under TCG and `max` under KVM.
+        public var cpuModel: String?
 
         public init(
             binaryPath: String = "/usr/bin/qemu-system-x86_64",
@@ -30,7 +32,8 @@ extension QEMUDriver {
             extraKernelArguments: [String] = [],
             tscKHz: Int? = nil,
             tcgTranslationCacheMiB: Int? = nil,
-            kvmProbeTimeout: Duration = .seconds(10)
+            kvmProbeTimeout: Duration = .seconds(10),
+            cpuModel: String? = nil
         ) {
             self.binaryPath = binaryPath
             self.accelerator = accelerator
@@ -38,6 +41,7 @@ extension QEMUDriver {
             self.tscKHz = tscKHz
             self.tcgTranslationCacheMiB = tcgTranslationCacheMiB
             self.kvmProbeTimeout = kvmProbeTimeout
+            self.cpuModel = cpuModel
         }
     }
 }

@@ -20,6 +20,8 @@ import Testing
         let arguments = commandLine().arguments
         #expect(value(after: "-M", in: arguments) == ["microvm,acpi=off"])
         #expect(value(after: "-accel", in: arguments) == ["tcg"])
+        #expect(value(after: "-cpu", in: arguments) == ["max,-xsave"])
+        #expect(value(after: "-cpu", in: commandLine(accelerator: .kvm).arguments) == ["max"])
         #expect(value(after: "-m", in: arguments) == ["192"])
         #expect(value(after: "-smp", in: arguments) == ["2"])
         #expect(value(after: "-kernel", in: arguments) == ["/img/vmlinux"])
