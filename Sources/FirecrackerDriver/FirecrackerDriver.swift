@@ -62,6 +62,7 @@ public struct FirecrackerDriver: MicroVMDriver {
             do {
                 try await step.run(vm)
             } catch {
+                if !(error is CancellationError) { await vm.settleDiagnostics() }
                 throw fail(step: step.name, error: error, vm: vm)
             }
             let elapsed = ContinuousClock.now - start

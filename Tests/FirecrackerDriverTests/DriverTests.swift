@@ -83,6 +83,10 @@ import Testing
             #expect(error?.message.contains(fault) == true)
             #expect(error?.message.contains("put-boot-source") == true)
             #expect(error?.consoleTail?.contains("fake firecracker up") == true)
+            // Firecracker's own log (drained from the logger FIFO) comes with the error.
+            #expect(error?.consoleTail?.contains("firecracker log:") == true)
+            #expect(error?.consoleTail?.contains("Running Firecracker v1.16.1") == true)
+            #expect(error?.consoleTail?.contains("Message: \(fault)") == true)
             #expect(!peer.requests.contains { $0.uri == "/actions" })
             let pid = try #require(Fixtures.pidFile(in: directory))
             #expect(!Fixtures.processExists(pid))

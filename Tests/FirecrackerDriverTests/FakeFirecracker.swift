@@ -49,6 +49,8 @@ final class FakeFirecracker: Sendable {
         var vsockChannels: [any Channel] = []
         var vsockConnects: [String] = []
         var runs: [RunRequest] = []
+        /// The logger FIFO from `PUT /logger`, written like Firecracker's log.
+        var logFD: CInt = -1
     }
 
     /// Requests in arrival order.
@@ -107,6 +109,11 @@ final class FakeFirecracker: Sendable {
     func stop() async {
         let channels = state.withLock { $0.vsockChannels } + [apiChannel.withLock { $0 }].compactMap { $0 }
         for channel in channels { try? await channel.close() }
+        let fd = state.withLock { state in
+            defer { state.logFD = -1 }
+            return state.logFD
+        }
+        if fd >= 0 { close(fd) }
         try? await group.shutdownGracefully()
         unlink(apiSocketPath)
     }
@@ -116,6 +123,7 @@ final class FakeFirecracker: Sendable {
     fileprivate func handle(_ request: Request, on channel: any Channel) {
         state.withLock { $0.requests.append(request) }
         if let reply = responder(request) {
+            if case .fault(_, let message) = reply { log("ERROR", "Received Error. Status code: 400 Bad Request. Message: \(message)") }
             send(reply, on: channel)
             return
         }
@@ -138,12 +146,26 @@ final class FakeFirecracker: Sendable {
                 case .failure(let error): self.send(.fault(status: 400, "Cannot create vsock device: \(error)"), on: channel)
                 }
             }
+        case ("PUT", "/logger"):
+            if let path = request.object?["log_path"] as? String {
+                let fd = open(hostPath(path), O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+                state.withLock { $0.logFD = fd }
+            }
+            log("INFO", "Running Firecracker v1.16.1")
+            send(.noContent, on: channel)
         case ("PUT", "/actions"):
             if request.json.contains("InstanceStart") { state.withLock { $0.started = true } }
             send(.noContent, on: channel)
         default:
             send(.noContent, on: channel)
         }
+    }
+
+    private func log(_ level: String, _ message: String) {
+        let fd = state.withLock { $0.logFD }
+        guard fd >= 0 else { return }
+        let line = Array("2026-11-29T00:00:00.000000000 [fake:fc_api] \(level) \(message)\n".utf8)
+        _ = line.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
     }
 
     private func send(_ reply: Reply, on channel: any Channel) {

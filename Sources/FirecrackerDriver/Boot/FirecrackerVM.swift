@@ -261,6 +261,18 @@ final class FirecrackerVM {
         return (driver.jailer == nil ? "firecracker " : "the jailer/firecracker ") + describeWaitStatus(status)
     }
 
+    /// Lets the drains catch up before an error is built: Firecracker logs why it refused a request
+    /// just before it answers, and a dying VMM's last words may still be in the pipe. At most ~50 ms.
+    func settleDiagnostics() async {
+        var last = -1
+        for _ in 0..<10 {
+            let total = firecrackerLog.totalBytes + output.totalBytes
+            if total == last { return }
+            last = total
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     /// The end of everything the VMM said, for an error.
     func diagnostics() -> String {
         var text = ""
