@@ -10,9 +10,10 @@ import Synchronization
 ///
 /// Connections are opened lazily and reopened after failures with exponential backoff and jitter
 /// (``RedisClientConfiguration/Reconnect``). A command in flight when its connection dies fails with
-/// ``RedisError/Code/connectionClosed`` (it may or may not have run); it is never retried
-/// automatically, because Redis commands are not all idempotent. A command that never reached the
-/// socket is retried once on a fresh connection.
+/// ``RedisError/Code/connectionClosed`` (it may or may not have run); it is not retried, because
+/// Redis commands are not all idempotent. Retried once on a fresh connection: a command that never
+/// reached the socket, a read-only command (``RedisCommand/isReadOnly``), and a command answered
+/// `LOADING` by a restarting server (with backoff).
 ///
 /// ```swift
 /// let redis = RedisClient(configuration: try .init(url: "redis://127.0.0.1:6379"), logger: logger)
@@ -128,7 +129,9 @@ public final class RedisClient: RedisCommandExecutor, Sendable {
         }
         do {
             return try await sharedConnection().send(command, timeout: timeout)
-        } catch let error as RedisError where error.wasNotSent {
+        } catch let error as RedisError where error.wasNotSent || (error.code == .connectionClosed && command.isReadOnly) {
+            // Never sent, or read-only: running it on a fresh connection cannot apply anything twice.
+            // (A write written just before the client saw the server go away fails instead: it may have run.)
             return try await sharedConnection().send(command, timeout: timeout)
         }
     }
@@ -267,6 +270,10 @@ public final class RedisClient: RedisCommandExecutor, Sendable {
     private func connectWithRetry(closeOnCancel: Bool) async throws -> RedisConnection {
         let sslContext = try tlsContext.get()
         let reconnect = configuration.reconnect
+        let unblocker: @Sendable (Int) async -> Bool = { [weak self] id in
+            guard let self else { return false }
+            return await self.unblock(clientID: id)
+        }
         var lastError: (any Error)?
         for attempt in 0..<max(1, reconnect.maxAttempts) {
             if attempt > 0 {
@@ -283,7 +290,8 @@ public final class RedisClient: RedisCommandExecutor, Sendable {
                     sslContext: sslContext,
                     eventLoop: eventLoop,
                     logger: logger,
-                    closeOnCancel: closeOnCancel
+                    closeOnCancel: closeOnCancel,
+                    unblocker: closeOnCancel ? unblocker : nil
                 )
             } catch let error as RedisError where error.code == .authenticationFailed || error.code == .invalidConfiguration {
                 // Retrying cannot fix a wrong password or a bad database number: fail now.
@@ -297,6 +305,12 @@ public final class RedisClient: RedisCommandExecutor, Sendable {
             throw RedisError(code: .connectionFailed, message: "\(redisError.message) after \(reconnect.maxAttempts) attempts", underlying: redisError.underlying)
         }
         throw RedisError(code: .connectionFailed, message: "cannot connect to \(configuration.endpoint) after \(reconnect.maxAttempts) attempts", underlying: lastError)
+    }
+
+    /// `CLIENT UNBLOCK id` on the shared connection; true when the server unblocked that client.
+    private func unblock(clientID: Int) async -> Bool {
+        let reply = try? await sharedConnection().send(RedisCommand("CLIENT", "UNBLOCK", clientID), timeout: .seconds(2))
+        return reply?.int == 1
     }
 
     private static func closedError() -> RedisError {

@@ -33,7 +33,18 @@ public struct RedisCommand: Sendable, CustomStringConvertible {
         self.isBlocking = Self.blocks(upper, arguments)
         self.isUnsupported = Self.unsupportedCommands.contains(upper)
         self.changesConnectionState = Self.stateChangingCommands.contains(upper)
+        self.isReadOnly = Self.readOnlyCommands.contains(upper)
     }
+
+    /// A read-only command: safe to run again when its connection died before the reply came.
+    public let isReadOnly: Bool
+
+    private static let readOnlyCommands: Set<String> = [
+        "PING", "ECHO", "GET", "MGET", "EXISTS", "TTL", "PTTL", "TYPE", "STRLEN", "GETRANGE", "LRANGE", "LLEN", "LINDEX",
+        "LPOS", "HGET", "HGETALL", "HMGET", "HEXISTS", "HLEN", "HKEYS", "HVALS", "HSTRLEN", "SMEMBERS", "SISMEMBER",
+        "SMISMEMBER", "SCARD", "ZRANGE", "ZSCORE", "ZMSCORE", "ZCARD", "ZRANK", "ZREVRANK", "ZCOUNT", "XRANGE", "XREVRANGE",
+        "XLEN", "DBSIZE", "INFO", "KEYS", "SCAN", "HSCAN", "SSCAN", "ZSCAN", "TIME", "LASTSAVE",
+    ]
 
     /// SUBSCRIBE, MONITOR & co: refused, they turn the connection into a non request/reply stream.
     let isUnsupported: Bool

@@ -22,10 +22,19 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
     let handler: RedisChannelHandler
     let defaultTimeout: Duration
     let closeOnCancel: Bool
+    /// The server's id for this connection, when the handshake learned it.
+    public let clientID: Int?
+    /// Asks the server, over another connection, to unblock client `id` (`CLIENT UNBLOCK`); true when it did.
+    let unblocker: (@Sendable (Int) async -> Bool)?
     private let dirty = Atomic<Bool>(false)
 
-    private init(channel: any Channel, handler: RedisChannelHandler, protocolVersion: Int, defaultTimeout: Duration, closeOnCancel: Bool) {
+    private init(
+        channel: any Channel, handler: RedisChannelHandler, protocolVersion: Int, clientID: Int?,
+        defaultTimeout: Duration, closeOnCancel: Bool, unblocker: (@Sendable (Int) async -> Bool)?
+    ) {
         self.closeOnCancel = closeOnCancel
+        self.clientID = clientID
+        self.unblocker = unblocker
         self.channel = channel
         self.handler = handler
         self.protocolVersion = protocolVersion
@@ -50,7 +59,8 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
         sslContext: NIOSSLContext?,
         eventLoop: any EventLoop,
         logger: Logger,
-        closeOnCancel: Bool
+        closeOnCancel: Bool,
+        unblocker: (@Sendable (Int) async -> Bool)? = nil
     ) async throws -> RedisConnection {
         let handler = RedisChannelHandler(eventLoop: eventLoop, limits: configuration.decodingLimits, closeOnCancel: closeOnCancel, logger: logger)
         let serverHostname = Self.serverHostname(configuration)
@@ -77,8 +87,11 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
             throw RedisError(code: .connectionFailed, message: "cannot connect to \(configuration.endpoint)", underlying: error)
         }
         do {
-            let version = try await RedisHandshake.run(on: channel, handler: handler, configuration: configuration)
-            return RedisConnection(channel: channel, handler: handler, protocolVersion: version, defaultTimeout: configuration.timeouts.command, closeOnCancel: closeOnCancel)
+            let outcome = try await RedisHandshake.run(on: channel, handler: handler, configuration: configuration)
+            return RedisConnection(
+                channel: channel, handler: handler, protocolVersion: outcome.protocolVersion, clientID: outcome.clientID,
+                defaultTimeout: configuration.timeouts.command, closeOnCancel: closeOnCancel, unblocker: unblocker
+            )
         } catch {
             channel.close(promise: nil)
             throw error
@@ -127,8 +140,16 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
                     submit(request)
                 }
             } onCancel: {
-                cancel(request)
+                if command.isBlocking {
+                    cancelBlocking(request)
+                } else {
+                    cancel(request)
+                }
             }
+        }
+        if token.isNull, command.isBlocking, Task.isCancelled {
+            // Unblocked by our CLIENT UNBLOCK: nothing was taken. Had an element arrived first, it is returned above instead.
+            throw RedisError(code: .cancelled, command: command.name, message: "cancelled while blocked; the server unblocked it, nothing was consumed")
         }
         if token.isError {
             throw RedisError.server(token, command: command.name)
@@ -225,6 +246,29 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
     private func cancel(_ request: RedisRequest) {
         let handler = self.handler
         handler.eventLoop.execute { handler.cancel(request) }
+    }
+
+    /// Cancelling a blocked command: closing our socket is not enough, because the server may hand the
+    /// next pushed element to this client before it notices the close, and that element would be lost.
+    /// So ask the server to unblock it (`CLIENT UNBLOCK`, over another connection) and let the reply
+    /// complete the request: null when it was unblocked, the element when one arrived first (then the
+    /// caller gets it although it cancelled). Only when that is impossible, close the connection.
+    private func cancelBlocking(_ request: RedisRequest) {
+        guard let unblocker, let clientID else {
+            cancel(request)
+            return
+        }
+        let handler = self.handler
+        Task {
+            // A BLPOP the server has not started yet cannot be unblocked; try again briefly.
+            for attempt in 0..<5 {
+                if await unblocker(clientID) { return }
+                let finished = try? await handler.eventLoop.submit { request.state == .finished }.get()
+                if finished ?? true { return }
+                try? await Task.sleep(for: .milliseconds(5 << attempt))
+            }
+            handler.eventLoop.execute { handler.cancel(request) }
+        }
     }
 }
 

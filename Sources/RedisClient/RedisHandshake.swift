@@ -4,8 +4,14 @@ import RESP
 /// `HELLO 3 [AUTH user pass] [SETNAME name]` (falling back to `AUTH` + RESP2 on servers without
 /// HELLO), then `SELECT`, pipelined in one round trip.
 enum RedisHandshake {
-    /// Returns the negotiated protocol version.
-    static func run(on channel: any Channel, handler: RedisChannelHandler, configuration: RedisClientConfiguration) async throws -> Int {
+    struct Outcome {
+        /// 2 or 3.
+        var protocolVersion: Int
+        /// The server's id for this connection (`CLIENT ID`), for `CLIENT UNBLOCK`.
+        var clientID: Int?
+    }
+
+    static func run(on channel: any Channel, handler: RedisChannelHandler, configuration: RedisClientConfiguration) async throws -> Outcome {
         // A server that accepts the connection but never answers is a failed connect, not a slow command.
         let timeout = min(configuration.timeouts.connect, configuration.timeouts.command)
         let select = configuration.database != 0 ? RedisCommand("SELECT", configuration.database) : nil
@@ -31,12 +37,13 @@ enum RedisHandshake {
             if replies.count > 1, let message = replies[1].errorMessage {
                 throw RedisError(code: .invalidConfiguration, command: "SELECT", message: "cannot select database \(configuration.database): \(message)")
             }
-            return 3
+            let id = replies[0].pairs?.first { $0.key.string == "id" }?.value.int
+            return Outcome(protocolVersion: 3, clientID: id)
         }
         return try await resp2(handler: handler, configuration: configuration, select: select)
     }
 
-    private static func resp2(handler: RedisChannelHandler, configuration: RedisClientConfiguration, select: RedisCommand?) async throws -> Int {
+    private static func resp2(handler: RedisChannelHandler, configuration: RedisClientConfiguration, select: RedisCommand?) async throws -> Outcome {
         var commands: [RedisCommand] = []
         if let auth = configuration.authentication {
             commands.append(auth.username.map { RedisCommand("AUTH", $0, auth.password) } ?? RedisCommand("AUTH", auth.password))
@@ -45,16 +52,16 @@ enum RedisHandshake {
             commands.append(RedisCommand("CLIENT", "SETNAME", name))
         }
         if let select { commands.append(select) }
-        guard !commands.isEmpty else { return 2 }
+        commands.append(RedisCommand("CLIENT", "ID"))
         let replies = try await RedisConnection.sendRaw(
             commands, handler: handler, timeout: min(configuration.timeouts.connect, configuration.timeouts.command)
         )
-        for (command, reply) in zip(commands, replies) {
+        for (command, reply) in zip(commands, replies).dropLast() {
             if let message = reply.errorMessage {
                 throw failure(message, command: command.name, configuration: configuration)
             }
         }
-        return 2
+        return Outcome(protocolVersion: 2, clientID: replies.last?.int)
     }
 
     private static func failure(_ message: String, command: String, configuration: RedisClientConfiguration) -> RedisError {

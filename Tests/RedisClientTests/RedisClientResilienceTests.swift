@@ -33,7 +33,7 @@ import TestSupport
     @Test func cancellingABlockedBLPOPDoesNotSwallowTheNextElement() async throws {
         try await withRedisServer { server in
             try await withClient(server.url) { redis in
-                for round in 0..<5 {
+                for round in 0..<20 {
                     let waiter = Task { try await redis.send("BLPOP", "queue", 0) }
                     try await waitForBlockedClients(redis, count: 1)
                     waiter.cancel()
@@ -51,6 +51,25 @@ import TestSupport
                 // And blocking commands keep working afterwards.
                 _ = try await redis.send("RPUSH", "queue", "last")
                 #expect(try await redis.send(RedisCommand("BLPOP", "queue", 1), as: [String].self) == ["queue", "last"])
+            }
+        }
+    }
+
+    /// Without permission for CLIENT UNBLOCK the client falls back to closing the blocked connection.
+    @Test func cancellingWithoutClientUnblockPermissionClosesTheConnection() async throws {
+        let options = RedisServerOptions(aclUsers: [.init(name: "limited", password: "pw", rules: ["~*", "&*", "+@all", "-client"])])
+        try await withRedisServer(options) { server in
+            try await withClient(server.url(user: "limited", password: "pw")) { redis in
+                let waiter = Task { try await redis.send("BLPOP", "queue", 0) }
+                try await waitForBlockedClients(redis, count: 1)
+                waiter.cancel()
+                let result = await waiter.result
+                if case .failure(let error as RedisError) = result {
+                    #expect(error.code == .cancelled)
+                } else {
+                    Issue.record("expected a cancellation error, got \(result)")
+                }
+                try await waitForBlockedClients(redis, count: 0)
             }
         }
     }
@@ -83,10 +102,15 @@ import TestSupport
                 await server.kill()
                 try await server.restart()
                 // The first command after the restart succeeds: the dead connection is replaced.
+                // (restart() takes long enough for the client to have read the FIN of the old connection.)
                 #expect(try await redis.send(RedisCommand("GET", "durable"), as: String.self) == "yes")
 
                 // Server down while commands are issued: they wait through the backoff and succeed once it is back.
                 await server.kill()
+                // Let the client read the server's FIN first: a command written before that fails with
+                // connectionClosed, because nobody can tell whether the server ran it
+                // (that case is `inFlightCommandFailsWhenTheServerDies`).
+                try await Task.sleep(for: .milliseconds(200))
                 let pending = Task { try await redis.send(RedisCommand("INCR", "after-restart"), as: Int.self) }
                 try await Task.sleep(for: .milliseconds(300))
                 try await server.restart()
