@@ -11,7 +11,9 @@ public struct VMProcessCensus: Sendable, Equatable, CustomStringConvertible {
     public var runtimeEntries: [String]
 
     /// Counts children of this process named like `commandPrefix` (`qemu-system` by default; the
-    /// kernel truncates comm to 15 bytes) and the entries of `runtimeDirectory`.
+    /// kernel truncates comm to 15 bytes) whose command line mentions `runtimeDirectory` (so VMs of
+    /// other tests running in the same process, under other runtime roots, are not counted), and the
+    /// entries of `runtimeDirectory`.
     public static func take(runtimeDirectory: String, commandPrefix: String = "qemu-system") -> VMProcessCensus {
         let me = getpid()
         var children: [Int32] = []
@@ -22,6 +24,9 @@ public struct VMProcessCensus: Sendable, Equatable, CustomStringConvertible {
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             // fields[0] is the state, fields[1] the parent pid. Zombies count too: they were not reaped.
             guard fields.count > 1, Int32(fields[1]) == me, comm.hasPrefix(commandPrefix) else { continue }
+            // A zombie has an empty cmdline: it is ours if nobody else's VMs are children of this process.
+            let commandLine = readCommandLine(pid)
+            guard commandLine.isEmpty || commandLine.contains(runtimeDirectory + "/") else { continue }
             children.append(pid)
         }
         return VMProcessCensus(vmmChildren: children.sorted(), runtimeEntries: directoryEntries(runtimeDirectory).sorted())
@@ -42,6 +47,21 @@ public struct VMProcessCensus: Sendable, Equatable, CustomStringConvertible {
             if name != "." && name != ".." { names.append(name) }
         }
         return names
+    }
+
+    /// The NUL-separated arguments of a process joined by spaces; empty for zombies.
+    private static func readCommandLine(_ pid: Int32) -> String {
+        let fd = open("/proc/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < 1 << 20 {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return String(decoding: bytes.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
     }
 
     private static func readFile(_ path: String) -> String? {
