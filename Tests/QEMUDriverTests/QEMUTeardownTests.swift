@@ -25,16 +25,18 @@ extension QEMUVMTests {
             #expect(after.runtimeEntries == before.runtimeEntries, "\(after)")
         }
 
-        @Test func cancellingDuringBootTearsTheVMDown() async throws {
+        /// Cancelled as soon as QEMU runs (connect step), and later while waiting for the hello.
+        @Test(arguments: [Duration.zero, .milliseconds(700)])
+        func cancellingDuringBootTearsTheVMDown(after delay: Duration) async throws {
             let configuration = try VMTest.configuration()
             let clock = ContinuousClock()
             let task = Task {
                 try await VMTest.driver.withVM(configuration, logger: VMTest.logger) { session in session.hello }
             }
-            // Long enough for QEMU to be running, far shorter than a boot.
             let deadline = clock.now + .seconds(5)
             while VMTest.census().vmmChildren.isEmpty, clock.now < deadline { try await Task.sleep(for: .milliseconds(5)) }
             #expect(!VMTest.census().vmmChildren.isEmpty, "QEMU never started")
+            try await Task.sleep(for: delay)
             let cancelledAt = clock.now
             task.cancel()
             await #expect(throws: CancellationError.self) { _ = try await task.value }
