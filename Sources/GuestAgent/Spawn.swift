@@ -8,7 +8,8 @@ enum Spawn {
     private static let setSessionFlag: Int32 = 0x80  // POSIX_SPAWN_SETSID (glibc >= 2.26), hidden behind _GNU_SOURCE
 
     /// Starts `argv[0]`, looked up in PATH, with the given environment and standard streams.
-    static func start(argv: [String], environment: [String], stdin: Int32, stdout: Int32, stderr: Int32) throws -> pid_t {
+    /// `resetIDs`: the child sets its effective uid/gid to the real ones before exec (see ``Sandbox``).
+    static func start(argv: [String], environment: [String], stdin: Int32, stdout: Int32, stderr: Int32, resetIDs: Bool) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -25,7 +26,8 @@ enum Spawn {
         var none = sigset_t()
         sigemptyset(&none)
         posix_spawnattr_setsigmask(&attributes, &none)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | setSessionFlag))
+        let flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | setSessionFlag | (resetIDs ? POSIX_SPAWN_RESETIDS : 0)
+        posix_spawnattr_setflags(&attributes, Int16(flags))
 
         let cArguments = argv.map { strdup($0) } + [nil]
         let cEnvironment = environment.map { strdup($0) } + [nil]

@@ -61,8 +61,13 @@ struct StepRunner {
             // posix_spawn inherits the working directory; the agent is single-threaded, so borrow it.
             guard chdir(spec.directory) == 0 else { throw AgentError.system("chdir \(spec.directory)") }
             defer { chdir("/") }
-            let argv = sandbox.command(spec.argv)
-            let spawn = { try Spawn.start(argv: argv, environment: spec.environment, stdin: spec.stdinFD, stdout: out.write, stderr: err.write) }
+            let spawn = {
+                try sandbox.asRunner {
+                    try Spawn.start(
+                        argv: spec.argv, environment: spec.environment, stdin: spec.stdinFD, stdout: out.write,
+                        stderr: err.write, resetIDs: sandbox.confined)
+                }
+            }
             pid = try cgroup.map { try $0.spawnInside(spawn) } ?? spawn()
         } catch {
             [out.read, out.write, err.read, err.write].forEach { close($0) }

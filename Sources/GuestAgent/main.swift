@@ -52,6 +52,7 @@ do {
     let reaper = try ChildReaper()
     let sandbox = Sandbox.detect()
     if let reason = sandbox.unconfinedReason { Log.info("jobs run unconfined: \(reason)") }
+    try sandbox.prepareAgent()
     let hello = AgentHello(agentVersion: agentVersion, kernel: Posix.kernelDescription())
     let server = FrameServer(hello: hello, runner: JobRunner(sandbox: sandbox, reaper: reaper), reaper: reaper, isInit: isInit)
 
