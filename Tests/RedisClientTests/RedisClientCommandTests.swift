@@ -131,6 +131,22 @@ import TestSupport
         }
     }
 
+    @Test func sendsFromTheClientsEventLoopExecutor() async throws {
+        try await withRedisServer { server in
+            try await withClient(server.url) { redis in
+                let (onLoop, values) = try await withTaskExecutorPreference(redis.executor) {
+                    var values: [Int] = []
+                    for _ in 0..<1000 { values.append(try await redis.send(RedisCommand("INCR", "n"), as: Int.self)) }
+                    let replies = try await redis.pipeline((0..<100).map { _ in RedisCommand("INCR", "n") })
+                    values += try replies.map { try $0.get().decode(as: Int.self) }
+                    return (redis.eventLoop.inEventLoop, values)
+                }
+                #expect(onLoop, "the loop ran on the client's event loop")
+                #expect(values == Array(1...1100))
+            }
+        }
+    }
+
     @Test func scriptHashMatchesKnownSHA1() {
         #expect(RedisScript("").sha1 == "da39a3ee5e6b4b0d3255bfef95601890afd80709")
         #expect(RedisScript("return 1").sha1 == "e0e1f9fabfc9d4800c877a703b823ac0578ff8db")
