@@ -36,6 +36,9 @@ final class FrameServer {
 
     var hasChannels: Bool { !listeners.isEmpty || !connections.isEmpty }
 
+    /// For the start-up log line.
+    var channelNames: [String] { connections.map(\.name) + listeners.map(\.name) }
+
     /// Serves forever; returns only when a host-mode agent is asked to shut down.
     func serve() {
         while true {
@@ -124,7 +127,7 @@ final class FrameServer {
             }
             let started = Posix.monotonicMilliseconds()
             let result = runner.run(request)
-            Log.info("job \(request.id): \(result.verdict.rawValue) in \(Posix.monotonicMilliseconds() - started) ms")
+            Log.info("job \(Log.printable(request.id)): \(result.verdict.rawValue) in \(Posix.monotonicMilliseconds() - started) ms")
             return .result(result)
         case .shutdown:
             Log.info("shutdown requested")

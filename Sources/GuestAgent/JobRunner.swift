@@ -26,7 +26,7 @@ final class JobRunner {
         do {
             return try run(request, number: jobCount)
         } catch {
-            Log.error("job \(request.id): \(error)")
+            Log.error("job \(Log.printable(request.id)): \(error)")
             return RunResult(
                 id: request.id, verdict: .internalError, exitCode: nil, signal: nil, stdout: Data(), stderr: Data(),
                 stdoutTruncated: false, stderrTruncated: false, wallTimeMilliseconds: 0, cpuTimeMilliseconds: 0,

@@ -7,6 +7,11 @@ enum Log {
 
     static func error(_ message: String) { emit("codebench-agent: error: \(message)\n") }
 
+    /// Host-supplied text on the console: printable ASCII only, so it cannot forge or garble log lines.
+    static func printable(_ text: String) -> String {
+        String(text.unicodeScalars.prefix(64).map { $0.isASCII && $0.value >= 0x20 && $0.value < 0x7f ? Character($0) : "?" })
+    }
+
     private static func emit(_ line: String) {
         let bytes = Array(line.utf8)
         _ = bytes.withUnsafeBytes { write(2, $0.baseAddress!, $0.count) }

@@ -52,7 +52,7 @@ struct StepRunner {
         }
         var cgroup: CGroup?
         let pid: pid_t
-        let started = Posix.monotonicMilliseconds()
+        var started = 0
         do {
             if sandbox.confined {
                 cgroup = try CGroup.create(
@@ -68,6 +68,7 @@ struct StepRunner {
                         stderr: err.write, resetIDs: sandbox.confined)
                 }
             }
+            started = Posix.monotonicMilliseconds()
             pid = try cgroup.map { try $0.spawnInside(spawn) } ?? spawn()
         } catch {
             [out.read, out.write, err.read, err.write].forEach { close($0) }

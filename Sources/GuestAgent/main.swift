@@ -74,7 +74,7 @@ do {
         }
     }
     guard server.hasChannels else { die("no channel to the host (neither virtio-serial nor vsock)") }
-    Log.info("\(agentVersion) ready (protocol v\(agentProtocolVersion), \(hello.kernel))")
+    Log.info("\(agentVersion) ready (protocol v\(agentProtocolVersion), \(hello.kernel)), serving \(server.channelNames.joined(separator: ", "))")
     server.serve()
     if let unixSocketPath { unlink(unixSocketPath) }
 } catch {
