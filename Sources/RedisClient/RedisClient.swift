@@ -15,6 +15,13 @@ import Synchronization
 /// reached the socket, a read-only command (``RedisCommand/isReadOnly``), and a command answered
 /// `LOADING` by a restarting server (with backoff).
 ///
+/// Cancellation and timeouts: a Redis command cannot be withdrawn once sent. A cancelled ordinary
+/// command throws ``RedisError/Code/cancelled`` at once (it may still run; its reply is dropped).
+/// A cancelled blocking command is unblocked with `CLIENT UNBLOCK`, so it never consumes an element
+/// afterwards (if an element arrived first, it is returned despite the cancellation); without
+/// permission for that, its connection is closed. A command timeout closes its connection, so a
+/// late reply can never be taken for another command's.
+///
 /// ```swift
 /// let redis = RedisClient(configuration: try .init(url: "redis://127.0.0.1:6379"), logger: logger)
 /// defer { redis.close() }

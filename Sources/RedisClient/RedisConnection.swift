@@ -126,6 +126,9 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
 
     public func send(_ command: RedisCommand, timeout: Duration?) async throws -> RESPToken {
         try checkSupported(command)
+        if Task.isCancelled {
+            throw RedisError(code: .cancelled, command: command.name, message: "cancelled before it was sent", wasNotSent: true)
+        }
         let effectiveTimeout = timeout ?? (command.isBlocking ? nil : defaultTimeout)
         let request = RedisRequest(
             encoded: command.encoded,
