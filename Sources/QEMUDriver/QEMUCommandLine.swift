@@ -18,8 +18,6 @@ struct QEMUCommandLine: Sendable, Hashable {
     var accelerator: ResolvedAccelerator
     var agentSocketPath: String
     var tscKHz: Int?
-    /// The guest kernel's CONFIG_HZ if known (see ``KernelHZ``).
-    var kernelHZ: Int? = nil
 
     /// Kernel command line. `quiet` because every console byte costs time in the emulated UART;
     /// `panic=-1` with QEMU's `-no-reboot` turns a guest panic into a QEMU exit, which the host sees at once.
@@ -36,9 +34,11 @@ struct QEMUCommandLine: Sendable, Hashable {
             // TCG does not execute the guest speculatively, so the guest kernel's speculation
             // mitigations protect nothing and only cost emulated instructions.
             arguments.append("mitigations=off")
-            if let kernelHZ {
-                // Skips the guest's 100 ms busy-wait calibration of the local APIC timer.
-                arguments.append("lapic_timer_period=\(KernelHZ.lapicTimerPeriod(hz: kernelHZ))")
+            if vm.vcpus == 1 {
+                // Without TSC-deadline (TCG has none) the guest calibrates and then verifies its local
+                // APIC timer against jiffies, busy-waiting ~0.15 s of every boot. One vCPU needs no
+                // per-CPU timer: the PIT serves as the clock event device (timers measured accurate).
+                arguments.append("noapictimer")
             }
         }
         return arguments + configuration.extraKernelArguments

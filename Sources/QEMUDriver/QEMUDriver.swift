@@ -95,7 +95,7 @@ public struct QEMUDriver: MicroVMDriver {
 
         let commandLine = QEMUCommandLine(
             configuration: configuration, vm: vm, accelerator: accelerator, agentSocketPath: socketPath,
-            tscKHz: configuration.tscKHz ?? HostTSC.kHz, kernelHZ: KernelHZ.of(vm.image))
+            tscKHz: configuration.tscKHz ?? HostTSC.kHz)
         logger.debug("QEMU command line", metadata: ["argv": "\(([configuration.binaryPath] + commandLine.arguments).joined(separator: " "))"])
         let consoleBytes = vm.consoleBufferBytes
         let binaryPath = configuration.binaryPath
@@ -196,7 +196,7 @@ extension QEMUDriver {
     public func commandLineArguments(for vm: VMConfiguration, accelerator: Accelerator, agentSocketPath: String) -> [String] {
         QEMUCommandLine(
             configuration: configuration, vm: vm, accelerator: accelerator == .kvm ? .kvm : .tcg,
-            agentSocketPath: agentSocketPath, tscKHz: configuration.tscKHz ?? HostTSC.kHz, kernelHZ: KernelHZ.of(vm.image)
+            agentSocketPath: agentSocketPath, tscKHz: configuration.tscKHz ?? HostTSC.kHz
         ).arguments
     }
 }

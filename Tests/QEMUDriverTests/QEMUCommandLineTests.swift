@@ -46,12 +46,13 @@ import Testing
         #expect(words.last == "loglevel=4")
     }
 
-    @Test func knownKernelHZSkipsTheAPICTimerCalibration() {
-        var line = commandLine()
-        #expect(!(value(after: "-append", in: line.arguments).first ?? "").contains("lapic_timer_period"))
-        line.kernelHZ = 250
-        #expect((value(after: "-append", in: line.arguments).first ?? "").split(separator: " ").contains("lapic_timer_period=4000000"))
-        #expect(KernelHZ.value(of: "CONFIG_HZ", in: "CONFIG_HZ_250=y\nCONFIG_HZ=250\n") == "250")
+    @Test func oneVCPUUnderTCGSkipsTheAPICTimer() {
+        let words = { (line: QEMUCommandLine) in (self.value(after: "-append", in: line.arguments).first ?? "").split(separator: " ").map(String.init) }
+        var vm = VMConfiguration(image: GuestImage(kernelPath: "/k", rootfsPath: "/r"), vcpus: 1)
+        #expect(words(commandLine(vm: vm)).contains("noapictimer"))
+        #expect(!words(commandLine(accelerator: .kvm, vm: vm)).contains("noapictimer"))
+        vm.vcpus = 2
+        #expect(!words(commandLine(vm: vm)).contains("noapictimer"))
     }
 
     @Test func tcgOnlyArgumentsAreLeftOutUnderKVM() {
