@@ -10,6 +10,8 @@ struct Claimer {
     var blockFor: Duration = .seconds(1)
     private var backoff = Backoff()
     private var unreachableSince: ContinuousClock.Instant?
+    /// Set when Redis came back after an outage; the claim loop then looks for orphaned claims.
+    var recoveredFromOutage = false
 
     init(queue: JobQueue, logger: Logger) {
         self.queue = queue
@@ -27,6 +29,7 @@ struct Claimer {
             if let since = unreachableSince {
                 logger.notice("Redis reachable again", metadata: ["outage_ms": "\((ContinuousClock.now - since).milliseconds)"])
                 unreachableSince = nil
+                recoveredFromOutage = true
             }
             backoff.reset()
             return claimed

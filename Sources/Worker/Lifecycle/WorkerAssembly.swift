@@ -34,6 +34,7 @@ public struct WorkerAssembly: Sendable {
             selected = try await DriverSelection.makeDriver(for: configuration, logger: logger)
         }
         self.client = client
-        self.service = WorkerService(configuration: configuration, workerID: workerID, queue: queue, driver: selected, logger: logger)
+        self.service = WorkerService(configuration: configuration, workerID: workerID, queue: queue, client: client, driver: selected,
+            logger: logger)
     }
 }

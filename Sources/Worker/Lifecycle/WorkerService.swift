@@ -1,6 +1,7 @@
 import JobQueue
 import Logging
 import MicroVM
+import RedisClient
 import ServiceLifecycle
 
 /// The worker daemon: claims jobs from Redis only when a VM slot is free, runs each in a fresh
@@ -13,19 +14,23 @@ public struct WorkerService: Service, CustomStringConvertible {
     public let configuration: WorkerConfiguration
     public let workerID: String
     private let queue: JobQueue
+    private let client: RedisClient
     private let driver: any MicroVMDriver
     private let logger: Logger
     private let metrics = WorkerMetrics()
 
     /// - Parameters:
     ///   - queue: the job queue, configured with ``WorkerConfiguration/queueConfiguration(workerID:)`` for `workerID`.
+    ///   - client: the queue's Redis client (for recovering claims whose reply was lost).
     ///   - driver: boots the VMs (see ``DriverSelection`` for the production choice).
     public init(
-        configuration: WorkerConfiguration, workerID: String, queue: JobQueue, driver: any MicroVMDriver, logger: Logger
+        configuration: WorkerConfiguration, workerID: String, queue: JobQueue, client: RedisClient, driver: any MicroVMDriver,
+        logger: Logger
     ) {
         self.configuration = configuration
         self.workerID = workerID
         self.queue = queue
+        self.client = client
         self.driver = driver
         var logger = logger
         logger[metadataKey: "worker.id"] = "\(workerID)"
@@ -79,23 +84,34 @@ public struct WorkerService: Service, CustomStringConvertible {
     /// The claim loop and the jobs it starts; returns when every job has finished or been requeued.
     private func runJobs(slots: SlotPool, runner: JobRunner, outbox: Outbox) async {
         let stop = StopFlag()
+        let inFlight = InFlightJobs()
+        let recovery = OrphanRecovery(client: client, queue: queue.configuration, inFlight: inFlight, logger: logger)
         await withTaskCancellationOrGracefulShutdownHandler {
             await withDiscardingTaskGroup { jobs in
                 var claimer = Claimer(queue: queue, logger: logger)
                 while !stop.isSet {
                     guard await slots.acquire() else { break }
-                    guard !stop.isSet, let claimed = await claimer.next(stop: stop) else {
+                    let next = stop.isSet ? nil : await claimer.next(stop: stop)
+                    // Held before recovery runs, so the job just claimed is never taken for an orphan.
+                    if let next { inFlight.insert(next.payload) }
+                    if claimer.recoveredFromOutage, await outbox.count == 0 {
+                        claimer.recoveredFromOutage = false
+                        _ = try? await recovery.recover()
+                    }
+                    guard let claimed = next else {
                         await slots.release()
                         continue
                     }
                     if stop.isSet {
                         // Claimed while shutdown began: give it straight back rather than start a VM.
                         await outbox.submit(.requeue(claimed), logger: logger)
+                        inFlight.remove(claimed.payload)
                         await slots.release()
                         break
                     }
                     jobs.addTask {
                         await runner.run(claimed)
+                        inFlight.remove(claimed.payload)
                         await slots.release()
                     }
                 }
