@@ -8,7 +8,7 @@ import TestSupport
 
 /// `codebench-worker bench redis`: our client against `redis-benchmark` on the same freshly started
 /// `redis-server`, with matching parameters (connections, pipeline depth, requests, payload),
-/// alternating the two for several rounds so both see the same machine; prints medians and ratios.
+/// each test run by ours and then by redis-benchmark, for several rounds; prints medians and ratios.
 public struct RedisBenchmark: Sendable {
     public struct Options: Sendable {
         /// Requests per throughput test and round.
@@ -74,23 +74,21 @@ public struct RedisBenchmark: Sendable {
             var ours = Figures()
             var theirs = Figures()
             for round in 1...options.rounds {
+                // Each test runs ours then redis-benchmark back to back, so both see the same machine load.
                 for test in Self.throughputTests {
                     let opsPerSecond = try await onOurExecutor(client) {
                         try await throughput(client, command: test, requests: options.requests)
                     }
                     ours.throughput[test, default: []].append(opsPerSecond)
+                    let pipelined = try redisBenchmark(port: server.port, arguments: [
+                        "-c", String(options.clients), "-P", String(options.pipeline), "-n", String(options.requests),
+                        "-d", String(options.valueSize), "-t", test.lowercased(),
+                    ])
+                    if let rps = pipelined[test]?.rps { theirs.throughput[test, default: []].append(rps) }
                 }
                 var measured = try await onOurExecutor(client) { try await latency(client, requests: options.latencyRequests) }
                 ours.throughput["GET -P 1", default: []] += measured.removeValue(forKey: "ops") ?? []
                 ours.latency.merge(measured) { $0 + $1 }
-
-                let pipelined = try redisBenchmark(port: server.port, arguments: [
-                    "-c", String(options.clients), "-P", String(options.pipeline), "-n", String(options.requests),
-                    "-d", String(options.valueSize), "-t", "set,get,rpush,lpop",
-                ])
-                for test in Self.throughputTests {
-                    if let rps = pipelined[test]?.rps { theirs.throughput[test, default: []].append(rps) }
-                }
                 let single = try redisBenchmark(port: server.port, arguments: [
                     "-c", "1", "-P", "1", "-n", String(options.latencyRequests), "-d", String(options.valueSize), "-t", "get",
                 ])
