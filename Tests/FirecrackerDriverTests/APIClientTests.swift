@@ -12,7 +12,7 @@ import Testing
         let peer = FakeFirecracker(apiSocketPath: directory.file("api.sock"), responder: responder)
         try await peer.start()
         do {
-            let result = try await body(peer, FirecrackerAPIClient(socketPath: peer.apiSocketPath, requestTimeout: .seconds(2)))
+            let result = try await body(peer, FirecrackerAPIClient(socketPath: peer.apiSocketPath, requestTimeout: .seconds(10)))
             await peer.stop()
             return result
         } catch {

@@ -148,7 +148,8 @@ struct ReaperTests {
             try await redis.push(seed)
             _ = try await dead.claim(timeout: .seconds(2))
             let worker = redis.queue("live") {
-                $0.heartbeatTTL = .milliseconds(300)
+                // Long enough that a loaded machine cannot let the live worker's own heartbeat lapse.
+                $0.heartbeatTTL = .seconds(5)
                 $0.reaperInterval = .milliseconds(100)
             }
             let maintenance = Task { await worker.runMaintenance() }
