@@ -84,6 +84,9 @@ public struct QEMUDriver: MicroVMDriver {
         let deadline = clock.now + vm.bootTimeout
 
         try await steps.run("validate") { try validate(vm) }
+        // Kernel and root filesystem from the same image even if image/current is re-pointed meanwhile.
+        var vm = vm
+        vm.image = Self.resolvingSymlinks(vm.image)
 
         let directory = try await steps.run("prepare runtime dir") {
             Self.cleanLeftoversOnce(under: vm.runtimeDirectory, logger: logger)
@@ -151,6 +154,26 @@ public struct QEMUDriver: MicroVMDriver {
             throw VMError(.vmmUnavailable, "QEMU is not executable at \(configuration.binaryPath) (install qemu-system-x86: scripts/setup)")
         }
         try Self.validateImage(vm.image)
+    }
+
+    static func resolvingSymlinks(_ image: GuestImage) -> GuestImage {
+        func resolve(_ path: String) -> String {
+            guard let resolved = realpath(path, nil) else { return path }
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        func split(_ path: String) -> (directory: String, name: String)? {
+            guard let slash = path.lastIndex(of: "/") else { return nil }
+            return (String(path[..<slash]), String(path[path.index(after: slash)...]))
+        }
+        // One resolution of the shared directory, so both files surely come from the same image.
+        if let kernel = split(image.kernelPath), let rootfs = split(image.rootfsPath), kernel.directory == rootfs.directory,
+            !kernel.directory.isEmpty
+        {
+            let directory = resolve(kernel.directory)
+            return GuestImage(kernelPath: directory + "/" + kernel.name, rootfsPath: directory + "/" + rootfs.name)
+        }
+        return GuestImage(kernelPath: resolve(image.kernelPath), rootfsPath: resolve(image.rootfsPath))
     }
 
     static func validateImage(_ image: GuestImage) throws {

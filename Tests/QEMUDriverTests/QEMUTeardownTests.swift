@@ -15,7 +15,7 @@ extension QEMUVMTests {
             let configuration = try VMTest.configuration(memoryMiB: 128)
             let before = VMTest.census()
             for index in 0..<20 {
-                let result = try await VMTest.driver.withVM(configuration, logger: VMTest.logger) { session in
+                let result = try await VMTest.withVM(configuration) { session in
                     try await session.run(VMTest.request("echo \(index)"), timeout: .seconds(20))
                 }
                 #expect(result.stdoutText == "\(index)\n", "\(result.summary)")

@@ -20,8 +20,13 @@ enum VMTest {
 
     static let driver = QEMUDriver(configuration: .init(accelerator: .tcg))
 
-    /// Short, so socket paths fit sun_path; per process, so a census sees only our own VMs.
-    static let runtimeRoot = "/tmp/cbq-\(getpid())"
+    /// Short, so socket paths fit sun_path; per process, so a census sees only our own VMs. The
+    /// (then empty) directory is removed when the test process exits.
+    static let runtimeRoot: String = {
+        atexit { _ = rmdir(VMTest.runtimeRootPath) }
+        return runtimeRootPath
+    }()
+    private static let runtimeRootPath = "/tmp/cbq-\(getpid())"
 
     /// The VM shape for a test; fails with build instructions when the image is missing.
     static func configuration(memoryMiB: Int = 256) throws -> VMConfiguration {
@@ -40,12 +45,27 @@ enum VMTest {
     /// Boots a VM, runs one request with a host timeout of the wall limit plus 10 s, destroys the VM.
     static func runOne(_ request: RunRequest, memoryMiB: Int = 256) async throws -> RunResult {
         let hostTimeout = Duration.milliseconds(request.limits.wallTimeMilliseconds) + .seconds(10)
-        return try await driver.withVM(try configuration(memoryMiB: memoryMiB), logger: logger) { session in
+        return try await withVM(try configuration(memoryMiB: memoryMiB)) { session in
             try await session.run(request, timeout: hostTimeout)
         }
     }
 
+    /// `driver.withVM`, but a failing VM's console tail is part of the error a test reports.
+    static func withVM<T: Sendable>(_ vm: VMConfiguration, _ body: (any GuestSession) async throws -> T) async throws -> T {
+        do {
+            return try await driver.withVM(vm, logger: logger, body)
+        } catch let error as VMError {
+            throw DiagnosedVMError(error: error)
+        }
+    }
+
     static func census() -> VMProcessCensus { VMProcessCensus.take(runtimeDirectory: runtimeRoot) }
+}
+
+/// A ``VMError`` whose description carries the guest console tail, for test reports.
+struct DiagnosedVMError: Error, CustomStringConvertible {
+    var error: VMError
+    var description: String { "\(error)\n--- guest console tail ---\n\(error.consoleTail ?? "(none)")" }
 }
 
 extension RunResult {
