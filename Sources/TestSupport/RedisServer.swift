@@ -68,9 +68,11 @@ public final class RedisServer: Sendable {
     /// Starts a server and waits until it answers PING. Retries with new ports if another
     /// process grabbed the free port between probing and binding.
     public static func start(_ options: RedisServerOptions = RedisServerOptions()) async throws -> RedisServer {
+        RedisServerSweeper.sweep()
         var lastError: (any Error)?
         for _ in 0..<5 {
             let directory = try makeTemporaryDirectory()
+            RedisServerSweeper.recordOwner(in: directory)
             let server = RedisServer(
                 options: options,
                 port: try freeLoopbackPort(),
@@ -151,6 +153,7 @@ public final class RedisServer: Sendable {
             "--bind", host,
             "--dir", directory,
             "--logfile", directory + "/redis.log",
+            "--pidfile", directory + "/redis.pid",
             "--daemonize", "no",
             "--save", "",
             "--protected-mode", "no",
@@ -214,7 +217,7 @@ public final class RedisServer: Sendable {
     }
 
     private static func makeTemporaryDirectory() throws -> String {
-        var template = Array((NSTemporaryDirectory() + "/redis-test-XXXXXX").utf8CString)
+        var template = Array((NSTemporaryDirectory() + "/" + RedisServerSweeper.prefix + "XXXXXX").utf8CString)
         guard let result = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw RedisServerError(message: "mkdtemp failed: errno \(errno)")
         }

@@ -20,4 +20,23 @@ import TestSupport
         }
         #expect(!FileManager.default.fileExists(atPath: directory))
     }
+
+    /// A server whose test process died (simulated by pointing owner.pid at a finished process)
+    /// is killed and its dir removed when the next server starts.
+    @Test func orphanedServersAreSweptOnTheNextStart() async throws {
+        let orphan = try await RedisServer.start()
+        let orphanPID = try #require(orphan.pid)
+        let finished = Process()
+        finished.executableURL = URL(fileURLWithPath: "/bin/true")
+        try finished.run()
+        finished.waitUntilExit()
+        try String(finished.processIdentifier).write(toFile: orphan.directory + "/owner.pid", atomically: true, encoding: .utf8)
+
+        try await withRedisServer { _ in
+            #expect(!FileManager.default.fileExists(atPath: orphan.directory))
+        }
+        await orphan.stop()  // reaps the killed process
+        #expect(orphan.pid == nil)
+        #expect(kill(orphanPID, 0) != 0)
+    }
 }
