@@ -34,6 +34,9 @@ struct QEMUCommandLine: Sendable, Hashable {
             // TCG does not execute the guest speculatively, so the guest kernel's speculation
             // mitigations protect nothing and only cost emulated instructions.
             arguments.append("mitigations=off")
+            // The IO-APIC timer check counts ticks in a short window; a loaded host misses it and the
+            // kernel panics ("IO-APIC + timer doesn't work!"). QEMU's timer routing is known good.
+            arguments.append("no_timer_check")
             if vm.vcpus == 1 {
                 // Without TSC-deadline (TCG has none) the guest calibrates and then verifies its local
                 // APIC timer against jiffies, busy-waiting ~0.15 s of every boot. One vCPU needs no
