@@ -19,12 +19,7 @@ struct BenchRedis: AsyncParsableCommand {
     @Option(help: "Log level.") var logLevel = "warning"
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .warning
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        try bootstrapLogging(level: logLevel)
         var options = RedisBenchmark.Options()
         options.requests = max(1, requests)
         options.pipeline = max(1, pipeline)

@@ -19,12 +19,7 @@ struct BenchVM: AsyncParsableCommand {
     @Option(help: "Log level.") var logLevel = "warning"
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .warning
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        try bootstrapLogging(level: logLevel)
         guard let accelerator = QEMUDriver.Accelerator(rawValue: accelerator), accelerator != .auto else {
             throw ValidationError("--accelerator must be tcg or kvm")
         }

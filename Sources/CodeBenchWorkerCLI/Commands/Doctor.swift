@@ -27,16 +27,10 @@ struct Doctor: AsyncParsableCommand {
 
     func validate() throws {
         guard probeTimeout > 0 else { throw ValidationError("--probe-timeout must be positive") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .critical
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        try bootstrapLogging(level: logLevel)
         let logger = Logger(label: "codebench.doctor")
         let image = GuestImage.at(imageDir ?? GuestImage.defaultDirectory)
         let timeout = Duration.seconds(probeTimeout)

@@ -36,16 +36,10 @@ struct VMRun: AsyncParsableCommand {
             throw ValidationError("nothing to run: give a command after -- (e.g. vm run -- uname -a) or --language and --file")
         }
         guard QEMUDriver.Accelerator(rawValue: accelerator) != nil else { throw ValidationError("--accelerator must be tcg, kvm or auto") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown --log-level \(logLevel)") }
     }
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .warning
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        try bootstrapLogging(level: logLevel)
         let logger = Logger(label: "codebench.vm")
 
         let workload: Workload
