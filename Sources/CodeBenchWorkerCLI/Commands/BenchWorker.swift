@@ -19,12 +19,7 @@ struct BenchWorker: AsyncParsableCommand {
     @Option(help: "Log level.") var logLevel = "warning"
 
     func run() async throws {
-        let level = Logger.Level(rawValue: logLevel) ?? .warning
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
-        }
+        try bootstrapLogging(level: logLevel)
         var options = WorkerBenchmark.Options()
         options.latencyJobs = max(1, jobs)
         options.batchJobs = max(1, batch)

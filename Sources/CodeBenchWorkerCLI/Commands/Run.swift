@@ -29,14 +29,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error.") var logLevel = "info"
 
     func run() async throws {
-        guard let logLevel = Logger.Level(rawValue: logLevel) else {
-            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error")
-        }
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = logLevel
-            return handler
-        }
+        try bootstrapLogging(level: logLevel)
         let logger = Logger(label: "codebench.worker")
         let configuration = try WorkerConfigurationLoader(
             flags: try flags(), environment: ProcessInfo.processInfo.environment, configFile: config
