@@ -38,9 +38,9 @@ struct OutcomePolicyTests {
         #expect(OutcomePolicy.timeLimitReason(fractional) == "time limit of 2.5 s exceeded")
     }
 
-    @Test("a compile error fails with the compiler's first line, the rest in the result JSON")
+    @Test("a compile error fails with the compiler's first error line, all of its output in the result JSON")
     func compileError() {
-        let output = "main.c:1:1: error: unknown type name 'foo'\n    1 | foo bar;\n"
+        let output = "main.c: In function 'main':\nmain.c:1:1: error: unknown type name 'foo'\n    1 | foo bar;\n"
         let outcome = JobRunner.outcome(
             for: result(.compileError, exitCode: 1, compileOutput: output), limits: limits, vmm: "qemu-tcg", bootMilliseconds: 1,
             queueMilliseconds: 0)

@@ -1,3 +1,4 @@
+import Foundation
 import AgentProtocol
 import MicroVM
 
@@ -15,7 +16,7 @@ public enum TerminalStatus: Sendable, Equatable {
 /// - Output beyond the per-stream limit is cut and flagged (`stdout_truncated`). A program that still
 ///   exited by itself is `done` with the flags; one the agent killed for flooding output
 ///   (`output_limit` with a signal) is `failed` ("output limit of N bytes exceeded").
-/// - `compile_error` is `failed` ("compile error: <first line>"): the program never ran. The full
+/// - `compile_error` is `failed` ("compile error: <first error line>"): the program never ran. The full
 ///   compiler output is in the result JSON (`compile_output`).
 /// - A VM that could not boot or died is `failed` with the VM's message.
 public enum OutcomePolicy {
@@ -33,9 +34,10 @@ public enum OutcomePolicy {
             return .failed(reason: "output limit of \(limits.maxOutputBytesPerStream) bytes exceeded")
         case .compileError:
             let output = result.compileOutput.flatMap { $0.isEmpty ? nil : $0 } ?? result.stderr
-            let firstLine = String(decoding: output, as: UTF8.self)
-                .split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
-            return .failed(reason: firstLine.isEmpty ? "compile error" : "compile error: \(clip(firstLine, 300))")
+            // gcc starts with context ("main.c: In function 'main':"); the first error line says what is wrong.
+            let lines = String(decoding: output, as: UTF8.self).split(whereSeparator: \.isNewline).map(String.init)
+            let line = lines.first { $0.localizedCaseInsensitiveContains("error") } ?? lines.first ?? ""
+            return .failed(reason: line.isEmpty ? "compile error" : "compile error: \(clip(line, 300))")
         case .internalError:
             return .failed(reason: "internal error in the VM: \(clip(result.message ?? "no detail", 300))")
         }
