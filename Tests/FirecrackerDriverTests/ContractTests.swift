@@ -22,7 +22,7 @@ import Testing
 
         // 1. A whole boot and a job through the driver.
         let driver = FirecrackerDriver(configuration: .init(firecrackerPath: try Fixtures.fakeBinary(in: directory, peerSocket: peer.apiSocketPath)))
-        let vm = VMConfiguration(image: try Fixtures.image(in: directory), vcpus: 2, memoryMiB: 256, bootTimeout: .seconds(10), runtimeDirectory: directory.file("run"))
+        let vm = VMConfiguration(image: try Fixtures.image(in: directory), vcpus: 2, memoryMiB: 256, bootTimeout: .seconds(30), runtimeDirectory: directory.file("run"))
         let result = try await driver.withVM(vm, logger: Fixtures.logger) { session in
             try await session.run(RunRequest(id: "job-1", workload: .shell(command: "true")), timeout: .seconds(5))
         }

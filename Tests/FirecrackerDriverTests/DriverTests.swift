@@ -6,7 +6,7 @@ import Testing
 
 /// The driver end to end against a stand-in `firecracker` process and the in-process protocol peer.
 @Suite struct DriverTests {
-    private func vmConfiguration(_ directory: TemporaryDirectory, bootTimeout: Duration = .seconds(10)) throws -> VMConfiguration {
+    private func vmConfiguration(_ directory: TemporaryDirectory, bootTimeout: Duration = .seconds(30)) throws -> VMConfiguration {
         VMConfiguration(
             image: try Fixtures.image(in: directory), vcpus: 1, memoryMiB: 128, bootTimeout: bootTimeout,
             runtimeDirectory: directory.file("run"))

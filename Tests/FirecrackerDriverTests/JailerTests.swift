@@ -154,7 +154,7 @@ import Testing
             var jailer = JailerConfiguration(jailerPath: directory.file("bin/jailer"), chrootBaseDirectory: chrootBase)
             jailer.newPIDNamespace = true
             let driver = FirecrackerDriver(configuration: .init(firecrackerPath: firecracker, jailer: jailer))
-            var vm = VMConfiguration(image: try Fixtures.image(in: directory), memoryMiB: 128, bootTimeout: .seconds(10))
+            var vm = VMConfiguration(image: try Fixtures.image(in: directory), memoryMiB: 128, bootTimeout: .seconds(30))
             vm.runtimeDirectory = directory.file("unused")
             let result = try await driver.withVM(vm, logger: Fixtures.logger) { session in
                 // Recorded outside the chroot for a leftover sweep: owner = us, vmm = the forked "firecracker".

@@ -8,7 +8,7 @@ import Testing
 struct ReaperTests {
     /// A worker whose heartbeat expires quickly; it "dies" simply by never heartbeating again.
     func mortal(_ redis: QueueTestRedis, _ id: String) -> JobQueue {
-        redis.queue(id) { $0.heartbeatTTL = .milliseconds(500) }
+        redis.queue(id) { $0.heartbeatTTL = .seconds(2) }
     }
 
     /// Waits until Redis itself expired the worker's heartbeat (no fixed sleep: the machine may be loaded).
