@@ -187,9 +187,9 @@ public struct RedisBenchmark: Sendable {
         }
         let elapsed = ContinuousClock.now - started
         samples.sort()
-        func percentile(_ p: Double) -> Double { samples[min(samples.count - 1, Int(Double(samples.count) * p))] }
+        func percentile(_ p: Double) -> Double { nearestRankPercentile(samples, p) ?? .nan }
         return [
-            "p50": [percentile(0.50)], "p95": [percentile(0.95)], "p99": [percentile(0.99)],
+            "p50": [percentile(50)], "p95": [percentile(95)], "p99": [percentile(99)],
             "ops": [Double(requests) / elapsed.seconds],
         ]
     }

@@ -96,10 +96,7 @@ public struct VMBenchmark: Sendable {
 
     /// Nearest-rank percentile.
     static func percentile(_ values: [Duration], _ p: Int) -> Duration {
-        let sorted = values.sorted()
-        guard !sorted.isEmpty else { return .zero }
-        let rank = Int((Double(p) / 100 * Double(sorted.count)).rounded(.up))
-        return sorted[min(sorted.count - 1, max(0, rank - 1))]
+        nearestRankPercentile(values.sorted(), Double(p)) ?? .zero
     }
 
     static func seconds(_ duration: Duration) -> Double {

@@ -41,9 +41,7 @@ struct WorkerBenchmarkSample {
     }
 
     func percentile(_ p: Double) -> Double {
-        guard !values.isEmpty else { return .nan }
-        let rank = Int((p / 100 * Double(values.count)).rounded(.up))
-        return values[min(values.count - 1, max(0, rank - 1))]
+        nearestRankPercentile(values, p) ?? .nan
     }
 
     /// "p50 812.3 ms  p95 901.0 ms  p99 920.4 ms  (n=20)"
