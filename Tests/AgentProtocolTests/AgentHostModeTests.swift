@@ -123,9 +123,11 @@ final class HostAgent {
     init() throws {
         socketPath = "/tmp/codebench-agent-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).sock"
         pid = try HostAgent.spawn([HostAgent.binaryPath!, "--listen-unix", socketPath])
-        for _ in 0..<500 where fd < 0 {
+        var attempts = 0
+        while fd < 0, attempts < 500 {
             fd = HostAgent.connect(socketPath)
             if fd < 0 { usleep(10_000) }
+            attempts += 1
         }
         guard fd >= 0 else {
             stop()

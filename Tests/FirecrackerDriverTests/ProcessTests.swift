@@ -1,6 +1,7 @@
 @testable import FirecrackerDriver
 import Foundation
 import NIOPosix
+import TestSupport
 import Testing
 
 /// The VMM process handling the driver relies on: continuous, bounded draining and one kill for the
@@ -12,9 +13,9 @@ import Testing
             executable: "/bin/sh", arguments: ["-c", "yes x | head -c 4194304; echo done"],
             environment: ["PATH=/usr/bin:/bin"], outputCapacity: 4096, group: MultiThreadedEventLoopGroup.singleton)
         var status: CInt?
-        for _ in 0..<2500 where status == nil {
+        _ = await eventually(timeout: .seconds(10), every: .milliseconds(4)) {
             status = process.poll()
-            if status == nil { try await Task.sleep(for: .milliseconds(4)) }
+            return status != nil
         }
         await process.settleOutput()
         await process.terminate()
@@ -32,16 +33,16 @@ import Testing
             executable: "/bin/sh", arguments: ["-c", "sleep 600 & echo $! > \(directory.file("pid")); wait"],
             environment: ["PATH=/usr/bin:/bin"], outputCapacity: 1024, group: MultiThreadedEventLoopGroup.singleton)
         var grandchild: pid_t?
-        for _ in 0..<500 where grandchild == nil {
+        _ = await eventually(timeout: .seconds(2), every: .milliseconds(4)) {
             grandchild = Fixtures.pidFile(in: directory)
-            if grandchild == nil { try await Task.sleep(for: .milliseconds(4)) }
+            return grandchild != nil
         }
         let pid = try #require(grandchild)
         #expect(Fixtures.processExists(pid))
         await process.terminate()
         #expect(process.poll().map(describeWaitStatus) == "killed by signal 9")
         // Not our child: it is gone once init has reaped it.
-        for _ in 0..<500 where Fixtures.processExists(pid) { try await Task.sleep(for: .milliseconds(4)) }
+        _ = await eventually(timeout: .seconds(2), every: .milliseconds(4)) { !Fixtures.processExists(pid) }
         #expect(!Fixtures.processExists(pid))
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import Worker
@@ -30,9 +31,10 @@ struct ConcurrencyAndDrainTests {
         try await WorkerHarness.with(configure: { $0.drainGracePeriod = .seconds(30) }) { harness in
             try harness.push(#"{"id":"d1","command":"sleep 1; echo finished"}"#)
             // Shut down once the job is in its VM.
-            for _ in 0..<600 where try harness.redisCLI("LRANGE", "d1", "0", "-1").contains("running") == false {
-                try await Task.sleep(for: .milliseconds(50))
+            let started = try await eventually(timeout: .seconds(30)) {
+                try harness.redisCLI("LRANGE", "d1", "0", "-1").contains("running")
             }
+            try #require(started, "job d1 never reported running")
             let error = await harness.stopWorker()
             #expect(error == nil, "the service threw \(String(describing: error))")
             // The service has returned; the job's terminal status was published before it did.
@@ -48,9 +50,10 @@ struct ConcurrencyAndDrainTests {
         try await WorkerHarness.with(configure: { $0.drainGracePeriod = .milliseconds(300) }) { harness in
             let payload = #"{"id":"long","command":"sleep 20"}"#
             try harness.push(payload)
-            for _ in 0..<600 where try harness.redisCLI("LRANGE", "long", "0", "-1").contains("running") == false {
-                try await Task.sleep(for: .milliseconds(50))
+            let started = try await eventually(timeout: .seconds(30)) {
+                try harness.redisCLI("LRANGE", "long", "0", "-1").contains("running")
             }
+            try #require(started, "job long never reported running")
             let error = await harness.stopWorker()
             #expect(error == nil, "the service threw \(String(describing: error))")
             #expect(harness.driver.live == 0)

@@ -99,10 +99,10 @@ struct ReliabilityTests {
             #expect(final.prefix(4) == ["received", "running", "received", "running"])
             #expect(final.last?.contains(#""attempt":2"#) == true, "\(final.last ?? "")")
             // The first worker's orphaned VM was killed by the second worker's sweeper.
-            for _ in 0..<100 where !qemuProcesses(using: fleet.runtimeDirectory).isEmpty {
-                try await Task.sleep(for: .milliseconds(100))
+            let swept = await eventually(timeout: .seconds(10), every: .milliseconds(100)) {
+                qemuProcesses(using: fleet.runtimeDirectory).isEmpty
             }
-            #expect(qemuProcesses(using: fleet.runtimeDirectory).isEmpty)
+            #expect(swept, "QEMU processes left: \(qemuProcesses(using: fleet.runtimeDirectory))")
             second.signal(SIGTERM)
             #expect(await second.waitForExit() == 0)
         }
@@ -154,9 +154,10 @@ struct ReliabilityTests {
         try await WorkerHarness.with(redisOptions: RedisServerOptions(appendOnly: true), configure: { $0.heartbeatTTL = .seconds(10) }) {
             harness in
             try harness.push(#"{"id":"r1","command":"sleep 2; echo after the outage"}"#)
-            for _ in 0..<600 where try harness.redisCLI("LRANGE", "r1", "0", "-1").contains("running") == false {
-                try await Task.sleep(for: .milliseconds(50))
+            let started = try await eventually(timeout: .seconds(30)) {
+                try harness.redisCLI("LRANGE", "r1", "0", "-1").contains("running")
             }
+            try #require(started, "job r1 never reported running")
             await harness.redis.kill()
             // The job finishes while Redis is down; its result waits in the outbox.
             try await Task.sleep(for: .seconds(4))

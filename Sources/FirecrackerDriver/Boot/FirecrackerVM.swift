@@ -295,7 +295,11 @@ final class FirecrackerVM {
             if let pid = jailedPID ?? readJailedPID() {
                 kill(pid, SIGKILL)
                 // Not our child: wait for init to reap it before removing its cgroup and files.
-                for _ in 0..<2000 where isRunning(pid) { usleep(1000) }
+                var waited = 0
+                while isRunning(pid), waited < 2000 {
+                    usleep(1000)
+                    waited += 1
+                }
             }
         }
         for drain in drains { try? await drain.close() }

@@ -133,8 +133,10 @@ final class SpawnedProcess: Sendable {
     /// Waits (polling) until the drain has read everything the process wrote, briefly: used to put
     /// the last words of a VMM that died into the error.
     func settleOutput() async {
-        for _ in 0..<25 where drain.isActive {
+        var polls = 0
+        while drain.isActive, polls < 25 {
             try? await Task.sleep(for: .milliseconds(4))
+            polls += 1
         }
     }
 }

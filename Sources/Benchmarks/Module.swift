@@ -1,1 +1,0 @@
-// Module Benchmarks: being built; see the open issue that owns it.

@@ -1,1 +1,0 @@
-// Module TestSupport: being built; see the open issue that owns it.

@@ -1,1 +1,0 @@
-// Module Worker: being built; see the open issue that owns it.
