@@ -65,7 +65,12 @@ let package = Package(
         ),
         .target(
             name: "QEMUDriver",
-            dependencies: ["MicroVM", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "MicroVM",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -112,15 +112,42 @@ public struct RunResult: Codable, Sendable, Equatable {
 }
 
 /// Sent by the agent, unprompted, as soon as its channel is open: the host waits for it before sending work.
+/// Also the answer to ``AgentResume``, then carrying its nonce.
 public struct AgentHello: Codable, Sendable, Equatable {
     public var protocolVersion: UInt8
     public var agentVersion: String
     public var kernel: String
+    /// The ``AgentResume/nonce`` this hello answers; nil for the unsolicited hello of a new connection.
+    public var resumeNonce: String?
 
-    public init(protocolVersion: UInt8 = agentProtocolVersion, agentVersion: String, kernel: String) {
+    public init(protocolVersion: UInt8 = agentProtocolVersion, agentVersion: String, kernel: String, resumeNonce: String? = nil) {
         self.protocolVersion = protocolVersion
         self.agentVersion = agentVersion
         self.kernel = kernel
+        self.resumeNonce = resumeNonce
+    }
+}
+
+/// The first message to an agent restored from a snapshot. Every VM restored from one snapshot starts
+/// with the same memory: the same kernel random state and a wall clock stopped at the moment of the
+/// snapshot. Before any job runs, the agent mixes `entropy` into the kernel's pool and reseeds its
+/// CRNG (so two VMs never hand out the same "random" bytes), sets the clock to `unixTimeNanoseconds`,
+/// and answers with a ``AgentHello`` carrying `nonce`.
+public struct AgentResume: Codable, Sendable, Equatable {
+    /// Echoed in the hello, so the host tells the answer apart from an unsolicited hello.
+    public var nonce: String
+    /// The host's wall clock (CLOCK_REALTIME) when it sent this.
+    public var unixTimeNanoseconds: Int64
+    /// Fresh random bytes from the host (``minimumEntropyBytes`` to ``maximumEntropyBytes``).
+    public var entropy: Data
+
+    public static let minimumEntropyBytes = 32
+    public static let maximumEntropyBytes = 512
+
+    public init(nonce: String, unixTimeNanoseconds: Int64, entropy: Data) {
+        self.nonce = nonce
+        self.unixTimeNanoseconds = unixTimeNanoseconds
+        self.entropy = entropy
     }
 }
 
@@ -155,4 +182,6 @@ public enum AgentMessage: Codable, Sendable, Equatable {
     case error(AgentErrorReply)
     /// host -> agent: power the guest off (reboot -f; QEMU runs with -no-reboot, so the VM exits).
     case shutdown
+    /// host -> agent, first message after a snapshot restore; answered by a `hello` with its nonce.
+    case resume(AgentResume)
 }

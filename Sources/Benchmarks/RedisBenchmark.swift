@@ -69,6 +69,19 @@ public struct RedisBenchmark: Sendable {
             output("redis benchmark: redis-server \(server.url), \(options.rounds) rounds alternating ours and redis-benchmark; medians")
             output("our client runs on \(options.pinToEventLoop ? "its event loop (EventLoopTaskExecutor)" : "the global concurrent executor")")
             output("throughput: -n \(options.requests) -c \(options.clients) -P \(options.pipeline) -d \(options.valueSize); latency: -n \(options.latencyRequests) -c 1 -P 1 GET")
+            if ProcessInfo.processInfo.environment["RAWFLOOR"] != nil {
+                var raw: [Double] = [], mine: [Double] = []
+                for _ in 0..<20 {
+                    raw += try await rawFloor(port: server.port, elg: elg, requests: 2000)
+                    mine += try await onOurExecutor(client) { try await latencySamples(client, requests: 2000) }
+                }
+                raw.sort(); mine.sort()
+                output("raw  p50 \(nearestRankPercentile(raw, 50)!) p95 \(nearestRankPercentile(raw, 95)!) p99 \(nearestRankPercentile(raw, 99)!)")
+                output("ours p50 \(nearestRankPercentile(mine, 50)!) p95 \(nearestRankPercentile(mine, 95)!) p99 \(nearestRankPercentile(mine, 99)!)")
+                let single = try redisBenchmark(port: server.port, arguments: ["-c", "1", "-P", "1", "-n", "40000", "-d", String(options.valueSize), "-t", "get"])
+                output("theirs p50 \(single["GET"]!.p50) p95 \(single["GET"]!.p95) p99 \(single["GET"]!.p99)")
+                return
+            }
             // Warm-up: connections, page faults, the server's dict growth.
             _ = try await onOurExecutor(client) { try await throughput(client, command: "SET", requests: 20_000) }
             var ours = Figures()
@@ -207,7 +220,7 @@ public struct RedisBenchmark: Sendable {
     private func redisBenchmark(port: Int, arguments: [String]) throws -> [String: RedisBenchmarkResult] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: options.redisBenchmarkPath)
-        process.arguments = ["-h", "127.0.0.1", "-p", String(port), "--csv"] + arguments
+        process.arguments = ["-h", "127.0.0.1", "-p", String(port), "--csv", "--precision", "3"] + arguments
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
@@ -232,5 +245,61 @@ extension Duration {
     fileprivate var seconds: Double {
         let (s, atto) = components
         return Double(s) + Double(atto) / 1e18
+    }
+}
+
+// EXPERIMENT (not for commit)
+final class RawPingPong: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let request: ByteBuffer
+    var remaining: Int
+    var samples: [Double] = []
+    var t0 = ContinuousClock.now
+    let done: EventLoopPromise<[Double]>
+    var context: ChannelHandlerContext?
+    init(request: ByteBuffer, count: Int, done: EventLoopPromise<[Double]>) { self.request = request; self.remaining = count; self.done = done; samples.reserveCapacity(count) }
+    func channelActive(context: ChannelHandlerContext) { self.context = context; fire(context) }
+    func fire(_ context: ChannelHandlerContext) {
+        t0 = ContinuousClock.now
+        context.writeAndFlush(wrapOutboundOut(request), promise: nil)
+    }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        samples.append((ContinuousClock.now - t0).seconds * 1_000_000)
+        remaining -= 1
+        if remaining == 0 { done.succeed(samples); return }
+        fire(context)
+    }
+}
+
+func rawFloor(port: Int, elg: MultiThreadedEventLoopGroup, requests: Int) async throws -> [Double] {
+    let el = elg.next()
+    let promise = el.makePromise(of: [Double].self)
+    var req = ByteBuffer()
+    req.writeString("*2\r\n$3\r\nGET\r\n$16\r\nkey:__rand_int__\r\n")
+    let r = req
+    let ch = try await ClientBootstrap(group: el).channelInitializer { ch in
+        ch.eventLoop.makeCompletedFuture { try ch.pipeline.syncOperations.addHandler(RawPingPong(request: r, count: requests, done: promise)) }
+    }.connect(host: "127.0.0.1", port: port).get()
+    var s = try await promise.futureResult.get()
+    try await ch.close()
+    s.sort()
+    return s
+}
+
+extension RedisBenchmark {
+    func latencySamples(_ client: RedisClient, requests: Int) async throws -> [Double] {
+        let command = RedisCommand("GET", "key:__rand_int__")
+        var samples: [Double] = []
+        samples.reserveCapacity(requests)
+        try await client.withDedicatedConnection { connection in
+            let clock = ContinuousClock()
+            for _ in 0..<requests {
+                let t0 = clock.now
+                _ = try await connection.send(command, timeout: nil)
+                samples.append((clock.now - t0).seconds * 1_000_000)
+            }
+        }
+        return samples
     }
 }

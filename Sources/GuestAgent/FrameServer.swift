@@ -138,8 +138,20 @@ final class FrameServer {
             }
             shutdownRequested = true
             return nil
+        case .resume(let resume):
+            do throws(AgentError) {
+                try Resume.apply(resume, system: isInit)
+            } catch {
+                Log.error("resume failed: \(error)")
+                let code: AgentErrorReply.Code = error.code == .invalidRequest ? .invalidRequest : .internalError
+                return .error(AgentErrorReply(code: code, message: "resume: \(error.message)"))
+            }
+            Log.info("resumed from a snapshot")
+            var answer = hello
+            answer.resumeNonce = resume.nonce
+            return .hello(answer)
         case .hello, .result, .error:
-            return .error(AgentErrorReply(code: .invalidRequest, message: "the agent only accepts run and shutdown messages"))
+            return .error(AgentErrorReply(code: .invalidRequest, message: "the agent only accepts run, resume and shutdown messages"))
         }
     }
 

@@ -196,6 +196,41 @@ public final class AgentConnection: Sendable {
         }
     }
 
+    /// Sends `resume` to an agent restored from a snapshot and waits at most `timeout` for the hello
+    /// that answers it. Hellos without its nonce (an agent that saw the host reconnect greets on its
+    /// own) are skipped; an error reply means the agent could not reseed or set its clock.
+    public func resume(_ resume: AgentResume, timeout: Duration) async throws -> AgentHello {
+        frameLimit.set(controlFrameMaximumBytes)
+        try await send(.resume(resume))
+        let clock = ContinuousClock()
+        let deadline = clock.now + timeout
+        while true {
+            let outcome: AgentMailbox.Outcome
+            do {
+                outcome = try await mailbox.receive(timeout: max(.zero, deadline - clock.now), on: channel.eventLoop)
+            } catch is AgentMailbox.TimedOut {
+                throw VMError(.bootTimeout, "the restored agent did not answer its resume within \(timeout)")
+            }
+            switch outcome {
+            case .inbound(.message(.hello(let hello))) where hello.resumeNonce == resume.nonce:
+                guard hello.protocolVersion == agentProtocolVersion else {
+                    throw VMError(.agentProtocol, "the agent speaks protocol version \(hello.protocolVersion), the host \(agentProtocolVersion)")
+                }
+                return hello
+            case .inbound(.message(.hello)):
+                continue
+            case .inbound(.message(.error(let reply))):
+                throw VMError(.agentProtocol, "the restored agent refused its resume (\(reply.code.rawValue)): \(reply.message)")
+            case .inbound(.message(let other)):
+                throw VMError(.agentProtocol, "expected the answer to resume, got \(Self.kind(of: other))")
+            case .inbound(.handshakeAccepted):
+                throw VMError(.agentProtocol, "a second vsock handshake reply arrived")
+            case .closed(let error):
+                throw Self.closedError(error, while: "waiting for the restored agent's answer")
+            }
+        }
+    }
+
     /// Sends `request` and waits at most `timeout` for its result. An `.error` reply, a closed
     /// channel and a malformed or oversized frame become a ``VMError``.
     public func run(_ request: RunRequest, timeout: Duration) async throws -> RunResult {
@@ -290,6 +325,7 @@ public final class AgentConnection: Sendable {
         case .result: return "a result"
         case .error: return "an error reply"
         case .shutdown: return "a shutdown"
+        case .resume: return "a resume"
         }
     }
 }

@@ -46,7 +46,7 @@ public struct ProcessIdentity: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Reads a small text file (at most 64 KiB) with plain POSIX calls; nil when it cannot be read.
-func readSmallFile(_ path: String) -> String? {
+package func readSmallFile(_ path: String) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -62,7 +62,7 @@ func readSmallFile(_ path: String) -> String? {
 }
 
 /// Writes a small text file atomically enough for our use (create, write, close).
-func writeSmallFile(_ path: String, _ text: String, mode: mode_t = 0o600) throws {
+package func writeSmallFile(_ path: String, _ text: String, mode: mode_t = 0o600) throws {
     let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
     guard fd >= 0 else { throw VMError(.invalidConfiguration, "cannot create \(path): \(String(cString: strerror(errno)))") }
     defer { close(fd) }

@@ -98,7 +98,7 @@ public struct RuntimeDirectory: Sendable, Hashable {
         return removed
     }
 
-    private static func makeDirectories(_ path: String) throws {
+    package static func makeDirectories(_ path: String) throws {
         guard !path.isEmpty, !isDirectory(path) else { return }
         if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
             try makeDirectories(String(path[..<slash]))
@@ -108,13 +108,13 @@ public struct RuntimeDirectory: Sendable, Hashable {
         }
     }
 
-    static func isDirectory(_ path: String) -> Bool {
+    package static func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// Deletes a directory tree without following symlinks (only our own flat directories are expected).
-    static func removeTree(_ path: String) {
+    package static func removeTree(_ path: String) {
         if let dir = opendir(path) {
             var names: [String] = []
             while let entry = readdir(dir) {

@@ -18,6 +18,10 @@ struct QEMUCommandLine: Sendable, Hashable {
     var accelerator: ResolvedAccelerator
     var agentSocketPath: String
     var tscKHz: Int?
+    /// A QMP monitor socket: only the VM a snapshot is saved from has one.
+    var qmpSocketPath: String?
+    /// Load this saved state (``SnapshotStore``) instead of booting the kernel.
+    var incomingStatePath: String?
 
     /// Kernel command line. `quiet` because every console byte costs time in the emulated UART;
     /// `panic=-1` with QEMU's `-no-reboot` turns a guest panic into a QEMU exit, which the host sees at once.
@@ -69,6 +73,20 @@ struct QEMUCommandLine: Sendable, Hashable {
 
     /// Arguments after argv[0].
     var arguments: [String] {
+        var arguments = machineArguments
+        if let qmpSocketPath {
+            arguments += ["-qmp", "unix:\(Self.escapeOption(qmpSocketPath)),server=on,wait=off"]
+        }
+        if let incomingStatePath {
+            // `exec:` runs the command with /bin/sh; SnapshotStore only makes plain paths ([A-Za-z0-9/._-]).
+            // Once loaded, the VM runs on at once: it was saved running, idle in the agent's poll().
+            arguments += ["-incoming", "exec:cat \(incomingStatePath)"]
+        }
+        return arguments
+    }
+
+    /// The machine itself: what a saved state and the VM restoring it must agree on.
+    var machineArguments: [String] {
         [
             // acpi=off: with ACPI the minimal kernel loses user-space console output; it finds the
             // virtio-mmio devices from the command line QEMU appends instead.

@@ -40,7 +40,7 @@ public struct QEMUDriver: MicroVMDriver {
         var resources = VMResources()
         let session: QEMUSession
         do {
-            session = try await boot(vm, accelerator: accelerator, resources: &resources, logger: logger)
+            session = try await start(vm, accelerator: accelerator, resources: &resources, logger: logger)
         } catch {
             let failure = await resources.bootFailure(error)
             await resources.destroy(logger: logger)
@@ -70,10 +70,21 @@ public struct QEMUDriver: MicroVMDriver {
         }
     }
 
+    /// How a VM comes up.
+    enum BootMode: Sendable {
+        /// The kernel boots and the agent says hello.
+        case cold
+        /// A cold boot with a QMP socket, to be saved as a snapshot.
+        case template
+        /// QEMU loads a saved state; the agent is resumed (reseeded, clock set) before it is used.
+        case restore(statePath: String)
+    }
+
     /// The boot sequence. Everything acquired is recorded in `resources` as soon as it exists.
     func boot(
         _ vm: VMConfiguration,
         accelerator: QEMUCommandLine.ResolvedAccelerator,
+        mode: BootMode = .cold,
         resources: inout VMResources,
         logger: Logger
     ) async throws -> QEMUSession {
@@ -96,9 +107,14 @@ public struct QEMUDriver: MicroVMDriver {
         let socketPath = try directory.socketPath("agent.sock")
         logger[metadataKey: "runtime_dir"] = "\(directory.path)"
 
-        let commandLine = QEMUCommandLine(
+        var commandLine = QEMUCommandLine(
             configuration: configuration, vm: vm, accelerator: accelerator, agentSocketPath: socketPath,
             tscKHz: configuration.tscKHz ?? HostTSC.kHz)
+        switch mode {
+        case .cold: break
+        case .template: commandLine.qmpSocketPath = try directory.socketPath(Self.qmpSocketName)
+        case .restore(let statePath): commandLine.incomingStatePath = statePath
+        }
         logger.debug("QEMU command line", metadata: ["argv": "\(([configuration.binaryPath] + commandLine.arguments).joined(separator: " "))"])
         let consoleBytes = vm.consoleBufferBytes
         let binaryPath = configuration.binaryPath
@@ -121,9 +137,19 @@ public struct QEMUDriver: MicroVMDriver {
         }
         resources.connection = connection
 
-        let hello = try await steps.run("await hello") {
-            try await Self.untilExit(of: process) {
-                try await connection.waitForHello(timeout: max(.zero, deadline - clock.now))
+        let hello: AgentHello
+        if case .restore = mode {
+            let resume = AgentResume.fresh()
+            hello = try await steps.run("resume agent") {
+                try await Self.untilExit(of: process) {
+                    try await connection.resume(resume, timeout: max(.zero, deadline - clock.now))
+                }
+            }
+        } else {
+            hello = try await steps.run("await hello") {
+                try await Self.untilExit(of: process) {
+                    try await connection.waitForHello(timeout: max(.zero, deadline - clock.now))
+                }
             }
         }
         let bootDuration = clock.now - spawnStart

@@ -11,6 +11,9 @@ extension QEMUDriver {
 
     /// How the driver runs QEMU. A value with defaults; the VM's shape comes from ``VMConfiguration``.
     public struct Configuration: Sendable, Hashable {
+        /// The default ``snapshotDirectory`` of the worker.
+        public static let defaultSnapshotDirectory = "/var/cache/codebench/snapshots"
+
         /// The QEMU system emulator.
         public var binaryPath: String
         public var accelerator: Accelerator
@@ -25,6 +28,12 @@ extension QEMUDriver {
         public var kvmProbeTimeout: Duration
         /// `-cpu` value; nil picks `max,-xsave` under TCG and `max` under KVM.
         public var cpuModel: String?
+        /// Where saved VM states live. When set, VMs start by restoring a snapshot of a freshly booted,
+        /// idle guest (made on first use, keyed by QEMU, image and machine) instead of booting the kernel;
+        /// nil boots every VM cold. See docs/snapshots.md.
+        public var snapshotDirectory: String?
+        /// Bound of saving a snapshot (booting the template VM and writing its state).
+        public var snapshotSaveTimeout: Duration
 
         public init(
             binaryPath: String = "/usr/bin/qemu-system-x86_64",
@@ -33,7 +42,9 @@ extension QEMUDriver {
             tscKHz: Int? = nil,
             tcgTranslationCacheMiB: Int? = nil,
             kvmProbeTimeout: Duration = .seconds(10),
-            cpuModel: String? = nil
+            cpuModel: String? = nil,
+            snapshotDirectory: String? = nil,
+            snapshotSaveTimeout: Duration = .seconds(60)
         ) {
             self.binaryPath = binaryPath
             self.accelerator = accelerator
@@ -42,6 +53,8 @@ extension QEMUDriver {
             self.tcgTranslationCacheMiB = tcgTranslationCacheMiB
             self.kvmProbeTimeout = kvmProbeTimeout
             self.cpuModel = cpuModel
+            self.snapshotDirectory = snapshotDirectory
+            self.snapshotSaveTimeout = snapshotSaveTimeout
         }
     }
 }

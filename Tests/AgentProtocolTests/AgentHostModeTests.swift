@@ -95,6 +95,25 @@ struct AgentHostModeTests {
         #expect(result.stdout.isEmpty)
     }
 
+    @Test func answersResumeWithItsNonceAndRefusesTooLittleEntropy() throws {
+        let agent = try HostAgent()
+        defer { agent.stop() }
+        _ = try agent.receive()
+        let now = Int64(Date().timeIntervalSince1970 * 1e9)
+        let short = AgentResume(nonce: "n1", unixTimeNanoseconds: now, entropy: Data(repeating: 7, count: AgentResume.minimumEntropyBytes - 1))
+        try agent.send(try AgentFrame.encode(.resume(short)))
+        let refused = try agent.receiveError()
+        #expect(refused.code == .invalidRequest)
+        #expect(refused.message.contains("entropy"))
+
+        // In host mode the agent checks the resume but leaves the host's clock and entropy pool alone.
+        let resume = AgentResume(nonce: "n2", unixTimeNanoseconds: now, entropy: Data(repeating: 7, count: 64))
+        try agent.send(try AgentFrame.encode(.resume(resume)))
+        guard case .hello(let hello) = try agent.receive() else { Issue.record("resume was not answered by a hello"); return }
+        #expect(hello.resumeNonce == "n2")
+        #expect(try agent.run(.shell(command: "echo still serving")).verdict == .ok)
+    }
+
     @Test func exitsOnShutdownInHostMode() throws {
         let agent = try HostAgent()
         defer { agent.stop() }

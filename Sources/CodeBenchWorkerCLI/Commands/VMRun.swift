@@ -25,6 +25,8 @@ struct VMRun: AsyncParsableCommand {
     @Option(help: "Directory with vmlinux and rootfs.ext4 (default: $CODEBENCH_IMAGE_DIR or /var/cache/codebench/image/current).")
     var imageDir: String?
     @Option(help: "Directory for per-VM sockets.") var runtimeDir = "/run/codebench"
+    @Option(help: "Start from a snapshot kept in this directory (made on first use); 'none' boots cold.")
+    var snapshotDir = QEMUDriver.Configuration.defaultSnapshotDirectory
     @Option(help: "trace, debug (shows the boot steps), info, notice, warning, error.") var logLevel = "warning"
     @Argument(parsing: .postTerminator, help: "The shell command, after --.") var command: [String] = []
 
@@ -57,7 +59,10 @@ struct VMRun: AsyncParsableCommand {
             id: "vm-run-\(getpid())", workload: workload, stdin: stdin,
             limits: ResourceLimits(wallTimeMilliseconds: timeoutMs, memoryBytes: jobMemoryMib << 20, maxOutputBytesPerStream: outputLimit))
 
-        let driver = QEMUDriver(configuration: .init(accelerator: QEMUDriver.Accelerator(rawValue: accelerator) ?? .auto))
+        let driver = QEMUDriver(
+            configuration: .init(
+                accelerator: QEMUDriver.Accelerator(rawValue: accelerator) ?? .auto,
+                snapshotDirectory: snapshotDir == "none" ? nil : snapshotDir))
         let vm = VMConfiguration(
             image: imageDir.map { GuestImage.at($0) } ?? .at(), vcpus: vcpus, memoryMiB: memoryMib, runtimeDirectory: runtimeDir)
 

@@ -37,6 +37,10 @@ extension WorkerConfiguration {
         if vmMemoryMiB < 64 { try fail("vm-memory-mib must be at least 64") }
         if vmVCPUs < 1 || vmVCPUs > 32 { try fail("vm-vcpus must be between 1 and 32") }
         if bootTimeout <= .zero { try fail("boot-timeout-seconds must be positive") }
+        let plainPath = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-")
+        if snapshots, !snapshotDirectory.hasPrefix("/") || !snapshotDirectory.allSatisfy(plainPath.contains) || snapshotDirectory.contains("..") {
+            try fail("snapshot-dir '\(snapshotDirectory)' must be an absolute path of letters, digits and /._- (or set snapshots=false)")
+        }
         if hostTimeoutMargin <= .zero { try fail("host-timeout-margin-seconds must be positive") }
         if drainGracePeriod < .zero { try fail("drain-grace-seconds must not be negative") }
         if outboxCapacity < 1 { try fail("outbox-capacity must be at least 1") }

@@ -32,9 +32,17 @@ public enum DriverSelection {
         logger.notice("VMM selected", metadata: ["vmm": "\(kind)", "probes": "\(probes.map(\.description))"])
         switch kind {
         case .firecracker: return FirecrackerDriver()
-        case .qemuKVM: return QEMUDriver(configuration: .init(accelerator: .kvm))
-        case .qemuTCG: return QEMUDriver(configuration: .init(accelerator: .tcg))
+        case .qemuKVM: return QEMUDriver(configuration: qemuConfiguration(.kvm, configuration))
+        case .qemuTCG: return QEMUDriver(configuration: qemuConfiguration(.tcg, configuration))
         }
+    }
+
+    /// The QEMU driver's configuration for the worker's.
+    public static func qemuConfiguration(
+        _ accelerator: QEMUDriver.Accelerator, _ configuration: WorkerConfiguration
+    ) -> QEMUDriver.Configuration {
+        QEMUDriver.Configuration(
+            accelerator: accelerator, snapshotDirectory: configuration.snapshots ? configuration.snapshotDirectory : nil)
     }
 
     /// KVM is probed by booting the image (it can be present yet unusable); TCG needs only QEMU itself.

@@ -52,7 +52,7 @@ final class WorkerHarness: Sendable {
         configuration.concurrency = 1
         configuration.heartbeatTTL = .seconds(3)
         configure(&configuration)
-        let driver = CountingDriver(QEMUDriver(configuration: .init(accelerator: .tcg)))
+        let driver = CountingDriver(QEMUDriver(configuration: DriverSelection.qemuConfiguration(.tcg, configuration)))
         do {
             let assembly = try await WorkerAssembly(configuration: configuration, driver: driver, logger: logger)
             let group = ServiceGroup(configuration: .init(services: [assembly.service], logger: logger))

@@ -1,0 +1,169 @@
+import AgentProtocol
+import FoundationEssentials
+import Logging
+import MicroVM
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension QEMUDriver {
+    static let qmpSocketName = "qmp.sock"
+
+    /// Brings a VM up: restored from a snapshot when ``Configuration/snapshotDirectory`` is set (made
+    /// on first use), cold otherwise. A snapshot that cannot be made or restored costs speed, not the
+    /// job: the VM then boots cold, and a snapshot QEMU refused is removed so the next VM makes a new one.
+    func start(
+        _ vm: VMConfiguration, accelerator: QEMUCommandLine.ResolvedAccelerator, resources: inout VMResources, logger: Logger
+    ) async throws -> QEMUSession {
+        guard let root = configuration.snapshotDirectory else {
+            return try await boot(vm, accelerator: accelerator, resources: &resources, logger: logger)
+        }
+        let store: SnapshotStore
+        let snapshot: (key: SnapshotKey, path: String)
+        do {
+            try validate(vm)
+            store = try SnapshotStore(root: root)
+            snapshot = try await self.snapshot(for: Self.resolvingSymlinks(vm.image), vm: vm, accelerator: accelerator, store: store, logger: logger)
+        } catch {
+            if error is CancellationError || Task.isCancelled { throw error }
+            logger.warning("cannot make a VM snapshot; booting cold", metadata: ["error": "\(error)"])
+            return try await boot(vm, accelerator: accelerator, resources: &resources, logger: logger)
+        }
+        do {
+            return try await boot(vm, accelerator: accelerator, mode: .restore(statePath: snapshot.path), resources: &resources, logger: logger)
+        } catch {
+            if error is CancellationError || Task.isCancelled { throw error }
+            let failure = await resources.bootFailure(error)
+            let refused = resources.process?.exitStatus != nil || (failure as? VMError)?.code == .agentProtocol
+            await resources.destroy(logger: logger)
+            resources = VMResources()
+            if refused { store.invalidate(snapshot.key) }
+            logger.warning(
+                "restoring the VM snapshot failed; booting cold",
+                metadata: ["error": "\(failure)", "snapshot_removed": "\(refused)"])
+            return try await boot(vm, accelerator: accelerator, resources: &resources, logger: logger)
+        }
+    }
+
+    /// The saved state for VMs shaped like `vm`, saved now from a freshly booted template VM if
+    /// there is none yet. The template runs no job: what every restored VM starts from is a guest
+    /// that only booted and greeted the host.
+    func snapshot(
+        for image: GuestImage, vm: VMConfiguration, accelerator: QEMUCommandLine.ResolvedAccelerator, store: SnapshotStore,
+        logger: Logger
+    ) async throws -> (key: SnapshotKey, path: String) {
+        var vm = vm
+        vm.image = image
+        let machine = QEMUCommandLine(
+            configuration: configuration, vm: vm, accelerator: accelerator, agentSocketPath: SnapshotKey.socketPlaceholder,
+            tscKHz: configuration.tscKHz ?? HostTSC.kHz)
+        let key = SnapshotKey(
+            binaryPath: configuration.binaryPath, kernelPath: image.kernelPath, rootfsPath: image.rootfsPath,
+            arguments: machine.machineArguments, agentSocketPath: SnapshotKey.socketPlaceholder)
+        let clock = ContinuousClock()
+        let started = clock.now
+        let (path, created) = try await store.obtain(key, logger: logger) { partial in
+            try await saveSnapshot(of: vm, accelerator: accelerator, to: partial, logger: logger)
+        }
+        if created {
+            logger.notice(
+                "made a VM snapshot; VMs now start from it",
+                metadata: ["snapshot": "\(path)", "ms": "\(BootSteps.milliseconds(clock.now - started))"])
+        }
+        return (key, path)
+    }
+
+    /// Boots a template VM, waits for its agent, writes its state to `path` with QMP `migrate`, and destroys it.
+    private func saveSnapshot(of vm: VMConfiguration, accelerator: QEMUCommandLine.ResolvedAccelerator, to path: String, logger: Logger) async throws {
+        var logger = logger
+        logger[metadataKey: "snapshot"] = "template"
+        var resources = VMResources()
+        do {
+            _ = try await boot(vm, accelerator: accelerator, mode: .template, resources: &resources, logger: logger)
+            guard let directory = resources.runtimeDirectory, let process = resources.process else {
+                throw VMError(.bootFailed, "the template VM has no runtime directory")
+            }
+            let qmpSocket = try directory.socketPath(Self.qmpSocketName)
+            let timeout = configuration.snapshotSaveTimeout
+            try await Self.untilExit(of: process) {
+                try await Self.withDeadline(timeout, what: "saving the VM snapshot") {
+                    try await Self.migrate(qmpSocket: qmpSocket, to: path)
+                }
+            }
+        } catch {
+            let failure = await resources.bootFailure(error)
+            await resources.destroy(logger: logger)
+            throw failure
+        }
+        await resources.destroy(logger: logger)
+    }
+
+    /// Live-migrates the (idle) VM into a file: it is saved running, so a restored VM runs on at once.
+    private static func migrate(qmpSocket: String, to path: String) async throws {
+        try await QMPClient.withConnection(socketPath: qmpSocket) { qmp in
+            // QEMU 7.2 throttles migration to 32 MiB/s by default; a file takes what it is given.
+            _ = try await qmp.execute("migrate-set-parameters", arguments: #"{"max-bandwidth":1099511627776}"#)
+            _ = try await qmp.execute("migrate", arguments: #"{"uri":"exec:cat > \#(path)"}"#)
+            while true {
+                let status = try MigrationStatus(reply: try await qmp.execute("query-migrate"))
+                switch status.status {
+                case "completed":
+                    return
+                case "failed", "cancelled":
+                    throw VMError(.bootFailed, "QEMU could not save the snapshot: \(status.errorDescription ?? status.status ?? "?")")
+                default:
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+            }
+        }
+    }
+
+    static func withDeadline<T: Sendable>(
+        _ timeout: Duration, what: String, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard case .some(.some(let value)) = try await group.next() else {
+                throw VMError(.bootTimeout, "\(what) took longer than \(timeout)")
+            }
+            return value
+        }
+    }
+}
+
+/// The part of QMP's `query-migrate` reply the driver reads.
+struct MigrationStatus: Decodable {
+    var status: String?
+    var errorDescription: String?
+
+    enum CodingKeys: String, CodingKey {
+        case status
+        case errorDescription = "error-desc"
+    }
+
+    private struct Reply: Decodable {
+        var `return`: MigrationStatus
+    }
+
+    init(reply: String) throws {
+        self = try JSONDecoder().decode(Reply.self, from: Data(reply.utf8)).return
+    }
+}
+
+extension AgentResume {
+    /// A resume with a fresh nonce, 64 random bytes from the host's CSPRNG, and the host's wall clock.
+    static func fresh() -> AgentResume {
+        var generator = SystemRandomNumberGenerator()
+        let entropy = Data((0..<64).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let nonce = (0..<2).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return AgentResume(nonce: nonce, unixTimeNanoseconds: Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec), entropy: entropy)
+    }
+}
