@@ -1,0 +1,113 @@
+import AgentProtocol
+import FoundationEssentials
+import MicroVM
+import QEMUDriver
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension QEMUVMTests {
+    /// VMs restored from a snapshot: made once on first use, each restored VM resumed with fresh
+    /// entropy and the host's clock, a snapshot QEMU refuses replaced, and nothing left behind.
+    @Suite struct Snapshots {
+        /// A snapshot directory of its own, so the test sees its snapshot being made.
+        final class Store: Sendable {
+            let root = "/tmp/cbq-snap-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+            var driver: QEMUDriver { QEMUDriver(configuration: .init(accelerator: .tcg, snapshotDirectory: root)) }
+            deinit { _ = try? runShell("rm -rf \(root)") }
+
+            /// The state files, one per snapshot made.
+            var states: [String] {
+                (try? runShell("ls \(root)/*/state 2>/dev/null"))?.split(separator: "\n").map(String.init) ?? []
+            }
+
+            func run(_ command: String, memoryMiB: Int = 256) async throws -> (hello: AgentHello, result: RunResult) {
+                try await driver.withVM(try VMTest.configuration(memoryMiB: memoryMiB), logger: VMTest.logger) { session in
+                    (session.hello, try await session.run(VMTest.request(command), timeout: .seconds(20)))
+                }
+            }
+        }
+
+        @Test func restoredVMsGetFreshEntropyAndTheHostClock() async throws {
+            let store = Store()
+            let command = "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n'; echo; date +%s"
+            let first = try await store.run(command)
+            let states = store.states
+            #expect(states.count == 1, "one snapshot made on first use: \(states)")
+            let inode = try runShell("stat -c %i \(states.first ?? "/nonexistent")")
+            let second = try await store.run(command)
+            #expect(store.states == states)
+            #expect(try runShell("stat -c %i \(states.first ?? "/nonexistent")") == inode, "the snapshot was reused, not made again")
+
+            for run in [first, second] {
+                #expect(run.hello.resumeNonce != nil, "the VM was restored and resumed, not cold-booted")
+                #expect(run.result.verdict == .ok, "\(run.result.summary)")
+            }
+            let lines = [first, second].map { $0.result.stdoutText.split(separator: "\n").map(String.init) }
+            #expect(lines.allSatisfy { $0.count == 2 }, "\(lines)")
+            guard lines.allSatisfy({ $0.count == 2 }) else { return }
+            #expect(lines[0][0].count == 32 && lines[0][0] != lines[1][0], "two VMs from one snapshot read different random bytes: \(lines)")
+            let hostNow = Int(Date().timeIntervalSince1970)
+            for line in lines {
+                let guestNow = Int(line[1]) ?? 0
+                #expect(abs(hostNow - guestNow) <= 5, "guest clock \(guestNow) vs host \(hostNow): the snapshot's clock was not reset")
+            }
+        }
+
+        @Test func aSnapshotQEMURefusesIsReplacedAndTheJobStillRuns() async throws {
+            let store = Store()
+            _ = try await store.run("true")
+            let state = try #require(store.states.first)
+            // Garbage of the right name: QEMU fails to load it and exits.
+            _ = try runShell("head -c 4096 /dev/zero > \(state)")
+
+            let fallback = try await store.run("echo cold")
+            #expect(fallback.result.stdoutText == "cold\n", "\(fallback.result.summary)")
+            #expect(fallback.hello.resumeNonce == nil, "the job ran in a cold-booted VM")
+            #expect(store.states.isEmpty, "the refused snapshot was removed")
+
+            let next = try await store.run("echo warm")
+            #expect(next.result.stdoutText == "warm\n", "\(next.result.summary)")
+            #expect(next.hello.resumeNonce != nil, "a new snapshot was made and used")
+            #expect(store.states.count == 1)
+        }
+
+        @Test func vmsStartingTogetherMakeOneSnapshotAndLeaveNothingBehind() async throws {
+            let store = Store()
+            let before = VMTest.census()
+            let results = try await withThrowingTaskGroup(of: RunResult.self) { group in
+                for index in 0..<3 {
+                    group.addTask { try await store.run("echo \(index)").result }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(results.map(\.stdoutText).sorted() == ["0\n", "1\n", "2\n"])
+            #expect(store.states.count == 1, "\(store.states)")
+            // Another machine shape is another snapshot.
+            _ = try await store.run("true", memoryMiB: 128)
+            #expect(store.states.count == 2, "\(store.states)")
+            let after = VMTest.census()
+            #expect(after.vmmChildren.isEmpty, "\(after)")
+            #expect(after.runtimeEntries == before.runtimeEntries, "\(after)")
+        }
+    }
+}
+
+/// Runs `command` with /bin/sh and returns its stdout without the trailing newline.
+func runShell(_ command: String) throws -> String {
+    guard let pipe = popen(command, "r") else { throw VMError(.invalidConfiguration, "popen failed") }
+    var output: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = fread(&buffer, 1, buffer.count, pipe)
+        if count <= 0 { break }
+        output += buffer[0..<count]
+    }
+    pclose(pipe)
+    var text = String(decoding: output, as: UTF8.self)
+    while text.hasSuffix("\n") { text.removeLast() }
+    return text
+}
