@@ -149,6 +149,14 @@ public struct AgentResume: Codable, Sendable, Equatable {
         self.unixTimeNanoseconds = unixTimeNanoseconds
         self.entropy = entropy
     }
+
+    /// A resume with a fresh nonce, 64 bytes from the system's CSPRNG (getrandom) and the current time.
+    public static func fresh() -> AgentResume {
+        var generator = SystemRandomNumberGenerator()
+        let entropy = Data((0..<64).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let nonce = (0..<2).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
+        return AgentResume(nonce: nonce, unixTimeNanoseconds: Int64(Date().timeIntervalSince1970 * 1e9), entropy: entropy)
+    }
 }
 
 /// The agent's answer to a request it could not accept (malformed frame, wrong version, oversized input).

@@ -22,16 +22,26 @@ enum VMBareLaunch {
     }
 
     /// One bare launch, run on its own thread (the calls block).
-    static func sample(binary: String, arguments: [String], socketPath: String, request: RunRequest, timeout: Duration) async throws -> Sample {
+    /// With `resume`, the arguments restore a snapshot: the client sends `resume` first and waits for
+    /// the hello that answers it, as the driver does.
+    static func sample(
+        binary: String, arguments: [String], socketPath: String, request: RunRequest, resume: AgentResume? = nil, timeout: Duration
+    ) async throws -> Sample {
         try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
-                continuation.resume(with: Result { try sampleBlocking(binary: binary, arguments: arguments, socketPath: socketPath, request: request, timeout: timeout) })
+                continuation.resume(
+                    with: Result {
+                        try sampleBlocking(
+                            binary: binary, arguments: arguments, socketPath: socketPath, request: request, resume: resume, timeout: timeout)
+                    })
             }
             thread.start()
         }
     }
 
-    private static func sampleBlocking(binary: String, arguments: [String], socketPath: String, request: RunRequest, timeout: Duration) throws -> Sample {
+    private static func sampleBlocking(
+        binary: String, arguments: [String], socketPath: String, request: RunRequest, resume: AgentResume?, timeout: Duration
+    ) throws -> Sample {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         var actions = posix_spawn_file_actions_t()
@@ -89,15 +99,26 @@ enum VMBareLaunch {
                 decoder.append(buffer[0..<n])
             }
         }
-        guard case .hello = try nextMessage() else { throw Failure(description: "first frame was not a hello") }
-        let hello = clock.now - start
-        let frame = try AgentFrame.encode(.run(request))
-        var offset = 0
-        while offset < frame.count {
-            let n = frame.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            guard n > 0 else { throw Failure(description: "write to the agent failed") }
-            offset += n
+        func send(_ message: AgentMessage) throws {
+            let frame = try AgentFrame.encode(message)
+            var offset = 0
+            while offset < frame.count {
+                let n = frame.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+                guard n > 0 else { throw Failure(description: "write to the agent failed") }
+                offset += n
+            }
         }
+        if let resume {
+            try send(.resume(resume))
+            while true {
+                guard case .hello(let hello) = try nextMessage() else { throw Failure(description: "resume was not answered by a hello") }
+                if hello.resumeNonce == resume.nonce { break }
+            }
+        } else {
+            guard case .hello = try nextMessage() else { throw Failure(description: "first frame was not a hello") }
+        }
+        let hello = clock.now - start
+        try send(.run(request))
         guard case .result = try nextMessage() else { throw Failure(description: "the answer was not a result") }
         let result = clock.now - start
         return Sample(launchToResult: result, launchToHello: hello, peakRSSKiB: VMPeakRSS.kib(of: pid))

@@ -5,9 +5,10 @@ import MicroVM
 import QEMUDriver
 import TestSupport
 
-/// `codebench-worker bench vm`: cold launch-to-result latency of `true` through ``QEMUDriver``,
-/// next to a bare QEMU launch of the same command line with a minimal client (``VMBareLaunch``),
-/// alternating the two in one run so both see the same machine; plus QEMU's peak RSS per VM.
+/// `codebench-worker bench vm`: launch-to-result latency of `true` through ``QEMUDriver``, next to a
+/// bare QEMU launch of the same command line with a minimal client (``VMBareLaunch``), both cold
+/// (kernel boot) and warm (restored from the driver's snapshot), interleaved in one run so every
+/// series sees the same machine; plus QEMU's peak RSS per VM.
 public struct VMBenchmark: Sendable {
     public struct Options: Sendable {
         public var runs = 20
@@ -15,6 +16,8 @@ public struct VMBenchmark: Sendable {
         public var imageDirectory = GuestImage.defaultDirectory
         public var runtimeDirectory = "/run/codebench"
         public var accelerator = QEMUDriver.Accelerator.tcg
+        /// Where the warm series' snapshot is kept; nil measures cold launches only.
+        public var snapshotDirectory: String? = QEMUDriver.Configuration.defaultSnapshotDirectory
 
         public init() {}
     }
@@ -33,6 +36,16 @@ public struct VMBenchmark: Sendable {
         var latency: [Duration] = []
         var boot: [Duration] = []
         var rssKiB: [Int] = []
+
+        mutating func add(_ sample: (latency: Duration, boot: Duration, rssKiB: Int?)) {
+            latency.append(sample.latency)
+            boot.append(sample.boot)
+            if let rss = sample.rssKiB { rssKiB.append(rss) }
+        }
+
+        mutating func add(_ sample: VMBareLaunch.Sample) {
+            add((sample.launchToResult, sample.launchToHello, sample.peakRSSKiB))
+        }
     }
 
     public func run() async throws {
@@ -43,31 +56,53 @@ public struct VMBenchmark: Sendable {
         let bareDirectory = try RuntimeDirectory.create(under: options.runtimeDirectory, prefix: "b")
         defer { bareDirectory.remove() }
         let bareSocket = try bareDirectory.socketPath("agent.sock")
-        let bareArguments = driver.commandLineArguments(for: vm, accelerator: options.accelerator, agentSocketPath: bareSocket)
+        let binary = driver.configuration.binaryPath
+        let coldArguments = driver.commandLineArguments(for: vm, accelerator: options.accelerator, agentSocketPath: bareSocket)
 
-        output("vm benchmark: \(options.runs) cold launches of `true` each way, alternating; \(driver.name), \(options.memoryMiB) MiB, 1 vCPU")
-        // One of each first so the kernel, rootfs and QEMU are in the page cache for both series.
-        _ = try await ours(driver: driver, vm: vm, request: request)
-        _ = try await VMBareLaunch.sample(binary: driver.configuration.binaryPath, arguments: bareArguments, socketPath: bareSocket, request: request, timeout: .seconds(30))
-
-        var driverSeries = Series()
-        var bareSeries = Series()
-        for _ in 0..<options.runs {
-            let sample = try await ours(driver: driver, vm: vm, request: request)
-            driverSeries.latency.append(sample.latency)
-            driverSeries.boot.append(sample.boot)
-            if let rss = sample.rssKiB { driverSeries.rssKiB.append(rss) }
-            let bare = try await VMBareLaunch.sample(
-                binary: driver.configuration.binaryPath, arguments: bareArguments, socketPath: bareSocket, request: request, timeout: .seconds(30))
-            bareSeries.latency.append(bare.launchToResult)
-            bareSeries.boot.append(bare.launchToHello)
-            if let rss = bare.peakRSSKiB { bareSeries.rssKiB.append(rss) }
+        var warm: (driver: QEMUDriver, arguments: [String])?
+        if let snapshotDirectory = options.snapshotDirectory {
+            let warmDriver = QEMUDriver(configuration: .init(accelerator: options.accelerator, snapshotDirectory: snapshotDirectory))
+            let state = try await warmDriver.snapshotState(for: vm, logger: logger)
+            warm = (warmDriver, warmDriver.commandLineArguments(for: vm, accelerator: options.accelerator, agentSocketPath: bareSocket, incomingStatePath: state))
         }
 
-        output(Self.line("driver (withVM → result)", driverSeries))
-        output(Self.line("bare qemu + raw client", bareSeries))
-        let ratio = Self.seconds(Self.percentile(driverSeries.latency, 50)) / Self.seconds(Self.percentile(bareSeries.latency, 50))
-        output(String(format: "p50 ratio driver/bare: %.3f (target <= 1.15); driver p50 %@ 1 s", ratio, Self.percentile(driverSeries.latency, 50) < .seconds(1) ? "below" : "NOT below"))
+        output("vm benchmark: \(options.runs) launches of `true` per series, interleaved; \(driver.name), \(options.memoryMiB) MiB, 1 vCPU")
+        // One of each first so the kernel, rootfs, snapshot and QEMU are in the page cache for every series.
+        _ = try await ours(driver: driver, vm: vm, request: request)
+        _ = try await VMBareLaunch.sample(binary: binary, arguments: coldArguments, socketPath: bareSocket, request: request, timeout: .seconds(30))
+        if let warm {
+            _ = try await ours(driver: warm.driver, vm: vm, request: request)
+            _ = try await VMBareLaunch.sample(
+                binary: binary, arguments: warm.arguments, socketPath: bareSocket, request: request, resume: .fresh(), timeout: .seconds(30))
+        }
+
+        var series = (cold: Series(), coldBare: Series(), warm: Series(), warmBare: Series())
+        for _ in 0..<options.runs {
+            series.cold.add(try await ours(driver: driver, vm: vm, request: request))
+            series.coldBare.add(
+                try await VMBareLaunch.sample(binary: binary, arguments: coldArguments, socketPath: bareSocket, request: request, timeout: .seconds(30)))
+            if let warm {
+                series.warm.add(try await ours(driver: warm.driver, vm: vm, request: request))
+                series.warmBare.add(
+                    try await VMBareLaunch.sample(
+                        binary: binary, arguments: warm.arguments, socketPath: bareSocket, request: request, resume: .fresh(), timeout: .seconds(30)))
+            }
+        }
+
+        output(Self.line("cold: driver (withVM)", series.cold))
+        output(Self.line("cold: bare qemu + client", series.coldBare))
+        output(Self.comparison("cold", series.cold, series.coldBare))
+        if warm != nil {
+            output(Self.line("warm: driver (snapshot)", series.warm))
+            output(Self.line("warm: bare qemu -incoming", series.warmBare))
+            output(Self.comparison("warm", series.warm, series.warmBare))
+        }
+    }
+
+    static func comparison(_ name: String, _ ours: Series, _ bare: Series) -> String {
+        let ourP50 = percentile(ours.latency, 50)
+        let ratio = seconds(ourP50) / seconds(percentile(bare.latency, 50))
+        return String(format: "%@: p50 ratio driver/bare %.3f (target <= 1.15); driver p50 %.3f s, %@ 1 s", name, ratio, seconds(ourP50), ourP50 < .seconds(1) ? "below" : "NOT below")
     }
 
     private func ours(driver: QEMUDriver, vm: VMConfiguration, request: RunRequest) async throws -> (latency: Duration, boot: Duration, rssKiB: Int?) {
@@ -86,7 +121,7 @@ public struct VMBenchmark: Sendable {
     static func line(_ name: String, _ series: Series) -> String {
         let rss = series.rssKiB.sorted()
         return String(
-            format: "%-26@ launch→result p50 %.3f s  p95 %.3f s  (min %.3f, max %.3f)   launch→hello p50 %.3f s   peak RSS p50 %d MiB, max %d MiB",
+            format: "%-27@ launch→result p50 %.3f s  p95 %.3f s  (min %.3f, max %.3f)   launch→hello p50 %.3f s   peak RSS p50 %d MiB, max %d MiB",
             name as NSString,
             seconds(percentile(series.latency, 50)), seconds(percentile(series.latency, 95)),
             seconds(series.latency.min() ?? .zero), seconds(series.latency.max() ?? .zero),

@@ -241,11 +241,33 @@ public struct QEMUDriver: MicroVMDriver {
 
 extension QEMUDriver {
     /// The arguments (after argv[0]) the driver passes to QEMU for `vm` with `accelerator` (`.auto`
-    /// counts as `.tcg`), so a benchmark can time a bare QEMU launch with exactly the same machine.
-    public func commandLineArguments(for vm: VMConfiguration, accelerator: Accelerator, agentSocketPath: String) -> [String] {
-        QEMUCommandLine(
-            configuration: configuration, vm: vm, accelerator: accelerator == .kvm ? .kvm : .tcg,
-            agentSocketPath: agentSocketPath, tscKHz: configuration.tscKHz ?? HostTSC.kHz
-        ).arguments
+    /// counts as `.tcg`), so a benchmark can time a bare QEMU launch with exactly the same machine;
+    /// with `incomingStatePath`, the arguments of a VM restored from that snapshot.
+    public func commandLineArguments(
+        for vm: VMConfiguration, accelerator: Accelerator, agentSocketPath: String, incomingStatePath: String? = nil
+    ) -> [String] {
+        var commandLine = QEMUCommandLine(
+            configuration: configuration, vm: Self.resolvingSymlinks(vm), accelerator: accelerator == .kvm ? .kvm : .tcg,
+            agentSocketPath: agentSocketPath, tscKHz: configuration.tscKHz ?? HostTSC.kHz)
+        commandLine.incomingStatePath = incomingStatePath
+        return commandLine.arguments
+    }
+
+    /// The snapshot VMs shaped like `vm` start from (made now if missing), for a benchmark's bare
+    /// restore; needs ``Configuration/snapshotDirectory`` and an accelerator other than `.auto`.
+    public func snapshotState(for vm: VMConfiguration, logger: Logger) async throws -> String {
+        guard let root = configuration.snapshotDirectory, configuration.accelerator != .auto else {
+            throw VMError(.invalidConfiguration, "snapshotState needs a snapshot directory and a fixed accelerator")
+        }
+        try validate(vm)
+        let accelerator: QEMUCommandLine.ResolvedAccelerator = configuration.accelerator == .kvm ? .kvm : .tcg
+        let resolved = Self.resolvingSymlinks(vm)
+        return try await snapshot(for: resolved.image, vm: resolved, accelerator: accelerator, store: try SnapshotStore(root: root), logger: logger).path
+    }
+
+    static func resolvingSymlinks(_ vm: VMConfiguration) -> VMConfiguration {
+        var vm = vm
+        vm.image = resolvingSymlinks(vm.image)
+        return vm
     }
 }

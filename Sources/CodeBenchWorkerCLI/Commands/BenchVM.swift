@@ -4,11 +4,11 @@ import Foundation
 import Logging
 import QEMUDriver
 
-/// `codebench-worker bench vm`: cold launch-to-result latency through the QEMU driver vs a bare QEMU launch.
+/// `codebench-worker bench vm`: launch-to-result latency through the QEMU driver vs a bare QEMU launch, cold and warm.
 struct BenchVM: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vm",
-        abstract: "Cold launch-to-result latency of `true` (p50, p95) through the QEMU driver next to a bare QEMU launch, and QEMU's peak RSS."
+        abstract: "Launch-to-result latency of `true` (p50, p95) through the QEMU driver next to a bare QEMU launch, cold and from a snapshot, and QEMU's peak RSS."
     )
 
     @Option(help: "Launches per series.") var runs = 20
@@ -16,6 +16,8 @@ struct BenchVM: AsyncParsableCommand {
     @Option(help: "tcg or kvm.") var accelerator = "tcg"
     @Option(help: "Directory with vmlinux and rootfs.ext4.") var imageDir: String?
     @Option(help: "Directory for per-VM sockets.") var runtimeDir = "/run/codebench"
+    @Option(help: "Snapshot directory of the warm series; 'none' measures cold launches only.")
+    var snapshotDir = QEMUDriver.Configuration.defaultSnapshotDirectory
     @Option(help: "Log level.") var logLevel = "warning"
 
     func run() async throws {
@@ -29,6 +31,7 @@ struct BenchVM: AsyncParsableCommand {
         options.accelerator = accelerator
         options.runtimeDirectory = runtimeDir
         if let imageDir { options.imageDirectory = imageDir }
+        options.snapshotDirectory = snapshotDir == "none" ? nil : snapshotDir
         try await VMBenchmark(options: options, logger: Logger(label: "codebench.bench.vm"), output: { print($0) }).run()
     }
 }

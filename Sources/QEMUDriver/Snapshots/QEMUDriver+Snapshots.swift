@@ -155,15 +155,3 @@ struct MigrationStatus: Decodable {
         self = try JSONDecoder().decode(Reply.self, from: Data(reply.utf8)).return
     }
 }
-
-extension AgentResume {
-    /// A resume with a fresh nonce, 64 random bytes from the host's CSPRNG, and the host's wall clock.
-    static func fresh() -> AgentResume {
-        var generator = SystemRandomNumberGenerator()
-        let entropy = Data((0..<64).map { _ in UInt8.random(in: 0...255, using: &generator) })
-        let nonce = (0..<2).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return AgentResume(nonce: nonce, unixTimeNanoseconds: Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec), entropy: entropy)
-    }
-}
