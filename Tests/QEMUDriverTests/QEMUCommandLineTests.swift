@@ -35,6 +35,39 @@ import Testing
         #expect(!arguments.contains { $0.contains("netdev") || $0.contains("virtio-net") })
     }
 
+    @Test func templateAndRestoredVMsShareTheMachineAndDifferOnlyInMonitorAndIncoming() {
+        let cold = commandLine()
+        var template = cold
+        template.qmpSocketPath = "/run/cb/q1/qmp.sock"
+        var restored = cold
+        restored.incomingStatePath = "/var/cache/codebench/snapshots/0123/state"
+        #expect(template.machineArguments == cold.arguments)
+        #expect(restored.machineArguments == cold.arguments)
+        #expect(template.arguments == cold.arguments + ["-qmp", "unix:/run/cb/q1/qmp.sock,server=on,wait=off"])
+        #expect(restored.arguments == cold.arguments + ["-incoming", "exec:cat /var/cache/codebench/snapshots/0123/state"])
+    }
+
+    @Test func snapshotKeysChangeWithTheMachineAndNameNoVMsSocket() {
+        func key(memoryMiB: Int = 192, warmup: String? = nil) -> SnapshotKey {
+            var line = commandLine(vm: VMConfiguration(image: GuestImage(kernelPath: "/img/vmlinux", rootfsPath: "/img/rootfs.ext4"), memoryMiB: memoryMiB))
+            line.agentSocketPath = SnapshotKey.socketPlaceholder
+            return QEMUDriver.snapshotKey(binaryPath: "/usr/bin/true", image: line.vm.image, machine: line, warmup: warmup)
+        }
+        #expect(key() == key())
+        #expect(key().name != key(memoryMiB: 256).name)
+        #expect(key().name != key(warmup: "true").name)
+        #expect(key().name.count == 32)
+        #expect(key().text.contains("machine socket,id=agent,path=\(SnapshotKey.socketPlaceholder),server=on,wait=off"))
+        #expect(key().text.contains("qemu /usr/bin/true size="))
+    }
+
+    @Test func snapshotDirectoriesThatAShellCouldMisreadAreRefused() {
+        #expect(throws: VMError.self) { try SnapshotStore(root: "/tmp/snap; rm -rf /") }
+        #expect(throws: VMError.self) { try SnapshotStore(root: "relative/dir") }
+        #expect(throws: VMError.self) { try SnapshotStore(root: "/tmp/../etc") }
+        #expect(throws: Never.self) { try SnapshotStore(root: "/var/cache/codebench/snapshots") }
+    }
+
     @Test func kernelCommandLineCarriesTheTCGWorkarounds() {
         var configuration = QEMUDriver.Configuration()
         configuration.extraKernelArguments = ["loglevel=4"]

@@ -27,6 +27,8 @@ struct VMRun: AsyncParsableCommand {
     @Option(help: "Directory for per-VM sockets.") var runtimeDir = "/run/codebench"
     @Option(help: "Start from a snapshot kept in this directory (made on first use); 'none' boots cold.")
     var snapshotDir = QEMUDriver.Configuration.defaultSnapshotDirectory
+    @Option(help: "Command the snapshot's template VM runs before it is saved; 'none' for none.")
+    var snapshotWarmup = QEMUDriver.Configuration.defaultSnapshotWarmup
     @Option(help: "trace, debug (shows the boot steps), info, notice, warning, error.") var logLevel = "warning"
     @Argument(parsing: .postTerminator, help: "The shell command, after --.") var command: [String] = []
 
@@ -62,7 +64,8 @@ struct VMRun: AsyncParsableCommand {
         let driver = QEMUDriver(
             configuration: .init(
                 accelerator: QEMUDriver.Accelerator(rawValue: accelerator) ?? .auto,
-                snapshotDirectory: snapshotDir == "none" ? nil : snapshotDir))
+                snapshotDirectory: snapshotDir == "none" ? nil : snapshotDir,
+                snapshotWarmup: snapshotWarmup == "none" ? nil : snapshotWarmup))
         let vm = VMConfiguration(
             image: imageDir.map { GuestImage.at($0) } ?? .at(), vcpus: vcpus, memoryMiB: memoryMib, runtimeDirectory: runtimeDir)
 

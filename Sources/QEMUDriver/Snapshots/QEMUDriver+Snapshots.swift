@@ -9,6 +9,16 @@ import Glibc
 
 extension QEMUDriver {
     static let qmpSocketName = "qmp.sock"
+    /// QEMU's migration stream, in the snapshot directory.
+    static let snapshotStateFile = "state"
+
+    /// The key of QEMU snapshots: the binary, kernel and root filesystem, and the machine arguments.
+    static func snapshotKey(binaryPath: String, image: GuestImage, machine: QEMUCommandLine, warmup: String?) -> SnapshotKey {
+        SnapshotKey(
+            format: "codebench-qemu-snapshot 1",
+            files: [("qemu", binaryPath), ("kernel", image.kernelPath), ("rootfs", image.rootfsPath)],
+            machine: machine.machineArguments + ["warmup " + (warmup ?? "-")])
+    }
 
     /// Brings a VM up: restored from a snapshot when ``Configuration/snapshotDirectory`` is set (made
     /// on first use), cold otherwise. A snapshot that cannot be made or restored costs speed, not the
@@ -58,14 +68,18 @@ extension QEMUDriver {
         let machine = QEMUCommandLine(
             configuration: configuration, vm: vm, accelerator: accelerator, agentSocketPath: SnapshotKey.socketPlaceholder,
             tscKHz: configuration.tscKHz ?? HostTSC.kHz)
-        let key = SnapshotKey(
-            binaryPath: configuration.binaryPath, kernelPath: image.kernelPath, rootfsPath: image.rootfsPath,
-            arguments: machine.machineArguments, agentSocketPath: SnapshotKey.socketPlaceholder)
+        let key = Self.snapshotKey(binaryPath: configuration.binaryPath, image: image, machine: machine, warmup: configuration.snapshotWarmup)
         let clock = ContinuousClock()
         let started = clock.now
-        let (path, created) = try await store.obtain(key, logger: logger) { partial in
-            try await saveSnapshot(of: vm, accelerator: accelerator, to: partial, logger: logger)
+        let (directory, created) = try await store.obtain(key, logger: logger) { partial in
+            let state = partial + "/" + Self.snapshotStateFile
+            try await saveSnapshot(of: vm, accelerator: accelerator, to: state, logger: logger)
+            var info = stat()
+            guard stat(state, &info) == 0, info.st_size > 0 else {
+                throw VMError(.bootFailed, "QEMU reported the snapshot saved, but \(state) is missing or empty")
+            }
         }
+        let path = directory + "/" + Self.snapshotStateFile
         if created {
             logger.notice(
                 "made a VM snapshot; VMs now start from it",
@@ -80,7 +94,14 @@ extension QEMUDriver {
         logger[metadataKey: "snapshot"] = "template"
         var resources = VMResources()
         do {
-            _ = try await boot(vm, accelerator: accelerator, mode: .template, resources: &resources, logger: logger)
+            let template = try await boot(vm, accelerator: accelerator, mode: .template, resources: &resources, logger: logger)
+            if let warmup = configuration.snapshotWarmup {
+                let result = try await template.run(
+                    RunRequest(id: "snapshot-warmup", workload: .shell(command: warmup)), timeout: configuration.snapshotSaveTimeout)
+                guard result.verdict == .ok else {
+                    throw VMError(.bootFailed, "the snapshot warm-up command failed: \(result.message ?? result.verdict.rawValue)")
+                }
+            }
             guard let directory = resources.runtimeDirectory, let process = resources.process else {
                 throw VMError(.bootFailed, "the template VM has no runtime directory")
             }

@@ -1,0 +1,101 @@
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Saved VM states on disk, one directory per ``SnapshotKey``: `<root>/<name>/key` (the key's full
+/// text) and the driver's files (QEMU: `state`, its migration stream; Firecracker: its state and memory
+/// files). A snapshot appears only complete (its files are written into a fresh directory that is
+/// then checked), and creation is serialised across processes with `flock` on `<root>/<name>.lock`,
+/// so workers sharing a host make each snapshot once.
+public struct SnapshotStore: Sendable {
+    public let root: String
+
+    /// Rejects roots that QEMU's `exec:` migration URI (a shell command line) could misread.
+    public init(root: String) throws {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-")
+        guard root.hasPrefix("/"), root.allSatisfy(allowed.contains), !root.contains("..") else {
+            throw VMError(.invalidConfiguration, "the snapshot directory must be an absolute plain path ([A-Za-z0-9/._-]), not \(root)")
+        }
+        self.root = root
+    }
+
+    /// The directory of the snapshot of `key` (complete or not).
+    public func directory(for key: SnapshotKey) -> String { root + "/" + key.name }
+
+    /// The directory of a complete snapshot with exactly this key, if there is one.
+    public func lookup(_ key: SnapshotKey) -> String? {
+        let directory = directory(for: key)
+        return readSmallFile(directory + "/key") == key.text ? directory : nil
+    }
+
+    /// Returns the snapshot directory of `key`, calling `save` to fill a fresh directory with the
+    /// driver's files if there is none. `save` writes into a private `<name>.partial` directory; the
+    /// key is written last and the directory renamed into place, so a snapshot is complete or absent.
+    /// Holds the cross-process lock while it checks and saves.
+    public func obtain(
+        _ key: SnapshotKey, logger: Logger, save: (_ directory: String) async throws -> Void
+    ) async throws -> (directory: String, created: Bool) {
+        if let existing = lookup(key) { return (existing, false) }
+        try RuntimeDirectory.makeDirectories(root)
+        chmod(root, 0o700)
+        let lock = try await FileLock.acquire(root + "/" + key.name + ".lock")
+        defer { lock.release() }
+        if let existing = lookup(key) { return (existing, false) }
+
+        let final = directory(for: key)
+        let partial = final + ".partial"
+        RuntimeDirectory.removeTree(partial)
+        guard mkdir(partial, 0o700) == 0 else {
+            throw VMError(.invalidConfiguration, "cannot create \(partial): \(String(cString: strerror(errno)))")
+        }
+        do {
+            try await save(partial)
+            try writeSmallFile(partial + "/key", key.text)
+            RuntimeDirectory.removeTree(final)
+            guard rename(partial, final) == 0 else {
+                throw VMError(.invalidConfiguration, "cannot rename \(partial) to \(final): \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            RuntimeDirectory.removeTree(partial)
+            throw error
+        }
+        logger.info("saved a VM snapshot", metadata: ["snapshot": "\(final)"])
+        return (final, true)
+    }
+
+    /// Removes the snapshot of `key` (one that failed to restore), so the next VM makes a new one.
+    public func invalidate(_ key: SnapshotKey) {
+        RuntimeDirectory.removeTree(directory(for: key))
+    }
+}
+
+/// An exclusive `flock` on a file, polled so no thread blocks while another process holds it.
+public struct FileLock: Sendable {
+    public let fd: Int32
+
+    public static func acquire(_ path: String, poll interval: Duration = .milliseconds(20)) async throws -> FileLock {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw VMError(.invalidConfiguration, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else {
+                let message = String(cString: strerror(errno))
+                close(fd)
+                throw VMError(.invalidConfiguration, "cannot lock \(path): \(message)")
+            }
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                close(fd)
+                throw error
+            }
+        }
+        return FileLock(fd: fd)
+    }
+
+    public func release() {
+        flock(fd, LOCK_UN)
+        close(fd)
+    }
+}
