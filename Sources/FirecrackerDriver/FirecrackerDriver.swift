@@ -29,39 +29,54 @@ public struct FirecrackerDriver: MicroVMDriver {
         BootSequence.steps(entropyDevice: configuration.entropyDevice).map(\.name)
     }
 
+    /// The names of the steps of a VM restored from a snapshot, in order.
+    public var restoreStepNames: [String] {
+        BootSequence.restoreSteps(snapshot: "").map(\.name)
+    }
+
     public func withVM<T: Sendable>(
         _ vmConfiguration: VMConfiguration,
         logger: Logger,
         _ body: (any GuestSession) async throws -> T
     ) async throws -> T {
-        let id = "cb-" + String(UInt64.random(in: 0...UInt64.max) & 0xffff_ffff_ffff, radix: 16)
-        var logger = logger
-        logger[metadataKey: "vm"] = "\(id)"
-        logger[metadataKey: "vmm"] = "firecracker"
-        let vm = FirecrackerVM(
-            id: id, configuration: vmConfiguration, driver: configuration, uidPool: uidPool, logger: logger,
-            group: eventLoopGroup)
-
+        // The VM to tear down: a failed restore is torn down at once and replaced by a cold one.
+        var live: FirecrackerVM?
         let result: Result<T, any Error>
         do {
-            let session = try await boot(vm)
+            let session = try await start(vmConfiguration, logger: logger) { live = $0 }
             result = .success(try await body(session))
         } catch {
             result = .failure(error)
         }
-        await vm.tearDown()
-        logger.debug("VM torn down")
+        if let live {
+            await live.tearDown()
+            live.logger.debug("VM torn down")
+        }
         return try result.get()
     }
 
-    private func boot(_ vm: FirecrackerVM) async throws -> FirecrackerGuestSession {
+    /// A VM with a fresh id; nothing exists for it until its steps run.
+    func makeVM(_ vmConfiguration: VMConfiguration, logger: Logger) -> FirecrackerVM {
+        let id = "cb-" + String(UInt64.random(in: 0...UInt64.max) & 0xffff_ffff_ffff, radix: 16)
+        var logger = logger
+        logger[metadataKey: "vm"] = "\(id)"
+        logger[metadataKey: "vmm"] = "firecracker"
+        return FirecrackerVM(
+            id: id, configuration: vmConfiguration, driver: configuration, uidPool: uidPool, logger: logger,
+            group: eventLoopGroup)
+    }
+
+    /// Runs `steps` on `vm`; the caller tears it down, whether this succeeds or not.
+    func boot(_ vm: FirecrackerVM, steps: [BootStep]) async throws -> FirecrackerGuestSession {
         let bootStart = ContinuousClock.now
         var timings: [String] = []
-        for step in BootSequence.steps(entropyDevice: configuration.entropyDevice) {
+        for step in steps {
             let start = ContinuousClock.now
             do {
                 try await step.run(vm)
             } catch {
+                vm.failedStep = step.name
+                vm.failureCause = error
                 if !(error is CancellationError) { await vm.settleDiagnostics() }
                 throw fail(step: step.name, error: error, vm: vm)
             }
@@ -74,7 +89,7 @@ public struct FirecrackerDriver: MicroVMDriver {
         }
         let bootDuration = ContinuousClock.now - (vm.startedAt ?? bootStart)
         vm.logger.info(
-            "VM booted",
+            hello.resumeNonce == nil ? "VM booted" : "VM restored from a snapshot",
             metadata: ["boot_ms": "\(milliseconds(bootDuration))", "steps": "\(timings.joined(separator: " "))", "agent": "\(hello.agentVersion)"])
         return FirecrackerGuestSession(hello: hello, bootDuration: bootDuration, agent: agent)
     }

@@ -4,6 +4,8 @@ extension FirecrackerDriver {
         /// The kernel command line without the console part (see ``serialConsole``).
         public static let defaultBootArguments =
             "reboot=k panic=1 pci=off root=/dev/vda ro init=/sbin/codebench-init random.trust_cpu=on quiet"
+        /// Loads what most jobs start with (the shell, the Python interpreter), as QEMU's template does.
+        public static let defaultSnapshotWarmup = "true && python3 -c pass"
 
         /// `firecracker`, looked up on `PATH`, or an absolute path.
         public var firecrackerPath: String
@@ -25,6 +27,16 @@ extension FirecrackerDriver {
         public var guestCID: Int
         /// A virtio-rng device, so the guest's CRNG is ready at once.
         public var entropyDevice: Bool
+        /// Where saved VM states live. When set, VMs start by loading a Firecracker snapshot of a
+        /// freshly booted, idle guest (made on first use, keyed by Firecracker, image and machine)
+        /// instead of booting the kernel; nil (the default) boots every VM cold. See docs/snapshots.md.
+        public var snapshotDirectory: String?
+        /// Bound of the template's warm-up command.
+        public var snapshotSaveTimeout: Duration
+        /// A fixed command of ours the template VM runs before it is saved, so the files every job
+        /// needs are already in the restored guest's page cache. Never a job's code. nil saves the
+        /// guest as it booted.
+        public var snapshotWarmup: String?
 
         public init(
             firecrackerPath: String = "firecracker",
@@ -37,7 +49,10 @@ extension FirecrackerDriver {
             logBufferBytes: Int = 64 << 10,
             agentVsockPort: UInt32 = 1024,
             guestCID: Int = 3,
-            entropyDevice: Bool = true
+            entropyDevice: Bool = true,
+            snapshotDirectory: String? = nil,
+            snapshotSaveTimeout: Duration = .seconds(60),
+            snapshotWarmup: String? = Configuration.defaultSnapshotWarmup
         ) {
             self.firecrackerPath = firecrackerPath
             self.jailer = jailer
@@ -50,6 +65,9 @@ extension FirecrackerDriver {
             self.agentVsockPort = agentVsockPort
             self.guestCID = guestCID
             self.entropyDevice = entropyDevice
+            self.snapshotDirectory = snapshotDirectory
+            self.snapshotSaveTimeout = snapshotSaveTimeout
+            self.snapshotWarmup = snapshotWarmup
         }
 
         /// The command line the guest boots with.

@@ -193,18 +193,36 @@ public struct MemoryBackend: Codable, Sendable, Equatable {
     }
 }
 
+/// `VsockOverride`: where a restored VM's vsock device listens instead of the path saved in the snapshot.
+public struct VsockOverride: Codable, Sendable, Equatable {
+    public var udsPath: String
+
+    public init(udsPath: String) { self.udsPath = udsPath }
+
+    enum CodingKeys: String, CodingKey { case udsPath = "uds_path" }
+}
+
 /// `SnapshotLoadParams`: only accepted by a fresh Firecracker process (after logger/metrics at most).
 public struct SnapshotLoadParams: Codable, Sendable, Equatable {
     public var snapshotPath: String
     public var memBackend: MemoryBackend
     public var trackDirtyPages: Bool?
     public var resumeVm: Bool?
+    /// Without it the restored vsock binds the path the template used, which every restore would share.
+    public var vsockOverride: VsockOverride?
+    /// x86_64 only: advance kvmclock by the wall-clock time since the snapshot (default false).
+    public var clockRealtime: Bool?
 
-    public init(snapshotPath: String, memBackend: MemoryBackend, trackDirtyPages: Bool? = false, resumeVm: Bool? = true) {
+    public init(
+        snapshotPath: String, memBackend: MemoryBackend, trackDirtyPages: Bool? = false, resumeVm: Bool? = true,
+        vsockOverride: VsockOverride? = nil, clockRealtime: Bool? = nil
+    ) {
         self.snapshotPath = snapshotPath
         self.memBackend = memBackend
         self.trackDirtyPages = trackDirtyPages
         self.resumeVm = resumeVm
+        self.vsockOverride = vsockOverride
+        self.clockRealtime = clockRealtime
     }
 
     enum CodingKeys: String, CodingKey {
@@ -212,6 +230,8 @@ public struct SnapshotLoadParams: Codable, Sendable, Equatable {
         case memBackend = "mem_backend"
         case trackDirtyPages = "track_dirty_pages"
         case resumeVm = "resume_vm"
+        case vsockOverride = "vsock_override"
+        case clockRealtime = "clock_realtime"
     }
 }
 

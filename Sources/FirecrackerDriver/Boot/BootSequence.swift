@@ -9,22 +9,13 @@ import MicroVM
 /// metrics → machine config → boot source → root drive → entropy → vsock → InstanceStart →
 /// connect agent → await hello. Firecracker requires every device before `InstanceStart`;
 /// the logger comes first so that Firecracker's explanation of any later failure is captured.
+///
+/// A restore replaces everything from the machine config to `InstanceStart` with one snapshot
+/// load (Firecracker accepts it only on a fresh process, after the logger and metrics at most), and
+/// the hello with a resume of the agent.
 enum BootSequence {
     static func steps(entropyDevice: Bool) -> [BootStep] {
-        var steps: [BootStep] = [
-            BootStep("validate") { try $0.validate() },
-            BootStep("prepare-runtime-dir") { try $0.prepareRuntimeDirectory() },
-            BootStep("spawn") { try await $0.spawn() },
-            BootStep("wait-api-socket") { try await $0.waitForAPISocket() },
-            BootStep("put-logger") { vm in
-                try await vm.startDraining(fifo: vm.layout.logFIFO, into: vm.firecrackerLog)
-                try await vm.api().putLogger(
-                    FirecrackerLogger(logPath: vm.layout.inVMM(vm.layout.logFIFO), level: vm.driver.logLevel))
-            },
-            BootStep("put-metrics") { vm in
-                try await vm.startDraining(fifo: vm.layout.metricsFIFO, into: vm.metrics)
-                try await vm.api().putMetrics(Metrics(metricsPath: vm.layout.inVMM(vm.layout.metricsFIFO)))
-            },
+        var steps = start() + [
             BootStep("put-machine-config") { vm in
                 try await vm.api().putMachineConfiguration(
                     MachineConfiguration(vcpuCount: vm.configuration.vcpus, memSizeMib: vm.configuration.memoryMiB, smt: false))
@@ -50,5 +41,39 @@ enum BootSequence {
             BootStep("await-hello") { try await $0.awaitHello() },
         ]
         return steps
+    }
+
+    /// The steps of a VM restored from the snapshot in the store directory `snapshot`.
+    static func restoreSteps(snapshot: String) -> [BootStep] {
+        var steps = start()
+        steps.insert(BootStep("link-snapshot") { try $0.linkSnapshot(from: snapshot) }, at: 2)
+        steps += [
+            BootStep("load-snapshot") { try await $0.loadSnapshot() },
+            BootStep("connect-agent") { try await $0.connectAgent() },
+            BootStep("resume-agent") { try await $0.resumeAgent() },
+        ]
+        return steps
+    }
+
+    /// Restore steps whose failure means the snapshot is bad rather than the host busy or broken.
+    static let stepsAfterLoad: Set<String> = ["load-snapshot", "connect-agent", "resume-agent"]
+
+    /// Common to both: up to a fresh Firecracker process with its logger and metrics.
+    private static func start() -> [BootStep] {
+        [
+            BootStep("validate") { try $0.validate() },
+            BootStep("prepare-runtime-dir") { try $0.prepareRuntimeDirectory() },
+            BootStep("spawn") { try await $0.spawn() },
+            BootStep("wait-api-socket") { try await $0.waitForAPISocket() },
+            BootStep("put-logger") { vm in
+                try await vm.startDraining(fifo: vm.layout.logFIFO, into: vm.firecrackerLog)
+                try await vm.api().putLogger(
+                    FirecrackerLogger(logPath: vm.layout.inVMM(vm.layout.logFIFO), level: vm.driver.logLevel))
+            },
+            BootStep("put-metrics") { vm in
+                try await vm.startDraining(fifo: vm.layout.metricsFIFO, into: vm.metrics)
+                try await vm.api().putMetrics(Metrics(metricsPath: vm.layout.inVMM(vm.layout.metricsFIFO)))
+            },
+        ]
     }
 }

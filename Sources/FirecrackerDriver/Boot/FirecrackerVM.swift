@@ -38,6 +38,9 @@ final class FirecrackerVM {
     private var directoryCreated = false
     private(set) var agent: AgentConnection?
     private(set) var hello: AgentHello?
+    /// The boot step that failed and its error as thrown, to tell a refused snapshot from a slow host.
+    var failedStep: String?
+    var failureCause: (any Error)?
     private var firecrackerBinary = ""
     private var runtimeDirectory: RuntimeDirectory?
 
@@ -67,8 +70,12 @@ final class FirecrackerVM {
 
     /// An API client whose calls never outlive the boot deadline.
     func api() -> FirecrackerAPIClient {
-        FirecrackerAPIClient(
-            socketPath: layout.apiSocket, requestTimeout: min(driver.apiRequestTimeout, remaining), eventLoopGroup: group)
+        api(timeout: min(driver.apiRequestTimeout, remaining))
+    }
+
+    /// An API client for calls after the boot (saving a snapshot), bounded by `timeout` each.
+    func api(timeout: Duration) -> FirecrackerAPIClient {
+        FirecrackerAPIClient(socketPath: layout.apiSocket, requestTimeout: timeout, eventLoopGroup: group)
     }
 
     // MARK: Steps
@@ -240,6 +247,13 @@ final class FirecrackerVM {
     func awaitHello() async throws {
         guard let agent else { throw VMError(.agentUnreachable, "no agent connection") }
         hello = try await agent.waitForHello(timeout: max(remaining, .milliseconds(1)))
+    }
+
+    /// A restored guest shares its CRNG state and stale clock with every VM from the same snapshot:
+    /// fresh entropy and the host's time go in before any job, answered by a hello with our nonce.
+    func resumeAgent() async throws {
+        guard let agent else { throw VMError(.agentUnreachable, "no agent connection") }
+        hello = try await agent.resume(AgentResume.fresh(), timeout: max(remaining, .milliseconds(1)))
     }
 
     // MARK: Liveness

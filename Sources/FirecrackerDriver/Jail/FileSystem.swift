@@ -50,7 +50,7 @@ enum FileSystem {
         return fd
     }
 
-    enum LinkResult { case hardLinked, copied }
+    enum LinkResult { case hardLinked, moved, copied }
 
     /// Hard-links `source` to `destination` (no copy: the image is shared read-only). Copies when the
     /// link is impossible (another file system) or would not be readable by `uid` (a hard link shares
@@ -69,6 +69,20 @@ enum FileSystem {
         try copy(source, to: destination, mode: 0o400)
         try changeOwner(destination, uid: uid, gid: gid)
         return .copied
+    }
+
+    /// Moves `source` to `destination` (renamed on one file system, copied across), then makes it
+    /// read-only and owned by this process, whoever created it.
+    static func moveOrCopy(_ source: String, to destination: String) throws(Failure) -> LinkResult {
+        var result = LinkResult.moved
+        if rename(source, destination) != 0 {
+            guard errno == EXDEV else { throw Failure(operation: "rename", path: destination, errnoValue: errno) }
+            try copy(source, to: destination, mode: 0o444)
+            result = .copied
+        }
+        try changeOwner(destination, uid: geteuid(), gid: getegid())
+        guard chmod(destination, 0o444) == 0 else { throw Failure(operation: "chmod", path: destination, errnoValue: errno) }
+        return result
     }
 
     static func copy(_ source: String, to destination: String, mode: mode_t) throws(Failure) {

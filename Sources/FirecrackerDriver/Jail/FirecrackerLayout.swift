@@ -46,6 +46,11 @@ public struct FirecrackerLayout: Sendable, Equatable {
             kernel: root + "/vmlinux", rootfs: root + "/rootfs.ext4")
     }
 
+    /// Where a template writes its snapshot and a restored VM finds it: inside the VM's own
+    /// directory (the chroot when jailed), because a jailed Firecracker sees nothing else.
+    public var snapshotState: String { (chrootDirectory ?? ownedDirectory) + "/snapshot.state" }
+    public var snapshotMemory: String { (chrootDirectory ?? ownedDirectory) + "/snapshot.mem" }
+
     /// `hostPath` as Firecracker sees it.
     public func inVMM(_ hostPath: String) -> String {
         guard let chrootDirectory, hostPath.hasPrefix(chrootDirectory + "/") else { return hostPath }
