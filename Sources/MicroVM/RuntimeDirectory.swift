@@ -115,20 +115,24 @@ public struct RuntimeDirectory: Sendable, Hashable {
 
     /// Deletes a directory tree without following symlinks (only our own flat directories are expected).
     package static func removeTree(_ path: String) {
-        if let dir = opendir(path) {
-            var names: [String] = []
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-                }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(dir)
-            for name in names {
-                let child = path + "/" + name
-                if isDirectory(child) { removeTree(child) } else { unlink(child) }
-            }
+        for name in entries(of: path) {
+            let child = path + "/" + name
+            if isDirectory(child) { removeTree(child) } else { unlink(child) }
         }
         rmdir(path)
+    }
+
+    /// Names in a directory, without `.` and `..`; empty when it cannot be read.
+    package static func entries(of path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 }

@@ -22,10 +22,23 @@ public struct SnapshotKey: Sendable, Hashable {
     ///   - machine: the VMM's description of the machine (arguments, or configuration lines).
     public init(format: String, files: [(role: String, path: String)], machine: [String]) {
         var lines = [format]
-        lines += files.map { "\($0.role) \(Self.identity(of: $0.path))" }
+        lines += files.map { "file \($0.role) \(Self.identity(of: $0.path))" }
         lines += machine.map { "machine " + $0 }
         text = lines.joined(separator: "\n") + "\n"
         name = Self.hex(Self.fnv1a(text, basis: 0xcbf2_9ce4_8422_2325)) + Self.hex(Self.fnv1a(text, basis: 0x8422_2325_cbf2_9ce4))
+    }
+
+    /// Whether a key's text names a file that has since changed or gone: such a snapshot can never be
+    /// looked up again (every new key names the file as it is now), so it is only taking space.
+    public static func isStale(_ text: String) -> Bool {
+        for line in text.split(separator: "\n") where line.hasPrefix("file ") {
+            let fields = line.split(separator: " ", maxSplits: 2)
+            guard fields.count == 3 else { return true }
+            let identity = String(fields[2])
+            guard let end = identity.ranges(of: " size=").last ?? identity.ranges(of: " missing").last else { return true }
+            if Self.identity(of: String(identity[..<end.lowerBound])) != identity { return true }
+        }
+        return false
     }
 
     /// Path, size, modification time and inode: a rebuilt or replaced file changes at least one.

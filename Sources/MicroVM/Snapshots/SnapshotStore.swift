@@ -62,7 +62,20 @@ public struct SnapshotStore: Sendable {
             throw error
         }
         logger.info("saved a VM snapshot", metadata: ["snapshot": "\(final)"])
+        pruneStale(logger: logger)
         return (final, true)
+    }
+
+    /// Removes snapshots whose kernel, root filesystem or VMM has changed or gone since they were made
+    /// (an image rebuild leaves one behind each time). A VM still loading one reads an unlinked file,
+    /// which Linux keeps readable until it is closed.
+    public func pruneStale(logger: Logger) {
+        for entry in RuntimeDirectory.entries(of: root) where !entry.hasSuffix(".lock") && !entry.hasSuffix(".partial") {
+            let directory = root + "/" + entry
+            guard let text = readSmallFile(directory + "/key"), SnapshotKey.isStale(text) else { continue }
+            RuntimeDirectory.removeTree(directory)
+            logger.info("removed a stale VM snapshot", metadata: ["snapshot": "\(directory)"])
+        }
     }
 
     /// Removes the snapshot of `key` (one that failed to restore), so the next VM makes a new one.
