@@ -3,8 +3,17 @@ import NIOCore
 extension RESPToken {
     /// True for `$-1`, `*-1` and `_`.
     public var isNull: Bool {
-        if case .null = value { return true }
-        return false
+        switch identifier {
+        case .null:
+            return true
+        case .bulkString, .bulkError, .verbatimString, .array, .set, .push:
+            // Checked on every reply: only a negative length can be null, so skip the full parse otherwise.
+            guard base.getInteger(at: base.readerIndex + 1, as: UInt8.self) == UInt8(ascii: "-") else { return false }
+            if case .null = value { return true }
+            return false
+        default:
+            return false
+        }
     }
 
     /// True for simple and bulk errors.

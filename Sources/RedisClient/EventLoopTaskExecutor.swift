@@ -22,7 +22,7 @@ public final class EventLoopTaskExecutor: TaskExecutor, Sendable {
     public func enqueue(_ job: consuming ExecutorJob) {
         let job = UnownedJob(job)
         eventLoop.execute {
-            job.runSynchronously(on: self.asUnownedTaskExecutor())
+            job.runSynchronously(on: UnownedTaskExecutor(ordinary: self))
         }
     }
 }

@@ -136,8 +136,9 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
             commandName: command.name,
             deadline: effectiveTimeout.map { NIODeadline.now() + TimeAmount.nanoseconds(Int64($0.nanoseconds)) }
         )
-        let token = try await closingOnCancel {
-            try await withTaskCancellationHandler {
+        let token: RESPToken
+        do {
+            token = try await withTaskCancellationHandler {
                 try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<RESPToken, any Error>) in
                     request.responder = .single(continuation)
                     submit(request)
@@ -149,8 +150,12 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
                     cancel(request)
                 }
             }
+        } catch let error as RedisError where error.code == .cancelled && closeOnCancel {
+            // Inline rather than through `closingOnCancel`: this is every command's path, and the wrapper cost a call per command.
+            try? await channel.closeFuture.get()
+            throw error
         }
-        if token.isNull, command.isBlocking, Task.isCancelled {
+        if command.isBlocking, token.isNull, Task.isCancelled {
             // Unblocked by our CLIENT UNBLOCK: nothing was taken. Had an element arrived first, it is returned above instead.
             throw RedisError(code: .cancelled, command: command.name, message: "cancelled while blocked; the server unblocked it, nothing was consumed")
         }
