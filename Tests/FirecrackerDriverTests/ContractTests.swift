@@ -31,10 +31,12 @@ import Testing
         // 2. Everything else the client offers, including the snapshot calls for warm starts.
         let client = FirecrackerAPIClient(socketPath: peer.apiSocketPath)
         try await client.pause()
-        try await client.createSnapshot(SnapshotCreateParams(snapshotType: .full, snapshotPath: "/snap/vm.state", memFilePath: "/snap/vm.mem"))
-        try await client.createSnapshot(SnapshotCreateParams(snapshotType: .diff, snapshotPath: "/snap/vm.diff", memFilePath: "/snap/vm.diffmem"))
+        try await client.createSnapshot(SnapshotCreateParams(snapshotType: .full, snapshotPath: directory.file("vm.state"), memFilePath: directory.file("vm.mem")))
+        try await client.createSnapshot(SnapshotCreateParams(snapshotType: .diff, snapshotPath: directory.file("vm.diff"), memFilePath: directory.file("vm.diffmem")))
         try await client.resume()
-        try await client.loadSnapshot(SnapshotLoadParams(snapshotPath: "/snap/vm.state", memBackend: MemoryBackend(backendType: .file, backendPath: "/snap/vm.mem"), trackDirtyPages: true, resumeVm: true))
+        try await client.loadSnapshot(SnapshotLoadParams(
+            snapshotPath: directory.file("vm.state"), memBackend: MemoryBackend(backendType: .file, backendPath: directory.file("vm.mem")),
+            trackDirtyPages: true, resumeVm: true, vsockOverride: VsockOverride(udsPath: directory.file("c.sock")), clockRealtime: true))
         try await client.sendCtrlAltDel()
         _ = try await client.describeInstance()
         _ = try await client.version()
@@ -68,6 +70,8 @@ import Testing
         ("PUT", "/vsock", #"{"guest_cid":2,"uds_path":"/v.sock"}"#, "below the minimum"),
         ("PUT", "/snapshot/load", #"{"snapshot_path":"/s","mem_backend":{"backend_type":"File"}}"#, "required property backend_path"),
         ("PUT", "/boot-source", #"{"kernel_image_path":"/k","boot_argz":"x"}"#, "not declared"),
+        ("PUT", "/snapshot/load", #"{"snapshot_path":"/s","mem_backend":{"backend_type":"File","backend_path":"/m"},"vsock_override":{}}"#, "required property uds_path"),
+        ("PUT", "/snapshot/create", #"{"snapshot_type":"Full","snapshot_path":"/s"}"#, "required property mem_file_path"),
         ("PUT", "/reboot", #"{}"#, "no such operation"),
         ("DELETE", "/vm", "", "no such operation"),
         ("PUT", "/actions", "", "body required"),

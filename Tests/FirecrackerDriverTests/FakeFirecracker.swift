@@ -11,7 +11,11 @@ import Synchronization
 /// - `PUT /vsock` makes it listen on `uds_path`, where a host connection says `CONNECT <port>\n` and,
 ///   once `InstanceStart` was received and the port is the agent's, gets `OK <hostport>\n` and then
 ///   the agent protocol (hello, results). Before that it closes the connection, as Firecracker does
-///   when nothing listens in the guest.
+///   when nothing listens in the guest;
+/// - snapshots (see FakeFirecracker+Snapshots.swift): `PATCH /vm`, `PUT /snapshot/create` (paused
+///   VMs only) writing a state and a memory file, `PUT /snapshot/load` reading them back and, with
+///   `resume_vm`, making the agent reachable on the vsock socket (the saved path or `vsock_override`);
+///   the fake agent answers `resume` with a hello carrying its nonce, as the real agent does.
 /// Every API request is recorded, so tests can check what the real client sent.
 final class FakeFirecracker: Sendable {
     struct Request: Sendable, Equatable {
@@ -38,14 +42,19 @@ final class FakeFirecracker: Sendable {
 
     let apiSocketPath: String
     let agentPort: UInt32
-    private let state = Mutex(State())
+    let state = Mutex(State())
     private let responder: Responder
     private let group: MultiThreadedEventLoopGroup
     private let apiChannel: Mutex<(any Channel)?> = Mutex(nil)
 
-    private struct State {
+    struct State {
         var requests: [Request] = []
         var started = false
+        var paused = false
+        /// The vsock `uds_path` as the VMM was given it, saved into snapshots.
+        var vsockPath: String?
+        var resumes: [AgentResume] = []
+        var rejectResumes = false
         var vsockChannels: [any Channel] = []
         var vsockConnects: [String] = []
         var runs: [RunRequest] = []
@@ -59,6 +68,8 @@ final class FakeFirecracker: Sendable {
     var vsockConnects: [String] { state.withLock { $0.vsockConnects } }
     /// Run requests the fake agent received.
     var runs: [RunRequest] { state.withLock { $0.runs } }
+    /// Resume messages the fake agent received.
+    var resumes: [AgentResume] { state.withLock { $0.resumes } }
 
     /// - Parameter responder: overrides the reply for a request (nil: the documented default).
     /// Maps a path Firecracker is given to the host path (a jailed Firecracker sees its chroot as `/`).
@@ -140,6 +151,7 @@ final class FakeFirecracker: Sendable {
                 send(.fault(status: 400, "An error occurred when deserializing the json body of a request: missing field `uds_path`"), on: channel)
                 return
             }
+            state.withLock { $0.vsockPath = path }
             startVsock(at: hostPath(path)).whenComplete { result in
                 switch result {
                 case .success: self.send(.noContent, on: channel)
@@ -153,6 +165,8 @@ final class FakeFirecracker: Sendable {
             }
             log("INFO", "Running Firecracker v1.16.1")
             send(.noContent, on: channel)
+        case ("PATCH", "/vm"), ("PUT", "/snapshot/create"), ("PUT", "/snapshot/load"):
+            handleSnapshotRequest(request, on: channel)
         case ("PUT", "/actions"):
             if request.json.contains("InstanceStart") { state.withLock { $0.started = true } }
             send(.noContent, on: channel)
@@ -161,14 +175,14 @@ final class FakeFirecracker: Sendable {
         }
     }
 
-    private func log(_ level: String, _ message: String) {
+    func log(_ level: String, _ message: String) {
         let fd = state.withLock { $0.logFD }
         guard fd >= 0 else { return }
         let line = Array("2026-11-29T00:00:00.000000000 [fake:fc_api] \(level) \(message)\n".utf8)
         _ = line.withUnsafeBytes { Foundation.write(fd, $0.baseAddress, $0.count) }
     }
 
-    private func send(_ reply: Reply, on channel: any Channel) {
+    func send(_ reply: Reply, on channel: any Channel) {
         switch reply {
         case .noContent:
             write("HTTP/1.1 204 No Content\r\nServer: Firecracker API\r\nConnection: keep-alive\r\n\r\n", on: channel)
@@ -196,7 +210,7 @@ final class FakeFirecracker: Sendable {
 
     // MARK: vsock
 
-    private func startVsock(at path: String) -> EventLoopFuture<Void> {
+    func startVsock(at path: String) -> EventLoopFuture<Void> {
         unlink(path)
         return ServerBootstrap(group: group)
             .childChannelInitializer { channel in
@@ -216,6 +230,7 @@ final class FakeFirecracker: Sendable {
     }
 
     fileprivate func agentReply(to message: AgentMessage) -> AgentMessage? {
+        if case .resume(let resume) = message { return resumeReply(to: resume) }
         guard case .run(let request) = message else { return nil }
         state.withLock { $0.runs.append(request) }
         let stdout: String

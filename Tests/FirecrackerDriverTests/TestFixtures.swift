@@ -55,6 +55,7 @@ enum Fixtures {
             ln -s \(peerSocket) "$api"
             echo "fake firecracker up, pid $$"
             echo $$ > \(directory.file("pid"))
+            echo $$ >> \(directory.file("pids"))
             exec sleep 600
             """, mode: 0o755)
         return directory.file("firecracker")
@@ -70,6 +71,12 @@ enum Fixtures {
             exit 1
             """, mode: 0o755)
         return directory.file("firecracker")
+    }
+
+    /// Every VMM the stand-in binary started in `directory`, in order.
+    static func allPIDs(in directory: TemporaryDirectory) -> [pid_t] {
+        ((try? String(contentsOfFile: directory.file("pids"), encoding: .utf8)) ?? "")
+            .split(separator: "\n").compactMap { pid_t($0) }
     }
 
     static func pidFile(in directory: TemporaryDirectory) -> pid_t? {
