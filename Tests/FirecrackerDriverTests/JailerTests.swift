@@ -121,36 +121,9 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let chrootBase = directory.file("jail")
-        try FileManager.default.createDirectory(atPath: directory.file("bin"), withIntermediateDirectories: true)
-        let jailerArguments = directory.file("jailer-args")
-        // The peer learns the VM id the way an operator would: from the jailer's command line.
-        let hostPath: @Sendable (String) -> String = { path in
-            let words = ((try? String(contentsOfFile: jailerArguments, encoding: .utf8)) ?? "").split(separator: " ")
-            let id = words.firstIndex(of: "--id").map { String(words[$0 + 1]) } ?? "unknown"
-            return chrootBase + "/firecracker/" + id + "/root" + path
-        }
-        try await FakeFirecracker.with(apiSocketPath: directory.file("peer.sock"), hostPath: hostPath) { peer in
+        try await FakeFirecracker.with(apiSocketPath: directory.file("peer.sock"), hostPath: Fixtures.jailedHostPath(in: directory)) { peer in
             let firecracker = try Fixtures.fakeBinary(in: directory, peerSocket: peer.apiSocketPath)
-            try directory.write(
-                "bin/jailer",
-                """
-                #!/bin/sh
-                echo "$@" > \(directory.file("jailer-args"))
-                id=""; base=""; sock=""
-                while [ $# -gt 0 ]; do
-                  case "$1" in
-                    --id) id="$2"; shift ;;
-                    --chroot-base-dir) base="$2"; shift ;;
-                    --api-sock) sock="$2"; shift ;;
-                  esac
-                  shift
-                done
-                root="$base/firecracker/$id/root"
-                [ -d "$root/run" ] || { echo "no $root/run" >&2; exit 3; }
-                \(firecracker) --api-sock "$root$sock" --id "$id" &
-                echo $! > "$root/firecracker.pid"
-                exit 0
-                """, mode: 0o755)
+            try Fixtures.standInJailer(in: directory, firecracker: firecracker)
             var jailer = JailerConfiguration(jailerPath: directory.file("bin/jailer"), chrootBaseDirectory: chrootBase)
             jailer.newPIDNamespace = true
             let driver = FirecrackerDriver(configuration: .init(firecrackerPath: firecracker, jailer: jailer))

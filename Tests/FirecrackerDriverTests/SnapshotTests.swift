@@ -208,6 +208,48 @@ import Testing
         }
     }
 
+    @Test func aJailedVMIsRestoredInsideItsOwnChrootFromFilesItCannotAlter() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let chrootBase = directory.file("jail")
+        try await FakeFirecracker.with(apiSocketPath: directory.file("peer.sock"), hostPath: Fixtures.jailedHostPath(in: directory)) { peer in
+            let firecracker = try Fixtures.fakeBinary(in: directory, peerSocket: peer.apiSocketPath)
+            try Fixtures.standInJailer(in: directory, firecracker: firecracker)
+            let jailer = JailerConfiguration(jailerPath: directory.file("bin/jailer"), chrootBaseDirectory: chrootBase)
+            let driver = FirecrackerDriver(configuration: .init(
+                firecrackerPath: firecracker, jailer: jailer, snapshotDirectory: directory.file("snapshots"), snapshotWarmup: "true"))
+            var vm = VMConfiguration(image: try Fixtures.image(in: directory), memoryMiB: 128, bootTimeout: .seconds(30))
+            vm.runtimeDirectory = directory.file("run")
+            let stored = { directory.file("snapshots/\(snapshotDirectories(directory).first ?? "-")/snapshot.mem") }
+            let (hello, linked) = try await driver.withVM(vm, logger: Fixtures.logger) { session in
+                let jail = try #require(try FileManager.default.contentsOfDirectory(atPath: chrootBase + "/firecracker").first)
+                let inJail = try FileManager.default.attributesOfItem(atPath: "\(chrootBase)/firecracker/\(jail)/root/snapshot.mem")[.systemFileNumber] as? Int
+                _ = try await session.run(RunRequest(id: "jailed", workload: .shell(command: "true")), timeout: .seconds(5))
+                return (session.hello, inJail)
+            }
+            #expect(hello.resumeNonce == peer.resumes.last?.nonce)
+            #expect(calls(peer.requests) == Self.templateCalls + Self.restoreCalls)
+            #expect(try specViolations(peer.requests).isEmpty)
+            let create = try #require(peer.requests.first { $0.uri == "/snapshot/create" }?.object)
+            #expect(create["snapshot_path"] as? String == "/snapshot.state")
+            #expect(create["mem_file_path"] as? String == "/snapshot.mem")
+            let load = try #require(peer.requests.last?.object)
+            #expect(load["snapshot_path"] as? String == "/snapshot.state")
+            #expect((load["mem_backend"] as? [String: Any])?["backend_path"] as? String == "/snapshot.mem")
+            #expect((load["vsock_override"] as? [String: Any])?["uds_path"] as? String == "/v.sock")
+
+            // The chroot's file is the store's (a hard link), owned by us and read-only: the jailed
+            // VMM (uid 64000, the template's uid too) can map it but never change it for later VMs.
+            let store = try FileManager.default.attributesOfItem(atPath: stored())
+            #expect(linked != nil && linked == store[.systemFileNumber] as? Int)
+            #expect((store[.ownerAccountID] as? NSNumber)?.uint32Value == geteuid())
+            #expect(store[.posixPermissions] as? Int == 0o444)
+            for pid in Fixtures.allPIDs(in: directory) { #expect(!Fixtures.processExists(pid)) }
+            #expect(Fixtures.allPIDs(in: directory).count == 2)
+            #expect(((try? FileManager.default.contentsOfDirectory(atPath: chrootBase + "/firecracker")) ?? []).isEmpty)
+        }
+    }
+
     @Test func theKeyNamesEverythingThatShapesTheMachine() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

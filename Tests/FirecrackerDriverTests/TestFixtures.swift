@@ -61,6 +61,45 @@ enum Fixtures {
         return directory.file("firecracker")
     }
 
+    /// A stand-in `bin/jailer` that does what `docs/jailer.md` describes that matters to the driver:
+    /// reads its arguments, forks Firecracker (as `--new-pid-ns` does) with the API socket inside
+    /// `<chroot_base>/firecracker/<id>/root`, writes `<chroot>/firecracker.pid` and exits.
+    static func standInJailer(in directory: TemporaryDirectory, firecracker: String) throws {
+        try FileManager.default.createDirectory(atPath: directory.file("bin"), withIntermediateDirectories: true)
+        try directory.write(
+            "bin/jailer",
+            """
+            #!/bin/sh
+            echo "$@" > \(directory.file("jailer-args"))
+            id=""; base=""; sock=""
+            while [ $# -gt 0 ]; do
+              case "$1" in
+                --id) id="$2"; shift ;;
+                --chroot-base-dir) base="$2"; shift ;;
+                --api-sock) sock="$2"; shift ;;
+              esac
+              shift
+            done
+            root="$base/firecracker/$id/root"
+            [ -d "$root/run" ] || { echo "no $root/run" >&2; exit 3; }
+            \(firecracker) --api-sock "$root$sock" --id "$id" &
+            echo $! > "$root/firecracker.pid"
+            exit 0
+            """, mode: 0o755)
+    }
+
+    /// How the peer maps a jailed Firecracker's paths to the host: into the chroot of the VM the
+    /// stand-in jailer started last (learnt the way an operator would, from its command line).
+    static func jailedHostPath(in directory: TemporaryDirectory) -> @Sendable (String) -> String {
+        let arguments = directory.file("jailer-args")
+        let chrootBase = directory.file("jail")
+        return { path in
+            let words = ((try? String(contentsOfFile: arguments, encoding: .utf8)) ?? "").split(separator: " ")
+            let id = words.firstIndex(of: "--id").map { String(words[$0 + 1]) } ?? "unknown"
+            return chrootBase + "/firecracker/" + id + "/root" + path
+        }
+    }
+
     /// A `firecracker` that fails at once, the way the real one does without KVM.
     static func failingBinary(in directory: TemporaryDirectory, message: String) throws -> String {
         try directory.write(
