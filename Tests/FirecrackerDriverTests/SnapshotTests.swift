@@ -250,6 +250,28 @@ import Testing
         }
     }
 
+    @Test func cancellingARestoredVMTearsItDownAndKeepsTheSnapshot() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        try await FakeFirecracker.with(apiSocketPath: directory.file("peer.sock")) { peer in
+            let (driver, vm) = try setUp(directory, peer: peer)
+            let booted = AsyncStream<String?>.makeStream()
+            let task = Task {
+                try await driver.withVM(vm, logger: Fixtures.logger) { session in
+                    booted.continuation.yield(session.hello.resumeNonce)
+                    try await Task.sleep(for: .seconds(600))
+                }
+            }
+            var iterator = booted.stream.makeAsyncIterator()
+            let nonce = await iterator.next()
+            #expect(nonce != nil)
+            task.cancel()
+            await #expect(throws: CancellationError.self) { try await task.value }
+            #expect(snapshotDirectories(directory).count == 1)
+            expectNothingLeft(directory, vmms: 2)
+        }
+    }
+
     @Test func theKeyNamesEverythingThatShapesTheMachine() throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

@@ -39,29 +39,42 @@ extension FirecrackerVM {
 
     /// Links the stored snapshot into this VM's directory before Firecracker starts: a jailed
     /// Firecracker sees only its chroot, and a link keeps the files alive for this VM even if the
-    /// snapshot is invalidated meanwhile.
+    /// snapshot is invalidated meanwhile. Across file systems a jailed VM gets a copy; an unjailed
+    /// one reads the store in place, since copying the guest's whole memory per VM would cost more
+    /// than the cold boot the snapshot saves.
     func linkSnapshot(from directory: String) throws {
-        let owner = uid ?? geteuid()
-        let group = driver.jailer?.gid ?? getegid()
-        for (name, destination) in [(Self.storedStateFile, layout.snapshotState), (Self.storedMemoryFile, layout.snapshotMemory)] {
+        let sources = (state: directory + "/" + Self.storedStateFile, memory: directory + "/" + Self.storedMemoryFile)
+        if driver.jailer == nil {
+            if link(sources.state, layout.snapshotState) == 0, link(sources.memory, layout.snapshotMemory) == 0 {
+                snapshotFiles = (layout.snapshotState, layout.snapshotMemory)
+            } else {
+                logger.debug("using the snapshot in place (cannot link it)", metadata: ["errno": "\(errno)"])
+                snapshotFiles = sources
+            }
+            return
+        }
+        for (source, destination) in [(sources.state, layout.snapshotState), (sources.memory, layout.snapshotMemory)] {
             do {
-                if try FileSystem.linkOrCopy(directory + "/" + name, to: destination, uid: owner, gid: group) == .copied {
-                    logger.warning("copied the snapshot into the VM directory (not on the same file system)", metadata: ["file": "\(name)"])
+                if try FileSystem.linkOrCopy(source, to: destination, uid: uid ?? geteuid(), gid: driver.jailer?.gid ?? getegid()) == .copied {
+                    logger.warning(
+                        "copied the snapshot into the jail (the snapshot directory is on another file system)", metadata: ["file": "\(source)"])
                 }
             } catch {
-                throw VMError(.bootFailed, "cannot link the snapshot into the VM directory: \(error)")
+                throw VMError(.bootFailed, "cannot link the snapshot into the jail: \(error)")
             }
         }
+        snapshotFiles = (layout.snapshotState, layout.snapshotMemory)
     }
 
     /// `PUT /snapshot/load` on the fresh process, resuming the guest at once. The vsock is moved to
     /// this VM's own socket: the saved path is the template's, which is gone and would otherwise be
     /// shared by every restore.
     func loadSnapshot() async throws {
+        guard let snapshotFiles else { throw VMError(.bootFailed, "no snapshot files were linked for this VM") }
         try await api().loadSnapshot(
             SnapshotLoadParams(
-                snapshotPath: layout.inVMM(layout.snapshotState),
-                memBackend: MemoryBackend(backendType: .file, backendPath: layout.inVMM(layout.snapshotMemory)),
+                snapshotPath: layout.inVMM(snapshotFiles.state),
+                memBackend: MemoryBackend(backendType: .file, backendPath: layout.inVMM(snapshotFiles.memory)),
                 trackDirtyPages: nil, resumeVm: true,
                 vsockOverride: VsockOverride(udsPath: layout.inVMM(layout.vsockSocket))))
     }

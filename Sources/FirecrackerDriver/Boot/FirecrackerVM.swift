@@ -41,6 +41,8 @@ final class FirecrackerVM {
     /// The boot step that failed and its error as thrown, to tell a refused snapshot from a slow host.
     var failedStep: String?
     var failureCause: (any Error)?
+    /// The snapshot files a restore loads, host paths (linked into the VM's directory, or the store's).
+    var snapshotFiles: (state: String, memory: String)?
     private var firecrackerBinary = ""
     private var runtimeDirectory: RuntimeDirectory?
 
