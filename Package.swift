@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-system.git", from: "1.8.1"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // MARK: Redis
@@ -105,6 +106,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Observability
+        // The status HTTP server (/metrics, /healthz, /readyz); knows nothing of the worker, which it reads through a closure.
+        .target(
+            name: "Observability",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Benchmarks (a command, never timed tests)
         .target(
             name: "Benchmarks",
@@ -116,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "CodeBenchWorkerCLI",
             dependencies: [
-                "Worker", "JobQueue", "RedisClient", "MicroVM", "QEMUDriver", "FirecrackerDriver", "Benchmarks",
+                "Worker", "JobQueue", "RedisClient", "MicroVM", "QEMUDriver", "FirecrackerDriver", "Benchmarks", "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -164,7 +181,11 @@ let package = Package(
         ),
         .testTarget(
             name: "WorkerTests",
-            dependencies: ["Worker", "JobQueue", "RedisClient", "QEMUDriver", "TestSupport"],
+            dependencies: [
+                "Worker", "JobQueue", "RedisClient", "QEMUDriver", "TestSupport", "Observability",
+                .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

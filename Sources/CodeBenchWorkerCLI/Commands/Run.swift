@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Observability
 import ServiceLifecycle
 import Worker
 
@@ -34,10 +35,26 @@ struct Run: AsyncParsableCommand {
         let configuration = try WorkerConfigurationLoader(
             flags: try flags(), environment: ProcessInfo.processInfo.environment, configFile: config
         ).load()
-        let assembly = try await WorkerAssembly(configuration: configuration, logger: logger)
+        let registry = PrometheusBackend.bootstrap(timerBuckets: WorkerMetricNames.timerBuckets)
+        let health = WorkerHealth()
+        let assembly = try await WorkerAssembly(configuration: configuration, health: health, logger: logger)
         defer { assembly.client.close() }
+        // First in the group, so it shuts down last: /readyz says "draining" while jobs finish.
+        var services: [any Service] = []
+        if case .listen(let host, let port) = configuration.statusAddress {
+            do {
+                services.append(
+                    try await StatusServer.start(
+                        configuration: StatusServerConfiguration(host: host, port: port), registry: registry,
+                        readiness: { Readiness(notReadyReason: health.notReadyReason) }, logger: logger))
+            } catch {
+                throw WorkerConfigurationError(
+                    .hostNotReady, "status-address '\(configuration.statusAddress)' cannot be listened on: \(error)")
+            }
+        }
+        services.append(assembly.service)
         var groupConfiguration = ServiceGroupConfiguration(
-            services: [assembly.service], gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
         // After the drain grace, the service itself cancels its VMs and requeues; this is only a backstop.
         groupConfiguration.maximumGracefulShutdownDuration = configuration.drainGracePeriod + .seconds(30)
         try await ServiceGroup(configuration: groupConfiguration).run()

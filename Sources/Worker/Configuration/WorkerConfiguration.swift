@@ -88,6 +88,11 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// Terminal results that could not be published (Redis down) are kept in memory, at most this many.
     public var outboxCapacity: Int = 1000
 
+    // MARK: Observability
+
+    /// Where `/metrics`, `/healthz` and `/readyz` are served; ``StatusAddress/off`` serves nothing.
+    public var statusAddress: StatusAddress = .default
+
     public init() {}
 
     /// The memory the host keeps for itself, and the per-VM cost on top of guest memory (VMM, page tables, console).

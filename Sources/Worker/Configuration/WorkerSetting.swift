@@ -79,6 +79,13 @@ extension WorkerSetting {
             $0.drainGracePeriod = $1
         },
         int("outbox-capacity", "results kept in memory while Redis is unreachable") { $0.outboxCapacity = $1 },
+        WorkerSetting(name: "status-address", help: "host:port of /metrics, /healthz and /readyz (default 127.0.0.1:9464), or off") {
+            (config, value) throws(WorkerSettingValueError) in
+            guard let address = StatusAddress(parsing: value) else {
+                throw WorkerSettingValueError(expected: "host:port, [ipv6]:port or off")
+            }
+            config.statusAddress = address
+        },
     ]
 
     private static func string(

@@ -39,7 +39,9 @@ struct JobRunner: Sendable {
         let limits = configuration.effectiveLimits(for: job)
         let request = RunRequest(id: job.id, workload: job.workload, stdin: Data(job.stdin), limits: limits)
         let hostTimeout = configuration.hostTimeout(for: limits, workload: job.workload)
-        let queueMilliseconds = Int((ContinuousClock.now - claimed.claimedAt).milliseconds)
+        let queued = ContinuousClock.now - claimed.claimedAt
+        let queueMilliseconds = Int(queued.milliseconds)
+        metrics.queued(queued)
 
         let outcome: JobOutcome
         do {
@@ -50,6 +52,7 @@ struct JobRunner: Sendable {
                     return (result, session.bootDuration)
                 }
             }
+            metrics.booted(in: boot)
             outcome = Self.outcome(
                 for: result, limits: limits, vmm: driver.name, bootMilliseconds: Int(boot.milliseconds),
                 queueMilliseconds: queueMilliseconds)

@@ -2,10 +2,13 @@ import JobQueue
 import Logging
 
 /// Claims the next job, riding out Redis outages: an error is logged once per outage and retried
-/// with backoff, never thrown, so a lost connection cannot stop the worker.
+/// with backoff, never thrown, so a lost connection cannot stop the worker. Each claim's outcome is
+/// also the worker's readiness: the claim is the one call that tells whether jobs can be taken.
 struct Claimer {
     let queue: JobQueue
     let logger: Logger
+    let health: WorkerHealth
+    let metrics: WorkerMetrics
     /// Short, so the claim loop notices shutdown quickly even when the queue is idle.
     var blockFor: Duration = .seconds(1)
     private var backoff = Backoff()
@@ -13,8 +16,10 @@ struct Claimer {
     /// Set when Redis came back after an outage; the claim loop then looks for orphaned claims.
     var recoveredFromOutage = false
 
-    init(queue: JobQueue, logger: Logger) {
+    init(queue: JobQueue, health: WorkerHealth, metrics: WorkerMetrics, logger: Logger) {
         self.queue = queue
+        self.health = health
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -31,11 +36,15 @@ struct Claimer {
                 unreachableSince = nil
                 recoveredFromOutage = true
             }
+            health.claimSucceeded()
             backoff.reset()
             return claimed
         } catch {
             if unreachableSince == nil {
-                unreachableSince = .now
+                let since = ContinuousClock.now
+                unreachableSince = since
+                health.claimFailed(since: since)
+                metrics.redisOutageBegan()
                 logger.warning("cannot claim jobs, Redis unreachable; retrying with backoff", metadata: ["error": "\(error)"])
             }
             let until = ContinuousClock.now + backoff.next()

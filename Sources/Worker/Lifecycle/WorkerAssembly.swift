@@ -1,5 +1,6 @@
 import JobQueue
 import Logging
+import Metrics
 import MicroVM
 import RedisClient
 
@@ -9,8 +10,14 @@ public struct WorkerAssembly: Sendable {
     public let service: WorkerService
     public let client: RedisClient
 
-    /// - Parameter driver: nil selects one with ``DriverSelection``.
-    public init(configuration: WorkerConfiguration, driver: (any MicroVMDriver)? = nil, logger: Logger) async throws {
+    /// - Parameters:
+    ///   - driver: nil selects one with ``DriverSelection``.
+    ///   - health: the service's readiness, for a status endpoint.
+    ///   - metricsFactory: where the service's metrics go; the process-wide `MetricsSystem.factory` by default.
+    public init(
+        configuration: WorkerConfiguration, driver: (any MicroVMDriver)? = nil, health: WorkerHealth = WorkerHealth(),
+        metricsFactory: any MetricsFactory = MetricsSystem.factory, logger: Logger
+    ) async throws {
         try configuration.validate()
         try configuration.validateHost()
         let workerID = configuration.resolvedWorkerID()
@@ -34,7 +41,8 @@ public struct WorkerAssembly: Sendable {
             selected = try await DriverSelection.makeDriver(for: configuration, logger: logger)
         }
         self.client = client
-        self.service = WorkerService(configuration: configuration, workerID: workerID, queue: queue, client: client, driver: selected,
-            logger: logger)
+        self.service = WorkerService(
+            configuration: configuration, workerID: workerID, queue: queue, client: client, driver: selected, health: health,
+            metricsFactory: metricsFactory, logger: logger)
     }
 }

@@ -1,22 +1,56 @@
 import Metrics
 import Synchronization
 
-/// The worker's metrics (swift-metrics; the process picks the backend). Also the live-VM count the
-/// service reports in its logs.
+/// The worker's metrics, made by the `MetricsFactory` it is given (the process-wide one in
+/// production, a private registry in tests). Also the live-VM count the service reports in its logs.
 final class WorkerMetrics: Sendable {
-    enum Ending: String {
+    enum Ending: String, CaseIterable {
         case done, failed, invalid, requeued
     }
 
     private let liveVMs = Atomic<Int>(0)
-    private let vmsGauge = Gauge(label: "codebench_worker_vms_running")
-    private let vmTimer = Metrics.Timer(label: "codebench_worker_vm_seconds")
+    private let vmsGauge: Gauge
+    private let vmTimer: Metrics.Timer
+    private let bootTimer: Metrics.Timer
+    private let queueTimer: Metrics.Timer
+    private let outages: Counter
+    private let endings: [Ending: Counter]
+
+    init(factory: any MetricsFactory = MetricsSystem.factory) {
+        vmsGauge = Gauge(label: WorkerMetricNames.vmsRunning, factory: factory)
+        vmTimer = Metrics.Timer(label: WorkerMetricNames.vmSeconds, factory: factory)
+        bootTimer = Metrics.Timer(label: WorkerMetricNames.bootSeconds, factory: factory)
+        queueTimer = Metrics.Timer(label: WorkerMetricNames.queueSeconds, factory: factory)
+        outages = Counter(label: WorkerMetricNames.redisOutages, factory: factory)
+        // Made up front so every ending is scraped as 0 before it first happens: a rate() over a
+        // series that appears mid-way misses its first increment.
+        endings = Dictionary(
+            uniqueKeysWithValues: Ending.allCases.map {
+                ($0, Counter(label: WorkerMetricNames.jobs, dimensions: [("ending", $0.rawValue)], factory: factory))
+            })
+        vmsGauge.record(0)
+    }
 
     /// VMs currently between boot and teardown in this process.
     var runningVMs: Int { liveVMs.load(ordering: .relaxed) }
 
     func finished(_ ending: Ending) {
-        Counter(label: "codebench_worker_jobs_total", dimensions: [("ending", ending.rawValue)]).increment()
+        endings[ending]?.increment()
+    }
+
+    /// From claim to the VM's start: time a job spent waiting inside this worker.
+    func queued(_ duration: Duration) {
+        queueTimer.recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// Until the guest agent answered.
+    func booted(in duration: Duration) {
+        bootTimer.recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// Once per outage, when the first claim fails.
+    func redisOutageBegan() {
+        outages.increment()
     }
 
     /// Runs `body` (one VM's lifetime) and keeps the live-VM gauge right, also on errors.

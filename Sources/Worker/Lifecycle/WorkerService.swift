@@ -1,5 +1,6 @@
 import JobQueue
 import Logging
+import Metrics
 import MicroVM
 import RedisClient
 import ServiceLifecycle
@@ -17,17 +18,23 @@ public struct WorkerService: Service, CustomStringConvertible {
     private let client: RedisClient
     private let driver: any MicroVMDriver
     private let logger: Logger
-    private let metrics = WorkerMetrics()
+    private let metrics: WorkerMetrics
+    /// Readiness for a status endpoint; this service moves it along.
+    public let health: WorkerHealth
 
     /// - Parameters:
     ///   - queue: the job queue, configured with ``WorkerConfiguration/queueConfiguration(workerID:)`` for `workerID`.
     ///   - client: the queue's Redis client (for recovering claims whose reply was lost).
     ///   - driver: boots the VMs (see ``DriverSelection`` for the production choice).
+    ///   - health: updated as the service starts, loses or regains Redis, and drains.
+    ///   - metricsFactory: where the metrics go; the process-wide `MetricsSystem.factory` by default.
     public init(
         configuration: WorkerConfiguration, workerID: String, queue: JobQueue, client: RedisClient, driver: any MicroVMDriver,
-        logger: Logger
+        health: WorkerHealth = WorkerHealth(), metricsFactory: any MetricsFactory = MetricsSystem.factory, logger: Logger
     ) {
         self.configuration = configuration
+        self.health = health
+        self.metrics = WorkerMetrics(factory: metricsFactory)
         self.workerID = workerID
         self.queue = queue
         self.client = client
@@ -88,7 +95,7 @@ public struct WorkerService: Service, CustomStringConvertible {
         let recovery = OrphanRecovery(client: client, queue: queue.configuration, inFlight: inFlight, logger: logger)
         await withTaskCancellationOrGracefulShutdownHandler {
             await withDiscardingTaskGroup { jobs in
-                var claimer = Claimer(queue: queue, logger: logger)
+                var claimer = Claimer(queue: queue, health: health, metrics: metrics, logger: logger)
                 while !stop.isSet {
                     guard await slots.acquire() else { break }
                     let next = stop.isSet ? nil : await claimer.next(stop: stop)
@@ -118,6 +125,7 @@ public struct WorkerService: Service, CustomStringConvertible {
                 await drain(slots: slots, jobs: &jobs)
             }
         } onCancelOrGracefulShutdown: {
+            health.startDraining()
             stop.set()
             Task { await slots.close() }
         }

@@ -1,6 +1,7 @@
 import Foundation
 import JobQueue
 import Logging
+import Metrics
 import MicroVM
 import QEMUDriver
 import RedisClient
@@ -40,8 +41,11 @@ final class WorkerHarness: Sendable {
     }
 
     /// Starts redis and the worker; `configure` adjusts the configuration (redis URL and image are set).
+    /// `services` run in the same group, before the worker (so they stop after it).
     static func start(
-        redisOptions: RedisServerOptions = RedisServerOptions(), configure: (inout WorkerConfiguration) -> Void = { _ in }
+        redisOptions: RedisServerOptions = RedisServerOptions(), configure: (inout WorkerConfiguration) -> Void = { _ in },
+        health: WorkerHealth = WorkerHealth(), metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        services: [any Service] = []
     ) async throws -> WorkerHarness {
         let image = try GuestImageFixture.require()
         let redis = try await RedisServer.start(redisOptions)
@@ -54,8 +58,9 @@ final class WorkerHarness: Sendable {
         configure(&configuration)
         let driver = CountingDriver(QEMUDriver(configuration: DriverSelection.qemuConfiguration(.tcg, configuration)))
         do {
-            let assembly = try await WorkerAssembly(configuration: configuration, driver: driver, logger: logger)
-            let group = ServiceGroup(configuration: .init(services: [assembly.service], logger: logger))
+            let assembly = try await WorkerAssembly(
+                configuration: configuration, driver: driver, health: health, metricsFactory: metricsFactory, logger: logger)
+            let group = ServiceGroup(configuration: .init(services: services + [assembly.service], logger: logger))
             let running = Task { try await group.run() }
             let client = RedisClient(configuration: try .init(url: redis.url), logger: logger)
             return WorkerHarness(
@@ -86,9 +91,11 @@ final class WorkerHarness: Sendable {
     /// Runs `body` with a started harness and always stops it.
     static func with<T>(
         redisOptions: RedisServerOptions = RedisServerOptions(), configure: (inout WorkerConfiguration) -> Void = { _ in },
-        _ body: (WorkerHarness) async throws -> T
+        health: WorkerHealth = WorkerHealth(), metricsFactory: any MetricsFactory = MetricsSystem.factory,
+        services: [any Service] = [], _ body: (WorkerHarness) async throws -> T
     ) async throws -> T {
-        let harness = try await start(redisOptions: redisOptions, configure: configure)
+        let harness = try await start(
+            redisOptions: redisOptions, configure: configure, health: health, metricsFactory: metricsFactory, services: services)
         do {
             let value = try await body(harness)
             await harness.stop()
