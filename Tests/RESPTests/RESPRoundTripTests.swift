@@ -93,4 +93,18 @@ import Testing
         #expect(throws: RESPDecodeError.self) { try token(.nullBulkString).decode(as: String.self) }
         #expect(throws: RESPDecodeError.self) { try token(.array([])).decode(as: Int.self) }
     }
+
+    /// `isNull` looks at the length's sign before parsing; it must agree with the parsed value for every type.
+    @Test(arguments: [
+        ("_\r\n", true), ("$-1\r\n", true), ("*-1\r\n", true),
+        ("$0\r\n\r\n", false), ("$3\r\n-ab\r\n", false), ("*0\r\n", false), ("!3\r\nERR\r\n", false), ("~0\r\n", false),
+        (":-1\r\n", false), ("-ERR x\r\n", false), ("+OK\r\n", false), (",-1.5\r\n", false), ("(-12\r\n", false),
+    ])
+    func isNullMatchesTheParsedValue(wire: String, expected: Bool) throws {
+        var buffer = ByteBuffer(string: wire)
+        let token = try #require(try RESPToken(consuming: &buffer))
+        #expect(token.isNull == expected)
+        let parsedNull = if case .null = token.value { true } else { false }
+        #expect(token.isNull == parsedNull)
+    }
 }
