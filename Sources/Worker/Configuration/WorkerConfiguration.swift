@@ -62,8 +62,9 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var vmMemoryMiB: Int = 256
     public var vmVCPUs: Int = 1
     public var bootTimeout: Duration = .seconds(20)
-    /// Start QEMU VMs from a snapshot of a freshly booted guest (made on first use) instead of booting
-    /// the kernel for every job: about 0.1 s instead of 1 s to a ready agent under TCG. Off boots every VM cold.
+    /// Start VMs (QEMU and Firecracker) from a snapshot of a freshly booted guest (made on first use)
+    /// instead of booting the kernel for every job: under QEMU TCG about 0.15 s instead of 1 s to a
+    /// ready agent. Off boots every VM cold.
     public var snapshots: Bool = true
     /// Where snapshots are kept (root-only; keyed by QEMU, image and VM shape).
     public var snapshotDirectory: String = "/var/cache/codebench/snapshots"

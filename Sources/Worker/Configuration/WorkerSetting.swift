@@ -59,7 +59,7 @@ extension WorkerSetting {
         int("vm-memory-mib", "memory of each VM") { $0.vmMemoryMiB = $1 },
         int("vm-vcpus", "vCPUs of each VM") { $0.vmVCPUs = $1 },
         seconds("boot-timeout-seconds", "a VM not up by then fails the job") { $0.bootTimeout = $1 },
-        bool("snapshots", "start QEMU VMs from a snapshot of a booted guest (default true)") { $0.snapshots = $1 },
+        bool("snapshots", "start VMs from a snapshot of a booted guest (default true)") { $0.snapshots = $1 },
         string("snapshot-dir", "where VM snapshots are kept") { $0.snapshotDirectory = $1 },
         int("max-wall-ms", "most wall time a job may ask for") { $0.maximumLimits.wallTimeMilliseconds = $1 },
         int("max-memory-mib", "most memory a job may ask for") { $0.maximumLimits.memoryBytes = $1 << 20 },

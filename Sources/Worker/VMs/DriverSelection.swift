@@ -31,7 +31,10 @@ public enum DriverSelection {
         }
         logger.notice("VMM selected", metadata: ["vmm": "\(kind)", "probes": "\(probes.map(\.description))"])
         switch kind {
-        case .firecracker: return FirecrackerDriver()
+        case .firecracker:
+            var firecracker = FirecrackerDriver.Configuration()
+            firecracker.snapshotDirectory = configuration.snapshots ? configuration.snapshotDirectory : nil
+            return FirecrackerDriver(configuration: firecracker)
         case .qemuKVM: return QEMUDriver(configuration: qemuConfiguration(.kvm, configuration))
         case .qemuTCG: return QEMUDriver(configuration: qemuConfiguration(.tcg, configuration))
         }
