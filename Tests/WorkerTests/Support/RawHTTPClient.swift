@@ -63,8 +63,16 @@ enum RawHTTPClient {
     }
 
     /// `GET path` with `connection: close`.
-    static func get(port: Int, _ path: String) async throws -> RawHTTPResponse {
-        try await exchange(port: port, "GET \(path) HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n")
+    static func get(port: Int, _ path: String, deadline: Duration = .seconds(20)) async throws -> RawHTTPResponse {
+        try await exchange(port: port, "GET \(path) HTTP/1.1\r\nhost: localhost\r\nconnection: close\r\n\r\n", deadline: deadline)
+    }
+
+    /// Whether a status server answers `/healthz` on the port. Not merely whether something accepts
+    /// connections: other processes on this machine pick free ports too, and may take one a stopped
+    /// server just gave up.
+    static func statusServerAnswers(port: Int) async -> Bool {
+        guard let response = try? await get(port: port, "/healthz", deadline: .seconds(2)) else { return false }
+        return response.status == 200 && response.body == "ok\n"
     }
 
     static func connect(port: Int) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
