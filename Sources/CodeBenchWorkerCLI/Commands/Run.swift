@@ -35,24 +35,32 @@ struct Run: AsyncParsableCommand {
         let configuration = try WorkerConfigurationLoader(
             flags: try flags(), environment: ProcessInfo.processInfo.environment, configFile: config
         ).load()
+        try configuration.validate()
         let registry = PrometheusBackend.bootstrap(timerBuckets: WorkerMetricNames.timerBuckets)
         let health = WorkerHealth()
-        let assembly = try await WorkerAssembly(configuration: configuration, health: health, logger: logger)
-        defer { assembly.client.close() }
-        // First in the group, so it shuts down last: /readyz says "draining" while jobs finish.
-        var services: [any Service] = []
+        // Before the assembly, whose VMM probe can take seconds: a taken port fails at once, and
+        // /healthz answers (with /readyz "starting") while the probe runs.
+        var statusServer: StatusServer?
         if case .listen(let host, let port) = configuration.statusAddress {
             do {
-                services.append(
-                    try await StatusServer.start(
-                        configuration: StatusServerConfiguration(host: host, port: port), registry: registry,
-                        readiness: { Readiness(notReadyReason: health.notReadyReason) }, logger: logger))
+                statusServer = try await StatusServer.start(
+                    configuration: StatusServerConfiguration(host: host, port: port), registry: registry,
+                    readiness: { Readiness(notReadyReason: health.notReadyReason) }, logger: logger)
             } catch {
                 throw WorkerConfigurationError(
                     .hostNotReady, "status-address '\(configuration.statusAddress)' cannot be listened on: \(error)")
             }
         }
-        services.append(assembly.service)
+        let assembly: WorkerAssembly
+        do {
+            assembly = try await WorkerAssembly(configuration: configuration, health: health, logger: logger)
+        } catch {
+            statusServer?.close()
+            throw error
+        }
+        defer { assembly.client.close() }
+        // First in the group, so it shuts down last: /readyz says "draining" while jobs finish.
+        let services: [any Service] = (statusServer.map { [$0] } ?? []) + [assembly.service]
         var groupConfiguration = ServiceGroupConfiguration(
             services: services, gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger)
         // After the drain grace, the service itself cancels its VMs and requeues; this is only a backstop.
