@@ -24,6 +24,8 @@ final class WorkerProcess: Sendable {
         var all = [
             "vmm": "qemu", "qemu-accelerator": "tcg", "concurrency": "1", "heartbeat-ttl-seconds": "2",
             "runtime-dir": runtimeDirectory,
+            // Several workers run on this host at once; each gets its own free port.
+            "status-address": "127.0.0.1:0",
         ]
         all.merge(settings) { $1 }
         let arguments = ["run", "--redis-url", redisURL, "--worker-id", workerID, "--log-level", "debug"]
