@@ -49,6 +49,9 @@ public final class StatusServer: Service, Sendable, CustomStringConvertible {
         let listener = try await ServerBootstrap(group: eventLoopGroup)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // A client that shuts down its side after the request (`nc -N`, some probes) still gets
+            // its answer; HTTPServerPipelineHandler closes once it is written.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 guard connections.admit(channel) else { return channel.close() }
                 return channel.eventLoop.makeCompletedFuture {
