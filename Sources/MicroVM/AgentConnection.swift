@@ -202,15 +202,10 @@ public final class AgentConnection: Sendable {
     public func resume(_ resume: AgentResume, timeout: Duration) async throws -> AgentHello {
         frameLimit.set(controlFrameMaximumBytes)
         try await send(.resume(resume))
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
+        let deadline = ContinuousClock.now + timeout
         while true {
-            let outcome: AgentMailbox.Outcome
-            do {
-                outcome = try await mailbox.receive(timeout: max(.zero, deadline - clock.now), on: channel.eventLoop)
-            } catch is AgentMailbox.TimedOut {
-                throw VMError(.bootTimeout, "the restored agent did not answer its resume within \(timeout)")
-            }
+            let outcome = try await receive(
+                before: deadline, else: VMError(.bootTimeout, "the restored agent did not answer its resume within \(timeout)"))
             switch outcome {
             case .inbound(.message(.hello(let hello))) where hello.resumeNonce == resume.nonce:
                 guard hello.protocolVersion == agentProtocolVersion else {
@@ -251,15 +246,10 @@ public final class AgentConnection: Sendable {
         frameLimit.set(max(controlFrameMaximumBytes, Self.maximumResultFrameBytes(for: request.limits)))
         try await send(.run(request))
 
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
+        let deadline = ContinuousClock.now + timeout
         while true {
-            let outcome: AgentMailbox.Outcome
-            do {
-                outcome = try await mailbox.receive(timeout: max(.zero, deadline - clock.now), on: channel.eventLoop)
-            } catch is AgentMailbox.TimedOut {
-                throw VMError(.hostTimeout, "no result from the agent within the host timeout of \(timeout)")
-            }
+            let outcome = try await receive(
+                before: deadline, else: VMError(.hostTimeout, "no result from the agent within the host timeout of \(timeout)"))
             switch outcome {
             case .inbound(.message(.result(let result))):
                 guard result.id == request.id else {
@@ -281,6 +271,15 @@ public final class AgentConnection: Sendable {
             case .closed(let error):
                 throw Self.closedError(error, while: "waiting for the result of \(request.id)")
             }
+        }
+    }
+
+    /// The next inbound event, or `timeoutError` once `deadline` has passed.
+    private func receive(before deadline: ContinuousClock.Instant, else timeoutError: @autoclosure () -> VMError) async throws -> AgentMailbox.Outcome {
+        do {
+            return try await mailbox.receive(timeout: max(.zero, deadline - .now), on: channel.eventLoop)
+        } catch is AgentMailbox.TimedOut {
+            throw timeoutError()
         }
     }
 
