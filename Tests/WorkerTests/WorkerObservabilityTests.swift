@@ -1,5 +1,6 @@
 import Observability
 import Prometheus
+import RedisClient
 import TestSupport
 import Testing
 import Worker
@@ -26,6 +27,10 @@ struct WorkerObservabilityTests {
 
     static func readyz(_ server: StatusServer) async throws -> RawHTTPResponse {
         try await RawHTTPClient.get(port: server.port, "/readyz")
+    }
+
+    static func statuses(_ harness: WorkerHarness, _ id: String) async throws -> [String] {
+        try await harness.client.send(RedisCommand("LRANGE", id, 0, -1), as: [String].self)
     }
 
     /// Polls `/readyz` until `predicate` holds or `timeout` passes; the last answer either way.
@@ -106,9 +111,9 @@ struct WorkerObservabilityTests {
     func draining() async throws {
         try await Self.withObservedWorker { harness, server in
             try harness.push(#"{"id":"d1","command":"sleep 4; echo drained"}"#)
-            let running = try await eventually(timeout: .seconds(30)) {
-                try harness.redisCLI("LRANGE", "d1", "0", "-1").contains("running")
-            }
+            // Polled with our client, not redis-cli: the VM spawned meanwhile can inherit redis-cli's
+            // output pipe, and reading it would then wait for the VM to exit.
+            let running = try await eventually(timeout: .seconds(30)) { try await Self.statuses(harness, "d1").contains("running") }
             try #require(running, "job d1 never reported running")
             let stopping = Task { await harness.stopWorker() }
             let draining = try await Self.readyz(server, within: .seconds(10)) { $0.body == "draining\n" }
@@ -116,7 +121,7 @@ struct WorkerObservabilityTests {
             #expect(draining.body == "draining\n", "/readyz said \(draining.text) during the drain")
             let error = await stopping.value
             #expect(error == nil)
-            #expect(try harness.redisCLI("LRANGE", "d1", "0", "-1").contains("drained"), "the job finished during the drain")
+            #expect(try await Self.statuses(harness, "d1").contains("drained\n"), "the job finished during the drain")
             #expect(await RawHTTPClient.statusServerAnswers(port: server.port) == false, "the listener is closed")
         }
     }
