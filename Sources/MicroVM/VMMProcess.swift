@@ -227,6 +227,9 @@ public final class VMMProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, stdoutFD, 1)
         posix_spawn_file_actions_adddup2(&actions, stderrFD, 2)
+        // Only stdin/stdout/stderr: any other descriptor of ours (a Redis connection, another VM's
+        // pipe, a test's redis-cli pipe caught between its pipe() and exec) must not live on in the VMM.
+        addCloseFrom(&actions, lowest: 3)
 
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }

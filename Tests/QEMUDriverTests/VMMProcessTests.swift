@@ -21,6 +21,20 @@ struct VMMProcessTests {
         #expect(process.stderr.tail() == "err\n")
     }
 
+    @Test func inheritsOnlyStdinStdoutAndStderr() async throws {
+        // A descriptor without close-on-exec, as a pipe another thread has not yet marked would be.
+        var leaked: [Int32] = [-1, -1]
+        #expect(pipe(&leaked) == 0)
+        defer { close(leaked[0]); close(leaked[1]) }
+        let process = try await spawn(["-c", "ls /proc/self/fd"], executable: "/bin/sh")
+        _ = await process.waitForExitIgnoringCancellation()
+        await process.closeOutputs()
+        // The shell's own descriptors are 0-2 and the one ls opens to read the directory.
+        let descriptors = process.stdout.tail().split(separator: "\n").compactMap { Int32($0) }
+        #expect(!descriptors.contains(leaked[0]) && !descriptors.contains(leaked[1]), "child saw \(descriptors), leaked \(leaked)")
+        #expect(descriptors.filter { $0 > 3 }.isEmpty, "\(descriptors)")
+    }
+
     @Test func startsWithNoBlockedOrIgnoredSignalsInItsOwnProcessGroup() async throws {
         // Block and ignore signals in this thread: the child must inherit neither.
         var blocked = sigset_t()

@@ -44,6 +44,9 @@ final class SpawnedProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
+        // Only stdin/stdout/stderr: any other descriptor of ours (a Redis connection, another VM's
+        // pipe, a test's redis-cli pipe caught between its pipe() and exec) must not live on in the VMM.
+        addCloseFrom(&actions, lowest: 3)
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
