@@ -52,5 +52,19 @@ import Glibc
         }
         #expect(store.lookup(key()) == nil)
         #expect(try runShell("ls \(root)").split(separator: "\n").allSatisfy { $0.hasSuffix(".lock") })
+
+        // Until the retry interval has passed, the next VM boots cold instead of saving again.
+        var saved = false
+        await #expect(throws: VMError.self) {
+            _ = try await store.obtain(key(), logger: Logger(label: "test")) { _ in saved = true }
+        }
+        #expect(!saved)
+        var eager = store
+        eager.retryAfterFailure = .zero
+        let made = try await eager.obtain(key(), logger: Logger(label: "test")) { directory in
+            saved = true
+            _ = try runShell("echo state > \(directory)/state")
+        }
+        #expect(saved && made.created)
     }
 }

@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -11,6 +12,12 @@ import Glibc
 /// so workers sharing a host make each snapshot once.
 public struct SnapshotStore: Sendable {
     public let root: String
+    /// After a failed save, VMs needing the same snapshot boot cold this long before one tries again:
+    /// a save that keeps failing (disk full, a broken warm-up) must not add a template boot to every job.
+    public var retryAfterFailure: Duration = .seconds(300)
+
+    /// Keys whose save failed in this process, with when.
+    private static let failedSaves = Mutex<[String: ContinuousClock.Instant]>([:])
 
     /// Rejects roots that QEMU's `exec:` migration URI (a shell command line) could misread.
     public init(root: String) throws {
@@ -38,6 +45,27 @@ public struct SnapshotStore: Sendable {
         _ key: SnapshotKey, logger: Logger, save: (_ directory: String) async throws -> Void
     ) async throws -> (directory: String, created: Bool) {
         if let existing = lookup(key) { return (existing, false) }
+        let failureKey = directory(for: key)
+        if let failedAt = Self.failedSaves.withLock({ $0[failureKey] }), ContinuousClock.now - failedAt < retryAfterFailure {
+            throw VMError(
+                .bootFailed,
+                "saving this snapshot failed \(Int((ContinuousClock.now - failedAt).components.seconds)) s ago; next attempt after \(retryAfterFailure)")
+        }
+        do {
+            let made = try await make(key, logger: logger, save: save)
+            Self.failedSaves.withLock { _ = $0.removeValue(forKey: failureKey) }
+            return made
+        } catch {
+            if !(error is CancellationError) && !Task.isCancelled {
+                Self.failedSaves.withLock { $0[failureKey] = .now }
+            }
+            throw error
+        }
+    }
+
+    private func make(
+        _ key: SnapshotKey, logger: Logger, save: (_ directory: String) async throws -> Void
+    ) async throws -> (directory: String, created: Bool) {
         try RuntimeDirectory.makeDirectories(root)
         chmod(root, 0o700)
         let lock = try await FileLock.acquire(root + "/" + key.name + ".lock")
