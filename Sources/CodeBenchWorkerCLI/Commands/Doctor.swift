@@ -23,6 +23,7 @@ struct Doctor: AsyncParsableCommand {
     @Option(help: "The qemu-system-x86_64 binary.") var qemu = QEMUDriver.Configuration().binaryPath
     @Option(help: "Seconds each probe boot may take (a nested-KVM failure shows after ~12 s).") var probeTimeout = 40
     @Flag(help: "Only the static checks (binaries, versions, /dev/kvm, image); no probe boots.") var noBoot = false
+    @Option(help: "The worker's snapshot directory, reported on.") var snapshotDir = QEMUDriver.Configuration.defaultSnapshotDirectory
     @Option(help: "Log level of the probes' own logs on stderr.") var logLevel = "critical"
 
     func validate() throws {
@@ -37,6 +38,7 @@ struct Doctor: AsyncParsableCommand {
 
         print("codebench-worker doctor")
         DoctorReport.printHostFacts(image: image)
+        DoctorReport.printSnapshots(directory: snapshotDir)
 
         var probes: [VMMProbeResult] = []
         func report(_ result: VMMProbeResult) {

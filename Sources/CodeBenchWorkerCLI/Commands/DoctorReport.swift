@@ -12,6 +12,26 @@ enum DoctorReport {
         } else {
             print("  image:    \(image.kernelPath) (\(size(image.kernelPath))), \(image.rootfsPath) (\(size(image.rootfsPath)))")
         }
+    }
+
+    /// What the snapshot directory holds: made on a VM's first start, so "none yet" is normal before any job.
+    static func printSnapshots(directory: String) {
+        guard let store = try? SnapshotStore(root: directory) else {
+            print("  snapshots: \(directory) is not a usable snapshot directory (absolute, [A-Za-z0-9/._-])")
+            print("")
+            return
+        }
+        let entries = store.entries()
+        let stale = entries.filter(\.stale)
+        let megabytes = entries.reduce(0) { $0 + $1.bytes } >> 20
+        if entries.isEmpty {
+            print("  snapshots: none yet in \(directory) (the first VM makes one)")
+        } else {
+            print("  snapshots: \(entries.count) in \(directory), \(megabytes) MiB; \(stale.count) stale (pruned when the next one is made)")
+            for entry in entries {
+                print("    \(entry.name)  \(entry.format)  \(entry.bytes >> 20) MiB\(entry.stale ? "  stale" : "")")
+            }
+        }
         print("")
     }
 

@@ -94,6 +94,30 @@ public struct SnapshotStore: Sendable {
         return (final, true)
     }
 
+    /// One complete snapshot on disk, for reports.
+    public struct Entry: Sendable {
+        public var name: String
+        /// The key's first line: which driver and format made it.
+        public var format: String
+        public var bytes: Int
+        /// Its kernel, root filesystem or VMM changed or went: it will never be used again.
+        public var stale: Bool
+    }
+
+    /// The complete snapshots under ``root``.
+    public func entries() -> [Entry] {
+        RuntimeDirectory.entries(of: root).sorted().compactMap { name in
+            let directory = root + "/" + name
+            guard !name.hasSuffix(".partial"), let text = readSmallFile(directory + "/key") else { return nil }
+            let bytes = RuntimeDirectory.entries(of: directory).reduce(0) { total, file in
+                var info = stat()
+                return total + (stat(directory + "/" + file, &info) == 0 ? Int(info.st_size) : 0)
+            }
+            let format = text.split(separator: "\n").first.map(String.init) ?? "?"
+            return Entry(name: name, format: format, bytes: bytes, stale: SnapshotKey.isStale(text))
+        }
+    }
+
     /// Removes snapshots whose kernel, root filesystem or VMM has changed or gone since they were made
     /// (an image rebuild leaves one behind each time). A VM still loading one reads an unlinked file,
     /// which Linux keeps readable until it is closed.
