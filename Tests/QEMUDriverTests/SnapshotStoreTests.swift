@@ -32,6 +32,9 @@ import Glibc
         // A rebuilt kernel: the old snapshot can never be looked up again and goes when the next is made.
         _ = try runShell("echo v2-longer > \(kernel)")
         #expect(SnapshotKey.isStale(try runShell("cat \(first.directory)/key") + "\n"))
+        let listed = store.entries()
+        #expect(listed.count == 1 && listed.first?.stale == true && listed.first?.format == "test 1", "\(listed)")
+        #expect(listed.first?.bytes ?? 0 > 0)
         let second = try await store.obtain(key(), logger: Logger(label: "test")) { directory in
             _ = try runShell("echo state2 > \(directory)/state")
         }
