@@ -1,3 +1,5 @@
+import MicroVM
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,7 +19,7 @@ public struct VMProcessCensus: Sendable, Equatable, CustomStringConvertible {
     public static func take(runtimeDirectory: String, commandPrefix: String = "qemu-system") -> VMProcessCensus {
         let me = getpid()
         var children: [Int32] = []
-        for name in directoryEntries("/proc") {
+        for name in RuntimeDirectory.entries(of: "/proc") {
             guard let pid = Int32(name), let stat = readFile("/proc/\(name)/stat") else { continue }
             guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
             let comm = String(stat[stat.index(after: open)..<close])
@@ -29,24 +31,11 @@ public struct VMProcessCensus: Sendable, Equatable, CustomStringConvertible {
             guard commandLine.isEmpty || commandLine.contains(runtimeDirectory + "/") else { continue }
             children.append(pid)
         }
-        return VMProcessCensus(vmmChildren: children.sorted(), runtimeEntries: directoryEntries(runtimeDirectory).sorted())
+        return VMProcessCensus(vmmChildren: children.sorted(), runtimeEntries: RuntimeDirectory.entries(of: runtimeDirectory).sorted())
     }
 
     public var description: String {
         "VMM children: \(vmmChildren), runtime entries: \(runtimeEntries)"
-    }
-
-    private static func directoryEntries(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.baseAddress!.assumingMemoryBound(to: CChar.self))
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
     }
 
     /// The NUL-separated arguments of a process joined by spaces; empty for zombies.
