@@ -261,8 +261,7 @@ extension QEMUDriver {
         }
         try validate(vm)
         let accelerator: QEMUCommandLine.ResolvedAccelerator = configuration.accelerator == .kvm ? .kvm : .tcg
-        let resolved = Self.resolvingSymlinks(vm)
-        return try await snapshot(for: resolved.image, vm: resolved, accelerator: accelerator, store: try SnapshotStore(root: root), logger: logger).path
+        return try await snapshot(for: Self.resolvingSymlinks(vm), accelerator: accelerator, store: try SnapshotStore(root: root), logger: logger).path
     }
 
     static func resolvingSymlinks(_ vm: VMConfiguration) -> VMConfiguration {

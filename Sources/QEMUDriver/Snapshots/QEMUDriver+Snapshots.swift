@@ -29,12 +29,15 @@ extension QEMUDriver {
         guard let root = configuration.snapshotDirectory else {
             return try await boot(vm, accelerator: accelerator, resources: &resources, logger: logger)
         }
+        // Resolved once: the snapshot and the VM restoring it must use the same image even if
+        // image/current is re-pointed meanwhile (its page cache belongs to that root filesystem).
+        let vm = Self.resolvingSymlinks(vm)
         let store: SnapshotStore
         let snapshot: (key: SnapshotKey, path: String)
         do {
             try validate(vm)
             store = try SnapshotStore(root: root)
-            snapshot = try await self.snapshot(for: Self.resolvingSymlinks(vm.image), vm: vm, accelerator: accelerator, store: store, logger: logger)
+            snapshot = try await self.snapshot(for: vm, accelerator: accelerator, store: store, logger: logger)
         } catch {
             if error is CancellationError || Task.isCancelled { throw error }
             logger.warning("cannot make a VM snapshot; booting cold", metadata: ["error": "\(error)"])
@@ -56,15 +59,13 @@ extension QEMUDriver {
         }
     }
 
-    /// The saved state for VMs shaped like `vm`, saved now from a freshly booted template VM if
-    /// there is none yet. The template runs no job: what every restored VM starts from is a guest
-    /// that only booted and greeted the host.
+    /// The saved state for VMs shaped like `vm` (its image paths already resolved), saved now from a
+    /// freshly booted template VM if there is none yet. The template runs no job's code, only the
+    /// fixed ``Configuration/snapshotWarmup``.
     func snapshot(
-        for image: GuestImage, vm: VMConfiguration, accelerator: QEMUCommandLine.ResolvedAccelerator, store: SnapshotStore,
-        logger: Logger
+        for vm: VMConfiguration, accelerator: QEMUCommandLine.ResolvedAccelerator, store: SnapshotStore, logger: Logger
     ) async throws -> (key: SnapshotKey, path: String) {
-        var vm = vm
-        vm.image = image
+        let image = vm.image
         let machine = QEMUCommandLine(
             configuration: configuration, vm: vm, accelerator: accelerator, agentSocketPath: SnapshotKey.socketPlaceholder,
             tscKHz: configuration.tscKHz ?? HostTSC.kHz)
