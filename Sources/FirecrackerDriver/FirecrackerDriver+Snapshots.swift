@@ -29,8 +29,7 @@ extension FirecrackerDriver {
         guard let root = configuration.snapshotDirectory else { return try await bootCold(vmConfiguration) }
         // Kernel and root filesystem of one image even if a symlink to it is re-pointed meanwhile:
         // the snapshot records the drive's path and the key names the files behind it.
-        var resolved = vmConfiguration
-        resolved.image = Self.resolvingSymlinks(vmConfiguration.image)
+        let resolved = vmConfiguration.resolvingSymlinks()
         let store: SnapshotStore
         let snapshot: (key: SnapshotKey, directory: String)
         do {
@@ -125,14 +124,5 @@ extension FirecrackerDriver {
                 "jailer \(configuration.jailer == nil ? "off" : "on")",
                 "warmup " + (configuration.snapshotWarmup ?? "-"),
             ])
-    }
-
-    static func resolvingSymlinks(_ image: GuestImage) -> GuestImage {
-        func resolve(_ path: String) -> String {
-            guard let resolved = realpath(path, nil) else { return path }
-            defer { free(resolved) }
-            return String(cString: resolved)
-        }
-        return GuestImage(kernelPath: resolve(image.kernelPath), rootfsPath: resolve(image.rootfsPath))
     }
 }

@@ -21,6 +21,37 @@ public struct GuestImage: Sendable, Hashable {
     public static func at(_ directory: String = GuestImage.defaultDirectory) -> GuestImage {
         GuestImage(kernelPath: directory + "/vmlinux", rootfsPath: directory + "/rootfs.ext4")
     }
+
+    /// The same files with symlinks resolved, so a VM (and its snapshot) keep one image even if
+    /// `image/current` is re-pointed meanwhile. When both files share a directory, that directory is
+    /// resolved once, so the kernel and root filesystem surely come from the same image.
+    public func resolvingSymlinks() -> GuestImage {
+        func resolve(_ path: String) -> String {
+            guard let resolved = realpath(path, nil) else { return path }
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        func split(_ path: String) -> (directory: String, name: String)? {
+            guard let slash = path.lastIndex(of: "/") else { return nil }
+            return (String(path[..<slash]), String(path[path.index(after: slash)...]))
+        }
+        if let kernel = split(kernelPath), let rootfs = split(rootfsPath), kernel.directory == rootfs.directory,
+            !kernel.directory.isEmpty
+        {
+            let directory = resolve(kernel.directory)
+            return GuestImage(kernelPath: directory + "/" + kernel.name, rootfsPath: directory + "/" + rootfs.name)
+        }
+        return GuestImage(kernelPath: resolve(kernelPath), rootfsPath: resolve(rootfsPath))
+    }
+}
+
+extension VMConfiguration {
+    /// This configuration with its image's symlinks resolved (``GuestImage/resolvingSymlinks()``).
+    public func resolvingSymlinks() -> VMConfiguration {
+        var vm = self
+        vm.image = image.resolvingSymlinks()
+        return vm
+    }
 }
 
 /// The shape of one VM. A value with defaults, validated by the driver before it boots.

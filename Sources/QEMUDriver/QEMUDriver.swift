@@ -96,8 +96,7 @@ public struct QEMUDriver: MicroVMDriver {
 
         try await steps.run("validate") { try validate(vm) }
         // Kernel and root filesystem from the same image even if image/current is re-pointed meanwhile.
-        var vm = vm
-        vm.image = Self.resolvingSymlinks(vm.image)
+        let vm = vm.resolvingSymlinks()
 
         let directory = try await steps.run("prepare runtime dir") {
             Self.cleanLeftoversOnce(under: vm.runtimeDirectory, logger: logger)
@@ -182,26 +181,6 @@ public struct QEMUDriver: MicroVMDriver {
         try Self.validateImage(vm.image)
     }
 
-    static func resolvingSymlinks(_ image: GuestImage) -> GuestImage {
-        func resolve(_ path: String) -> String {
-            guard let resolved = realpath(path, nil) else { return path }
-            defer { free(resolved) }
-            return String(cString: resolved)
-        }
-        func split(_ path: String) -> (directory: String, name: String)? {
-            guard let slash = path.lastIndex(of: "/") else { return nil }
-            return (String(path[..<slash]), String(path[path.index(after: slash)...]))
-        }
-        // One resolution of the shared directory, so both files surely come from the same image.
-        if let kernel = split(image.kernelPath), let rootfs = split(image.rootfsPath), kernel.directory == rootfs.directory,
-            !kernel.directory.isEmpty
-        {
-            let directory = resolve(kernel.directory)
-            return GuestImage(kernelPath: directory + "/" + kernel.name, rootfsPath: directory + "/" + rootfs.name)
-        }
-        return GuestImage(kernelPath: resolve(image.kernelPath), rootfsPath: resolve(image.rootfsPath))
-    }
-
     static func validateImage(_ image: GuestImage) throws {
         for path in [image.kernelPath, image.rootfsPath] {
             var info = stat()
@@ -247,7 +226,7 @@ extension QEMUDriver {
         for vm: VMConfiguration, accelerator: Accelerator, agentSocketPath: String, incomingStatePath: String? = nil
     ) -> [String] {
         var commandLine = QEMUCommandLine(
-            configuration: configuration, vm: Self.resolvingSymlinks(vm), accelerator: accelerator == .kvm ? .kvm : .tcg,
+            configuration: configuration, vm: vm.resolvingSymlinks(), accelerator: accelerator == .kvm ? .kvm : .tcg,
             agentSocketPath: agentSocketPath, tscKHz: configuration.tscKHz ?? HostTSC.kHz)
         commandLine.incomingStatePath = incomingStatePath
         return commandLine.arguments
@@ -261,12 +240,7 @@ extension QEMUDriver {
         }
         try validate(vm)
         let accelerator: QEMUCommandLine.ResolvedAccelerator = configuration.accelerator == .kvm ? .kvm : .tcg
-        return try await snapshot(for: Self.resolvingSymlinks(vm), accelerator: accelerator, store: try SnapshotStore(root: root), logger: logger).path
+        return try await snapshot(for: vm.resolvingSymlinks(), accelerator: accelerator, store: try SnapshotStore(root: root), logger: logger).path
     }
 
-    static func resolvingSymlinks(_ vm: VMConfiguration) -> VMConfiguration {
-        var vm = vm
-        vm.image = resolvingSymlinks(vm.image)
-        return vm
-    }
 }

@@ -31,7 +31,7 @@ extension QEMUDriver {
         }
         // Resolved once: the snapshot and the VM restoring it must use the same image even if
         // image/current is re-pointed meanwhile (its page cache belongs to that root filesystem).
-        let vm = Self.resolvingSymlinks(vm)
+        let vm = vm.resolvingSymlinks()
         let store: SnapshotStore
         let snapshot: (key: SnapshotKey, path: String)
         do {
