@@ -63,6 +63,15 @@ struct WorkerConfigurationTests {
         }
     }
 
+    @Test("a snapshot directory a shell could misread is refused unless snapshots are off")
+    func snapshotDirectory() throws {
+        var configuration = WorkerConfiguration()
+        configuration.snapshotDirectory = "/var/cache/x; rm -rf /"
+        #expect(throws: WorkerConfigurationError.self) { try configuration.validate() }
+        configuration.snapshots = false
+        #expect(throws: Never.self) { try configuration.validate() }
+    }
+
     @Test("default concurrency follows cores and memory")
     func defaultConcurrency() {
         // 2 cores, 24 GiB: cores bound it.

@@ -1,4 +1,5 @@
 import AgentProtocol
+import MicroVM
 
 #if canImport(Glibc)
 import Glibc
@@ -37,8 +38,8 @@ extension WorkerConfiguration {
         if vmMemoryMiB < 64 { try fail("vm-memory-mib must be at least 64") }
         if vmVCPUs < 1 || vmVCPUs > 32 { try fail("vm-vcpus must be between 1 and 32") }
         if bootTimeout <= .zero { try fail("boot-timeout-seconds must be positive") }
-        let plainPath = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-")
-        if snapshots, !snapshotDirectory.hasPrefix("/") || !snapshotDirectory.allSatisfy(plainPath.contains) || snapshotDirectory.contains("..") {
+        // The store's own rule (a shell reads the path in QEMU's `exec:` migration URI).
+        if snapshots, (try? SnapshotStore(root: snapshotDirectory)) == nil {
             try fail("snapshot-dir '\(snapshotDirectory)' must be an absolute path of letters, digits and /._- (or set snapshots=false)")
         }
         if hostTimeoutMargin <= .zero { try fail("host-timeout-margin-seconds must be positive") }
