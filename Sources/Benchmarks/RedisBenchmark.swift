@@ -7,8 +7,8 @@ import RedisClient
 import TestSupport
 
 /// `codebench-worker bench redis`: our client against `redis-benchmark` on the same freshly started
-/// `redis-server`, with matching parameters (connections, pipeline depth, requests, payload),
-/// each test run by ours and then by redis-benchmark, for several rounds; prints medians and ratios.
+/// `redis-server`, with matching parameters (connections, pipeline depth, requests, payload), in many
+/// short rounds that run each test for both back to back; prints medians and per-round ratios.
 ///
 /// The latency test also measures a bare SwiftNIO ping-pong handler (no client, no async/await) on
 /// the same event loop: the floor any NIO-based client can reach on this machine, so that the gap to
@@ -16,18 +16,20 @@ import TestSupport
 public struct RedisBenchmark: Sendable {
     public struct Options: Sendable {
         /// Requests per throughput test and round.
-        public var requests = 200_000
+        public var requests = 50_000
         /// Pipeline depth for the throughput tests (`-P`).
         public var pipeline = 16
         /// Connections for the throughput tests (`-c`).
         public var clients = 1
         /// Requests for the latency test (`-c 1 -P 1`).
-        public var latencyRequests = 50_000
+        public var latencyRequests = 5_000
         /// Value size in bytes (`-d`).
         public var valueSize = 3
-        /// Rounds of (ours, redis-benchmark); medians are reported.
-        public var rounds = 3
+        /// Short interleaved rounds; each runs every test for both clients, and per-round ratios' medians are reported.
+        public var rounds = 15
         public var redisBenchmarkPath = "/usr/bin/redis-benchmark"
+        /// Our client's ``RedisClientConfiguration/replyBusyPoll``.
+        public var replyBusyPoll = RedisClientConfiguration(endpoint: .unixSocket(path: "")).replyBusyPoll
         /// Run our side on the client's event loop (``EventLoopTaskExecutor``) instead of the global executor.
         public var pinToEventLoop = true
 
@@ -44,12 +46,21 @@ public struct RedisBenchmark: Sendable {
         self.output = output
     }
 
-    /// One measured figure per test: throughput in ops/s or latency percentiles in microseconds.
+    /// Each round's figures, ours and redis-benchmark's side by side: ratios are taken per round (the
+    /// two ran back to back, so they saw the same machine) and their median reported.
     struct Figures {
-        var throughput: [String: [Double]] = [:]
-        var latency: [String: [Double]] = [:]  // "p50", "p95", "p99"
-        /// The bare NIO ping-pong's percentiles, same keys as `latency`.
-        var floor: [String: [Double]] = [:]
+        struct Pair {
+            var ours: Double
+            var theirs: Double
+        }
+        /// Ops/s per test, including "GET -P 1" from the latency runs.
+        var throughput: [String: [Pair]] = [:]
+        /// Latency percentiles in microseconds ("p50", "p95", "p99"); `ours` as measured, not bucketed.
+        var latency: [String: [Pair]] = [:]
+        /// Ours with ``RedisClientConfiguration/replyBusyPoll`` off, against redis-benchmark's of the same round.
+        var sleeping: [String: [Pair]] = [:]
+        /// The bare NIO ping-pong's percentiles against redis-benchmark's of the same round.
+        var floor: [String: [Pair]] = [:]
     }
 
     static let throughputTests = ["SET", "GET", "RPUSH", "LPOP"]
@@ -69,57 +80,82 @@ public struct RedisBenchmark: Sendable {
         try await withRedisServer { server in
             var configuration = try RedisClientConfiguration(url: server.url)
             configuration.timeouts.command = .seconds(60)
+            configuration.replyBusyPoll = options.replyBusyPoll
             let client = RedisClient(configuration: configuration, eventLoopGroup: elg, logger: logger)
             defer { client.close() }
+            var sleepingConfiguration = configuration
+            sleepingConfiguration.replyBusyPoll = .zero
+            let sleepingClient = RedisClient(configuration: sleepingConfiguration, eventLoopGroup: elg, logger: logger)
+            defer { sleepingClient.close() }
 
-            output("redis benchmark: redis-server \(server.url), \(options.rounds) rounds alternating ours and redis-benchmark (latency runs rotate order); medians")
+            output("redis benchmark: redis-server \(server.url); \(options.rounds) short rounds, each running every test for ours and redis-benchmark back to back (order alternating)")
             output("our client runs on \(options.pinToEventLoop ? "its event loop (EventLoopTaskExecutor)" : "the global concurrent executor")")
-            output("throughput: -n \(options.requests) -c \(options.clients) -P \(options.pipeline) -d \(options.valueSize); latency: -n \(options.latencyRequests) -c 1 -P 1 GET")
+            output("throughput: -n \(options.requests) -c \(options.clients) -P \(options.pipeline) -d \(options.valueSize); latency: -n \(options.latencyRequests) -c 1 -P 1 GET; per round")
             // Warm-up: connections, page faults, the server's dict growth.
             _ = try await onOurExecutor(client) { try await throughput(client, command: "SET", requests: 20_000) }
-            var ours = Figures()
-            var theirs = Figures()
+            _ = try await onOurExecutor(client) { try await latency(client, requests: options.latencyRequests) }
+            var figures = Figures()
             for round in 1...options.rounds {
-                // Each test runs ours then redis-benchmark back to back, so both see the same machine load.
-                for test in Self.throughputTests {
-                    let opsPerSecond = try await onOurExecutor(client) {
-                        try await throughput(client, command: test, requests: options.requests)
-                    }
-                    ours.throughput[test, default: []].append(opsPerSecond)
-                    let pipelined = try redisBenchmark(port: server.port, arguments: [
+                try await measureThroughput(round: round, client: client, port: server.port, into: &figures)
+                try await measureLatency(round: round, clients: (client, sleepingClient), elg: elg, port: server.port, into: &figures)
+                if round % 5 == 0 || round == options.rounds { output("  round \(round) of \(options.rounds) done") }
+            }
+            report(figures)
+        }
+    }
+
+    /// Short runs interleaved finely: on a shared or nested host the machine's speed drifts by more
+    /// than the difference being measured within seconds, so long back-to-back runs compare different machines.
+    private func measureThroughput(round: Int, client: RedisClient, port: Int, into figures: inout Figures) async throws {
+        for test in Self.throughputTests {
+            var ours = 0.0
+            var theirs: Double?
+            for side in round % 2 == 0 ? [0, 1] : [1, 0] {
+                if side == 0 {
+                    ours = try await onOurExecutor(client) { try await throughput(client, command: test, requests: options.requests) }
+                } else {
+                    theirs = try redisBenchmark(port: port, arguments: [
                         "-c", String(options.clients), "-P", String(options.pipeline), "-n", String(options.requests),
                         "-d", String(options.valueSize), "-t", test.lowercased(),
-                    ])
-                    if let rps = pipelined[test]?.rps { theirs.throughput[test, default: []].append(rps) }
+                    ])[test]?.rps
                 }
-                // Settle after the pipelined tests (untimed), then rotate the three latency runs across rounds:
-                // on this kind of host the scheduler's placement after a busy phase shifts whichever runs first.
-                _ = try await onOurExecutor(client) { try await latency(client, requests: options.latencyRequests / 10) }
-                for step in 0..<3 {
-                    switch (round + step) % 3 {
-                    case 0:
-                        var measured = try await onOurExecutor(client) { try await latency(client, requests: options.latencyRequests) }
-                        ours.throughput["GET -P 1", default: []] += measured.removeValue(forKey: "ops") ?? []
-                        ours.latency.merge(measured) { $0 + $1 }
-                    case 1:
-                        let floor = try await nioFloorLatency(elg, port: server.port, requests: options.latencyRequests)
-                        ours.floor.merge(floor) { $0 + $1 }
-                    default:
-                        let single = try redisBenchmark(port: server.port, arguments: [
-                            "-c", "1", "-P", "1", "-n", String(options.latencyRequests), "-d", String(options.valueSize), "-t", "get",
-                        ])
-                        if let get = single["GET"] {
-                            theirs.latency["p50", default: []].append(get.p50 * 1000)
-                            theirs.latency["p95", default: []].append(get.p95 * 1000)
-                            theirs.latency["p99", default: []].append(get.p99 * 1000)
-                            theirs.throughput["GET -P 1", default: []].append(get.rps)
-                        }
-                    }
-                }
-                output("  round \(round) done")
             }
-            report(ours: ours, theirs: theirs)
+            if let theirs { figures.throughput[test, default: []].append(.init(ours: ours, theirs: theirs)) }
         }
+    }
+
+    /// Ours (busy-polling for replies, the default, and not), the bare NIO floor and redis-benchmark,
+    /// in an order rotating per round.
+    private func measureLatency(
+        round: Int, clients: (polling: RedisClient, sleeping: RedisClient), elg: MultiThreadedEventLoopGroup, port: Int,
+        into figures: inout Figures
+    ) async throws {
+        var ours: [String: Double] = [:]
+        var sleeping: [String: Double] = [:]
+        var floor: [String: Double] = [:]
+        var theirs: RedisBenchmarkResult?
+        for step in 0..<4 {
+            switch (round + step) % 4 {
+            case 0:
+                ours = try await onOurExecutor(clients.polling) { try await latency(clients.polling, requests: options.latencyRequests) }
+            case 3:
+                sleeping = try await onOurExecutor(clients.sleeping) { try await latency(clients.sleeping, requests: options.latencyRequests) }
+            case 1:
+                floor = try await nioFloorLatency(elg, port: port, requests: options.latencyRequests)
+            default:
+                theirs = try redisBenchmark(port: port, arguments: [
+                    "-c", "1", "-P", "1", "-n", String(options.latencyRequests), "-d", String(options.valueSize), "-t", "get",
+                ])["GET"]
+            }
+        }
+        guard let theirs else { return }
+        let theirLatency = ["p50": theirs.p50 * 1000, "p95": theirs.p95 * 1000, "p99": theirs.p99 * 1000]
+        for (p, value) in theirLatency {
+            figures.latency[p, default: []].append(.init(ours: ours[p] ?? .nan, theirs: value))
+            figures.sleeping[p, default: []].append(.init(ours: sleeping[p] ?? .nan, theirs: value))
+            figures.floor[p, default: []].append(.init(ours: floor[p] ?? .nan, theirs: value))
+        }
+        figures.throughput["GET -P 1", default: []].append(.init(ours: ours["ops"] ?? .nan, theirs: theirs.rps))
     }
 
     /// Runs our side on the client's event loop when pinned (redis-benchmark, which blocks, runs outside).
@@ -128,43 +164,50 @@ public struct RedisBenchmark: Sendable {
         return try await withTaskExecutorPreference(client.executor) { try await body() }
     }
 
-    private func report(ours: Figures, theirs: Figures) {
-        func median(_ values: [Double]?) -> Double? {
-            guard let values, !values.isEmpty else { return nil }
-            let sorted = values.sorted()
-            return sorted[sorted.count / 2]
+    private func report(_ figures: Figures) {
+        func median(_ values: [Double]) -> Double? {
+            let sorted = values.filter { !$0.isNaN }.sorted()
+            return sorted.isEmpty ? nil : sorted[sorted.count / 2]
         }
         func fmt(_ value: Double?, _ decimals: Int = 0) -> String {
             value.map { String(format: "%.\(decimals)f", $0) } ?? "-"
         }
         let pad: (String, Int) -> String = { text, width in text.count >= width ? text : text + String(repeating: " ", count: width - text.count) }
-        output("")
-        output(pad("test", 30) + pad("ours", 14) + pad("redis-benchmark", 18) + "ours/theirs")
-        for test in Self.throughputTests {
-            let a = median(ours.throughput[test])
-            let b = median(theirs.throughput[test])
-            let ratio = a.flatMap { a in b.map { a / $0 } }
-            output(pad("\(test) ops/s (-P \(options.pipeline))", 30) + pad(fmt(a), 14) + pad(fmt(b), 18) + fmt(ratio, 2) + "x")
+        /// The median ratio, and how many rounds met `target` (`higherIsBetter` decides the direction).
+        func ratios(_ pairs: [Figures.Pair], ours transform: (Double) -> Double = { $0 }, target: Double, higherIsBetter: Bool) -> String {
+            let values = pairs.map { transform($0.ours) / $0.theirs }.filter { $0.isFinite }
+            let met = values.filter { higherIsBetter ? $0 >= target : $0 <= target }.count
+            return fmt(median(values), 2) + "x" + "  (\(met)/\(values.count) rounds)"
         }
-        let a = median(ours.throughput["GET -P 1"])
-        let b = median(theirs.throughput["GET -P 1"])
-        output(pad("GET ops/s (-c 1 -P 1)", 30) + pad(fmt(a), 14) + pad(fmt(b), 18) + fmt(a.flatMap { a in b.map { a / $0 } }, 2) + "x")
+        output("")
+        output(pad("test", 30) + pad("ours", 14) + pad("redis-benchmark", 18) + "ours/theirs: median of rounds (rounds meeting target)")
+        for test in Self.throughputTests + ["GET -P 1"] {
+            let pairs = figures.throughput[test] ?? []
+            let label = test == "GET -P 1" ? "GET ops/s (-c 1 -P 1)" : "\(test) ops/s (-P \(options.pipeline))"
+            output(pad(label, 30) + pad(fmt(median(pairs.map(\.ours))), 14) + pad(fmt(median(pairs.map(\.theirs))), 18)
+                + ratios(pairs, target: 0.8, higherIsBetter: true))
+        }
         // Ratios compare ours rounded the way redis-benchmark's figures are (see `redisBenchmarkBucketTop`):
         // exact figures against its rounded-up ones would flatter us by up to 7 us.
-        func latencyRow(_ label: String, _ ours: Double?, _ theirs: Double?) {
-            let bucketed = ours.map(Self.redisBenchmarkBucketTop)
-            let shown = ours.map { fmt($0, 1) + " (" + fmt(bucketed, 0) + ")" } ?? "-"
-            output(pad(label, 30) + pad(shown, 14) + pad(fmt(theirs, 0), 18) + fmt(bucketed.flatMap { a in theirs.map { a / $0 } }, 2) + "x")
+        func latencyRow(_ label: String, _ pairs: [Figures.Pair]) {
+            let ours = median(pairs.map(\.ours))
+            let shown = ours.map { fmt($0, 1) + " (" + fmt(Self.redisBenchmarkBucketTop($0), 0) + ")" } ?? "-"
+            output(pad(label, 30) + pad(shown, 14) + pad(fmt(median(pairs.map(\.theirs))), 18)
+                + ratios(pairs, ours: Self.redisBenchmarkBucketTop, target: 1.2, higherIsBetter: false))
         }
         for p in ["p50", "p95", "p99"] {
-            latencyRow("GET latency \(p) (us)", median(ours.latency[p]), median(theirs.latency[p]))
+            latencyRow("GET latency \(p) (us)", figures.latency[p] ?? [])
         }
         for p in ["p50", "p95", "p99"] {
-            latencyRow("  bare NIO floor \(p) (us)", median(ours.floor[p]), median(theirs.latency[p]))
+            latencyRow("  busy-poll off \(p) (us)", figures.sleeping[p] ?? [])
+        }
+        for p in ["p50", "p95", "p99"] {
+            latencyRow("  bare NIO floor \(p) (us)", figures.floor[p] ?? [])
         }
         output("(throughput: higher is better, target ours/theirs >= 0.8; latency: lower is better, target <= 1.2)")
         output("(latency: redis-benchmark reports the top of an 8 us histogram bucket; in parentheses ours rounded the same way, which the ratio uses)")
         output("(ours: the caller's whole await, reply decoded; redis-benchmark: write to readable, before its read and parse; floor: write to channelRead)")
+        output("(ours polls the socket for up to \(Int((options.replyBusyPoll.seconds * 1e6).rounded())) us after each write (replyBusyPoll); 'busy-poll off' and the floor sleep in epoll at once, as redis-benchmark does)")
     }
 
     /// The figure redis-benchmark would print for `micros`: its HDR histogram (lowest discernible value
@@ -214,7 +257,7 @@ public struct RedisBenchmark: Sendable {
     }
 
     /// Round-trip percentiles (us) of single GETs, one at a time, on one connection; also records GET -P 1 throughput.
-    private func latency(_ client: RedisClient, requests: Int) async throws -> [String: [Double]] {
+    private func latency(_ client: RedisClient, requests: Int) async throws -> [String: Double] {
         let command = RedisCommand("GET", "key:__rand_int__")
         var samples: [Double] = []
         samples.reserveCapacity(requests)
@@ -230,17 +273,14 @@ public struct RedisBenchmark: Sendable {
         let elapsed = ContinuousClock.now - started
         samples.sort()
         func percentile(_ p: Double) -> Double { nearestRankPercentile(samples, p) ?? .nan }
-        return [
-            "p50": [percentile(50)], "p95": [percentile(95)], "p99": [percentile(99)],
-            "ops": [Double(requests) / elapsed.seconds],
-        ]
+        return ["p50": percentile(50), "p95": percentile(95), "p99": percentile(99), "ops": Double(requests) / elapsed.seconds]
     }
 
     // MARK: - Bare NIO floor
 
     /// Round-trip percentiles (us) of single GETs written by a plain NIO handler from `channelRead`,
     /// timed from `writeAndFlush` to the reply's `channelRead`, on a new connection on `elg`.
-    private func nioFloorLatency(_ elg: MultiThreadedEventLoopGroup, port: Int, requests: Int) async throws -> [String: [Double]] {
+    private func nioFloorLatency(_ elg: MultiThreadedEventLoopGroup, port: Int, requests: Int) async throws -> [String: Double] {
         let eventLoop = elg.next()
         let done = eventLoop.makePromise(of: [Double].self)
         let channel = try await ClientBootstrap(group: eventLoop)
@@ -259,7 +299,7 @@ public struct RedisBenchmark: Sendable {
             throw error
         }
         func percentile(_ p: Double) -> Double { nearestRankPercentile(samples, p) ?? .nan }
-        return ["p50": [percentile(50)], "p95": [percentile(95)], "p99": [percentile(99)]]
+        return ["p50": percentile(50), "p95": percentile(95), "p99": percentile(99)]
     }
 
     // MARK: - redis-benchmark

@@ -21,10 +21,14 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     /// pop an element) for the abandoned command, and nothing else must ever read that reply.
     private let closeOnCancel: Bool
     private let logger: Logger
+    /// Set once connected when ``RedisClientConfiguration/replyBusyPoll`` is on and the socket was found.
+    private var busyPoll: (poller: ReplyBusyPoller, descriptor: CInt)?
+    private let busyPollBudget: TimeAmount?
     let eventLoop: any EventLoop
 
-    init(eventLoop: any EventLoop, limits: RESPDecodingLimits, closeOnCancel: Bool, logger: Logger) {
+    init(eventLoop: any EventLoop, limits: RESPDecodingLimits, closeOnCancel: Bool, busyPoll: Duration, logger: Logger) {
         self.eventLoop = eventLoop
+        self.busyPollBudget = busyPoll > .zero ? .nanoseconds(busyPoll.nanoseconds) : nil
         self.decoder = NIOSingleStepByteToMessageProcessor(RESPTokenDecoder(limits: limits), maximumBufferSize: nil)
         self.closeOnCancel = closeOnCancel
         self.logger = logger
@@ -52,6 +56,9 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         request.state = .written
         pending.append(request)
         context.writeAndFlush(wrapOutboundOut(request.encoded), promise: nil)
+        if request.expectsPromptReply, let busyPoll {
+            busyPoll.poller.written(on: busyPoll.descriptor)
+        }
         if let deadline = request.deadline, timerDeadline.map({ deadline < $0 }) ?? true {
             timeoutTimer?.cancel()
             scheduleTimeoutCheck(at: deadline)
@@ -95,6 +102,13 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         self.context = nil
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        if let busyPollBudget, let descriptor = ReplyBusyPoller.descriptor(local: context.channel.localAddress, remote: context.channel.remoteAddress) {
+            busyPoll = (ReplyBusyPoller.shared(for: eventLoop, budget: busyPollBudget), descriptor)
+        }
+        context.fireChannelActive()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         shutDown(RedisError(code: .connectionClosed, message: "connection closed by the server or the network"))
         context.fireChannelInactive()
@@ -132,6 +146,9 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         if head.receive(token) {
             pending.removeFirst()
+            if head.expectsPromptReply, let busyPoll {
+                busyPoll.poller.finished(on: busyPoll.descriptor)
+            }
         }
     }
 
@@ -144,6 +161,11 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         timeoutTimer = nil
         timerDeadline = nil
         let failed = pending
+        if let busyPoll {
+            // Before NIO closes the descriptor, whose number may then be reused.
+            busyPoll.poller.finished(on: busyPoll.descriptor, count: failed.count { $0.expectsPromptReply })
+            self.busyPoll = nil
+        }
         pending.removeAll()
         for request in failed {
             var e = error

@@ -62,7 +62,10 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
         closeOnCancel: Bool,
         unblocker: (@Sendable (Int) async -> Bool)? = nil
     ) async throws -> RedisConnection {
-        let handler = RedisChannelHandler(eventLoop: eventLoop, limits: configuration.decodingLimits, closeOnCancel: closeOnCancel, logger: logger)
+        let handler = RedisChannelHandler(
+            eventLoop: eventLoop, limits: configuration.decodingLimits, closeOnCancel: closeOnCancel,
+            busyPoll: configuration.replyBusyPoll, logger: logger
+        )
         let serverHostname = Self.serverHostname(configuration)
         let bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(.nanoseconds(Int64(configuration.timeouts.connect.nanoseconds)))
@@ -134,7 +137,8 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
             encoded: command.encoded,
             replyCount: 1,
             commandName: command.name,
-            deadline: effectiveTimeout.map { NIODeadline.now() + TimeAmount.nanoseconds(Int64($0.nanoseconds)) }
+            deadline: effectiveTimeout.map { NIODeadline.now() + TimeAmount.nanoseconds(Int64($0.nanoseconds)) },
+            expectsPromptReply: !command.isBlocking
         )
         let token: RESPToken
         do {
@@ -185,7 +189,8 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
             encoded: encoded,
             replyCount: commands.count,
             commandName: first.name,
-            deadline: effectiveTimeout.map { NIODeadline.now() + TimeAmount.nanoseconds(Int64($0.nanoseconds)) }
+            deadline: effectiveTimeout.map { NIODeadline.now() + TimeAmount.nanoseconds(Int64($0.nanoseconds)) },
+            expectsPromptReply: !blocking
         )
         return try await closingOnCancel {
             try await withTaskCancellationHandler {

@@ -26,6 +26,8 @@ final class RedisRequest: @unchecked Sendable {
     /// For errors: the command name (first command of a pipeline).
     let commandName: String
     let deadline: NIODeadline?
+    /// False for blocking commands: their reply may take seconds, so the event loop must not busy-poll for it.
+    let expectsPromptReply: Bool
 
     var responder: Responder = .none
     var state: State = .created
@@ -34,7 +36,8 @@ final class RedisRequest: @unchecked Sendable {
     var received = 0
     var replies: [RESPToken] = []
 
-    init(encoded: ByteBuffer, replyCount: Int, commandName: String, deadline: NIODeadline?) {
+    init(encoded: ByteBuffer, replyCount: Int, commandName: String, deadline: NIODeadline?, expectsPromptReply: Bool = true) {
+        self.expectsPromptReply = expectsPromptReply
         self.encoded = encoded
         self.replyCount = replyCount
         self.commandName = commandName
