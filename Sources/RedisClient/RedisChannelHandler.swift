@@ -56,7 +56,7 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         request.state = .written
         pending.append(request)
         context.writeAndFlush(wrapOutboundOut(request.encoded), promise: nil)
-        if request.expectsPromptReply, let busyPoll {
+        if request.pollForReply, let busyPoll {
             busyPoll.poller.written(on: busyPoll.descriptor)
         }
         if let deadline = request.deadline, timerDeadline.map({ deadline < $0 }) ?? true {
@@ -146,7 +146,7 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         }
         if head.receive(token) {
             pending.removeFirst()
-            if head.expectsPromptReply, let busyPoll {
+            if head.pollForReply, let busyPoll {
                 busyPoll.poller.finished(on: busyPoll.descriptor)
             }
         }
@@ -163,7 +163,7 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
         let failed = pending
         if let busyPoll {
             // Before NIO closes the descriptor, whose number may then be reused.
-            busyPoll.poller.finished(on: busyPoll.descriptor, count: failed.count { $0.expectsPromptReply })
+            busyPoll.poller.finished(on: busyPoll.descriptor, count: failed.count { $0.pollForReply })
             self.busyPoll = nil
         }
         pending.removeAll()

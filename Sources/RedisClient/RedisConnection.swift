@@ -138,7 +138,7 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
             replyCount: 1,
             commandName: command.name,
             deadline: effectiveTimeout.map { NIODeadline.now() + TimeAmount.nanoseconds(Int64($0.nanoseconds)) },
-            expectsPromptReply: !command.isBlocking
+            pollForReply: !command.isBlocking
         )
         let token: RESPToken
         do {
@@ -190,7 +190,7 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
             replyCount: commands.count,
             commandName: first.name,
             deadline: effectiveTimeout.map { NIODeadline.now() + TimeAmount.nanoseconds(Int64($0.nanoseconds)) },
-            expectsPromptReply: !blocking
+            pollForReply: !blocking
         )
         return try await closingOnCancel {
             try await withTaskCancellationHandler {
@@ -252,6 +252,7 @@ public final class RedisConnection: RedisCommandExecutor, Sendable {
         if handler.eventLoop.inEventLoop {
             handler.submit(request)
         } else {
+            request.pollForReply = false
             handler.eventLoop.execute { handler.submit(request) }
         }
     }

@@ -26,8 +26,10 @@ final class RedisRequest: @unchecked Sendable {
     /// For errors: the command name (first command of a pipeline).
     let commandName: String
     let deadline: NIODeadline?
-    /// False for blocking commands: their reply may take seconds, so the event loop must not busy-poll for it.
-    let expectsPromptReply: Bool
+    /// Whether the event loop may busy-poll for the reply (``ReplyBusyPoller``). Not for blocking
+    /// commands, whose reply may take seconds, nor for callers off the event loop: their own thread
+    /// must be woken for the reply anyway, and on a small machine the polling loop would hold the CPU it needs.
+    var pollForReply: Bool
 
     var responder: Responder = .none
     var state: State = .created
@@ -36,8 +38,8 @@ final class RedisRequest: @unchecked Sendable {
     var received = 0
     var replies: [RESPToken] = []
 
-    init(encoded: ByteBuffer, replyCount: Int, commandName: String, deadline: NIODeadline?, expectsPromptReply: Bool = true) {
-        self.expectsPromptReply = expectsPromptReply
+    init(encoded: ByteBuffer, replyCount: Int, commandName: String, deadline: NIODeadline?, pollForReply: Bool = false) {
+        self.pollForReply = pollForReply
         self.encoded = encoded
         self.replyCount = replyCount
         self.commandName = commandName

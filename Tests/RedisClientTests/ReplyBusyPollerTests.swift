@@ -133,17 +133,38 @@ import TestSupport
                 configuration.replyBusyPoll = budget
                 let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
                 let redis = RedisClient(configuration: configuration, eventLoopGroup: group)
-                for i in 0..<200 {
-                    _ = try await redis.send("SET", "key\(i)", "value\(i)")
-                    #expect(try await redis.send(RedisCommand("GET", "key\(i)"), as: String.self) == "value\(i)")
+                try await withTaskExecutorPreference(redis.executor) {
+                    for i in 0..<200 {
+                        _ = try await redis.send("SET", "key\(i)", "value\(i)")
+                        #expect(try await redis.send(RedisCommand("GET", "key\(i)"), as: String.self) == "value\(i)")
+                    }
+                    let popped = try await redis.withDedicatedConnection { connection in
+                        try await connection.send(RedisCommand("BLPOP", "empty-\(budget)", 0.1), timeout: nil)
+                    }
+                    #expect(popped.isNull)
                 }
-                let popped = try await redis.withDedicatedConnection { connection in
-                    try await connection.send(RedisCommand("BLPOP", "empty-\(budget)", 0.1), timeout: nil)
-                }
-                #expect(popped.isNull)
+                let polls = try await group.next().submit { ReplyBusyPoller.shared(for: group.next(), budget: .nanoseconds(budget.nanoseconds)).polls }.get()
+                // One poll per write of the 400 commands (counted even when the back-off skips it); none for BLPOP.
+                #expect(polls == (budget == .zero ? 0 : 400))
                 redis.close()
                 try await group.shutdownGracefully()
             }
+        }
+    }
+
+    @Test func callersOffTheEventLoopAreNotPolledFor() async throws {
+        try await withRedisServer { server in
+            var configuration = try RedisClientConfiguration(url: server.url)
+            configuration.replyBusyPoll = .microseconds(50)
+            let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            let redis = RedisClient(configuration: configuration, eventLoopGroup: group)
+            for i in 0..<50 {
+                _ = try await redis.send("SET", "key\(i)", "value\(i)")
+            }
+            let polls = try await group.next().submit { ReplyBusyPoller.shared(for: group.next(), budget: .microseconds(50)).polls }.get()
+            #expect(polls == 0)
+            redis.close()
+            try await group.shutdownGracefully()
         }
     }
 }
