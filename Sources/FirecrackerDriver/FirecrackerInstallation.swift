@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import NIOPosix
+import MicroVM
 
 /// Finding the Firecracker binary and asking its version, for the driver and for `doctor`.
 public enum FirecrackerInstallation {
@@ -26,30 +26,33 @@ public enum FirecrackerInstallation {
 
     /// Runs `<binary> --version` (bounded) and parses `Firecracker v1.16.1`.
     public static func version(of binary: String, timeout: Duration = .seconds(5)) async throws(VersionError) -> FirecrackerRelease {
-        let process: SpawnedProcess
+        let output = ConsoleRing(capacity: 4096)
+        let process: VMMProcess
         do {
-            process = try await SpawnedProcess.spawn(
-                executable: binary, arguments: ["--version"], outputCapacity: 4096,
-                group: MultiThreadedEventLoopGroup.singleton)
+            process = try await VMMProcess.spawn(executable: binary, arguments: ["--version"], stdout: output, stderr: output)
         } catch {
             throw VersionError(message: "cannot run \(binary) --version: \(error)")
         }
-        let clock = ContinuousClock()
-        let deadline = clock.now + timeout
-        var status: CInt?
-        while status == nil && clock.now < deadline {
-            status = process.poll()
-            if status == nil { try? await Task.sleep(for: .milliseconds(5)) }
+        let finished = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { (try? await process.waitForExit()) != nil }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
         }
-        await process.settleOutput()
-        await process.terminate()
-        let output = process.output.tail()
-        guard let status else { throw VersionError(message: "\(binary) --version did not finish within \(timeout)") }
-        guard status == 0 else {
-            throw VersionError(message: "\(binary) --version \(describeWaitStatus(status)): \(output.prefix(300))")
+        process.kill()
+        let status = await process.waitForExitIgnoringCancellation()
+        await process.closeOutputs(grace: .milliseconds(100))
+        let text = output.tail()
+        guard finished else { throw VersionError(message: "\(binary) --version did not finish within \(timeout)") }
+        guard status == .exited(0) else {
+            throw VersionError(message: "\(binary) --version ended with \(status): \(text.prefix(300))")
         }
-        guard let release = FirecrackerRelease(versionOutput: output) else {
-            throw VersionError(message: "unrecognised \(binary) --version output: \(output.prefix(300))")
+        guard let release = FirecrackerRelease(versionOutput: text) else {
+            throw VersionError(message: "unrecognised \(binary) --version output: \(text.prefix(300))")
         }
         return release
     }

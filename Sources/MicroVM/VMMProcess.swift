@@ -55,10 +55,12 @@ public final class VMMProcess: Sendable {
         self.outputChannels = outputChannels
     }
 
-    /// Spawns `executable` with `arguments` (argv[0] excluded). stdin is /dev/null.
+    /// Spawns `executable` with `arguments` (argv[0] excluded). stdin is /dev/null. `stdout` and
+    /// `stderr` may be the same ring. `environment` (`NAME=value` entries) replaces ours when given.
     public static func spawn(
         executable: String,
         arguments: [String],
+        environment: [String]? = nil,
         stdout: ConsoleRing,
         stderr: ConsoleRing,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
@@ -69,7 +71,16 @@ public final class VMMProcess: Sendable {
         let outPipe = try makePipe()
         let errPipe = try makePipe()
         var pid: pid_t = 0
-        let spawnResult = spawnChild(executable: executable, arguments: arguments, stdoutFD: outPipe.write, stderrFD: errPipe.write, pid: &pid)
+        var spawnResult: Int32 = 0
+        // ETXTBSY: another thread of this process forked while holding the executable open for
+        // writing (an install or upgrade in progress); it clears when that child execs.
+        for attempt in 0..<20 {
+            spawnResult = spawnChild(
+                executable: executable, arguments: arguments, environment: environment,
+                stdoutFD: outPipe.write, stderrFD: errPipe.write, pid: &pid)
+            guard spawnResult == ETXTBSY, attempt < 19 else { break }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
         close(outPipe.write)
         close(errPipe.write)
         guard spawnResult == 0 else {
@@ -205,7 +216,9 @@ public final class VMMProcess: Sendable {
         return (fds[0], fds[1])
     }
 
-    private static func spawnChild(executable: String, arguments: [String], stdoutFD: Int32, stderrFD: Int32, pid: inout pid_t) -> Int32 {
+    private static func spawnChild(
+        executable: String, arguments: [String], environment: [String]?, stdoutFD: Int32, stderrFD: Int32, pid: inout pid_t
+    ) -> Int32 {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -233,8 +246,15 @@ public final class VMMProcess: Sendable {
 
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
+        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { $0.map { strdup($0) } + [nil] }
+        defer { for pointer in envp ?? [] { free(pointer) } }
         return argv.withUnsafeBufferPointer { argvBuffer in
-            posix_spawn(&pid, executable, &actions, &attributes, argvBuffer.baseAddress!, environ)
+            guard let envp else {
+                return posix_spawn(&pid, executable, &actions, &attributes, argvBuffer.baseAddress!, environ)
+            }
+            return envp.withUnsafeBufferPointer { envBuffer in
+                posix_spawn(&pid, executable, &actions, &attributes, argvBuffer.baseAddress!, envBuffer.baseAddress!)
+            }
         }
     }
 }

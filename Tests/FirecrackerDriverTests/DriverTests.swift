@@ -103,7 +103,7 @@ import Testing
             try await driver.withVM(try vmConfiguration(directory), logger: Fixtures.logger) { _ in () }
         }
         #expect(error?.code == .bootFailed)
-        #expect(error?.message.contains("exited with status 1") == true)
+        #expect(error?.message.contains("firecracker ended with exit status 1") == true)
         #expect(error?.consoleTail?.contains(message) == true)
         #expect(runtimeEntries(directory).isEmpty)
     }

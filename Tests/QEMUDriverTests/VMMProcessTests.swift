@@ -21,6 +21,33 @@ struct VMMProcessTests {
         #expect(process.stderr.tail() == "err\n")
     }
 
+    @Test func outputIsDrainedContinuouslyIntoBoundedRings() async throws {
+        // 4 MiB through a 64 KiB pipe: the child only finishes if someone keeps reading.
+        let ring = ConsoleRing(capacity: 4096)
+        let process = try await VMMProcess.spawn(
+            executable: "/bin/sh", arguments: ["-c", "yes x | head -c 4194304; echo done >&2"], stdout: ring, stderr: ring)
+        let status = await process.waitForExitIgnoringCancellation()
+        await process.closeOutputs()
+        #expect(status == .exited(0))
+        #expect(ring.totalBytes == 4 << 20 + 5)
+        #expect(ring.snapshot().count == 4096)
+        // One ring for both streams, as the Firecracker driver uses it.
+        #expect(ring.tail().hasSuffix("done\n"))
+    }
+
+    @Test func environmentReplacesOursWhenGiven() async throws {
+        let ring = ConsoleRing(capacity: 4096)
+        let process = try await VMMProcess.spawn(
+            executable: "/usr/bin/env", arguments: [], environment: ["PATH=/bin", "CODEBENCH_TEST=1"], stdout: ring, stderr: ring)
+        #expect(await process.waitForExitIgnoringCancellation() == .exited(0))
+        await process.closeOutputs()
+        #expect(ring.tail() == "PATH=/bin\nCODEBENCH_TEST=1\n")
+        let inherited = try await spawn(["-c", "echo $HOME"])
+        _ = await inherited.waitForExitIgnoringCancellation()
+        await inherited.closeOutputs()
+        #expect(inherited.stdout.tail() != "\n")
+    }
+
     @Test func inheritsOnlyStdinStdoutAndStderr() async throws {
         // A descriptor without close-on-exec, as a pipe another thread has not yet marked would be.
         var leaked: [Int32] = [-1, -1]

@@ -28,7 +28,7 @@ final class FirecrackerVM {
 
     private(set) var layout: FirecrackerLayout
     private(set) var uid: UInt32?
-    private(set) var process: SpawnedProcess?
+    private(set) var process: VMMProcess?
     private(set) var startedAt: ContinuousClock.Instant?
     /// The boot deadline: VMM start plus the configuration's boot timeout.
     private(set) var deadline: ContinuousClock.Instant
@@ -157,13 +157,15 @@ final class FirecrackerVM {
         startedAt = clock.now
         deadline = clock.now + configuration.bootTimeout
         do {
-            process = try await SpawnedProcess.spawn(
+            // One ring for both streams: Firecracker's own messages and the guest console, in order.
+            process = try await VMMProcess.spawn(
                 executable: executable, arguments: arguments, environment: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-                outputCapacity: configuration.consoleBufferBytes, group: group)
+                stdout: output, stderr: output, eventLoopGroup: group)
+        } catch let error as VMError {
+            throw error
         } catch {
             throw VMError(.vmmUnavailable, "cannot start \(executable): \(error)")
         }
-        output = process!.output
         recordVMM(pid: process!.pid)
     }
 
@@ -262,8 +264,8 @@ final class FirecrackerVM {
 
     /// Nil while Firecracker runs; otherwise how it ended, for messages.
     func vmmDeath() -> String? {
-        guard let process, let status = process.poll() else { return nil }
-        if let jailer = driver.jailer, jailer.newPIDNamespace, status == 0, let root = layout.chrootDirectory {
+        guard let process, let status = process.exitStatus else { return nil }
+        if let jailer = driver.jailer, jailer.newPIDNamespace, status == .exited(0), let root = layout.chrootDirectory {
             // The jailer exits once it has cloned Firecracker into the new PID namespace.
             if jailedPID == nil, let text = readSmallFile(root + "/" + firecrackerBinary.lastPathComponent + ".pid"),
                 let pid = text.split(whereSeparator: \.isWhitespace).first.flatMap({ pid_t($0) })
@@ -274,7 +276,7 @@ final class FirecrackerVM {
             guard let pid = jailedPID else { return "the jailer exited without starting firecracker" }
             return isRunning(pid) ? nil : "firecracker (pid \(pid)) exited"
         }
-        return (driver.jailer == nil ? "firecracker " : "the jailer/firecracker ") + describeWaitStatus(status)
+        return (driver.jailer == nil ? "firecracker" : "the jailer/firecracker") + " ended with \(status)"
     }
 
     /// Lets the drains catch up before an error is built: Firecracker logs why it refused a request
@@ -307,7 +309,9 @@ final class FirecrackerVM {
     func tearDown() async {
         if let agent { await agent.close() }
         if let process {
-            await process.terminate()
+            process.kill()
+            _ = await process.waitForExitIgnoringCancellation()
+            await process.closeOutputs()
             if let pid = jailedPID ?? readJailedPID() {
                 kill(pid, SIGKILL)
                 // Not our child: wait for init to reap it before removing its cgroup and files.
