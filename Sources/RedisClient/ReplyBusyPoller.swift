@@ -48,16 +48,21 @@ final class ReplyBusyPoller: @unchecked Sendable {
         let eventLoop: ObjectIdentifier
         let budget: Int64
     }
-    private static let registry = Mutex<[Key: ReplyBusyPoller]>([:])
+    /// Weak: a poller lives as long as a connection holds it, and keeps its event loop alive no longer.
+    private struct Entry: Sendable {
+        weak var poller: ReplyBusyPoller?
+    }
+    private static let registry = Mutex<[Key: Entry]>([:])
 
     /// The poller of `eventLoop` for this budget (one per loop, shared by its connections).
     static func shared(for eventLoop: any EventLoop, budget: TimeAmount) -> ReplyBusyPoller {
         let key = Key(eventLoop: ObjectIdentifier(eventLoop), budget: budget.nanoseconds)
         return registry.withLock { pollers in
             // A loop that was shut down may have left its identifier to a new one: never share across loops.
-            if let poller = pollers[key], poller.eventLoop === eventLoop { return poller }
+            if let poller = pollers[key]?.poller, poller.eventLoop === eventLoop { return poller }
             let poller = ReplyBusyPoller(eventLoop: eventLoop, budget: budget)
-            pollers[key] = poller
+            pollers = pollers.filter { $0.value.poller != nil }
+            pollers[key] = Entry(poller: poller)
             return poller
         }
     }
