@@ -7,6 +7,8 @@ struct FirecrackerGuestSession: GuestSession {
     let bootDuration: Duration
     let agent: AgentConnection
 
+    var isAlive: Bool { agent.isOpen }
+
     func run(_ request: RunRequest, timeout: Duration) async throws -> RunResult {
         try await agent.run(request, timeout: timeout)
     }

@@ -94,6 +94,8 @@ extension JobQueue {
                     _ = try await reapDeadWorkers()
                 }
             } catch {
+                // Cancelled: the worker is stopping, which is not a failure worth an error line.
+                if Task.isCancelled { break }
                 logger.error("queue maintenance failed; retrying", metadata: ["error": "\(error)"])
             }
             try? await Task.sleep(for: heartbeatEvery)

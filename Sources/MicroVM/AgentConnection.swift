@@ -299,6 +299,15 @@ public final class AgentConnection: Sendable {
         }
     }
 
+    /// Whether the channel is open and no earlier request left it unusable.
+    public var isOpen: Bool {
+        guard channel.isActive else { return false }
+        return usage.withLock { usage in
+            if case .unusable = usage { return false }
+            return true
+        }
+    }
+
     /// Closes the socket. Safe to call more than once.
     public func close() async {
         try? await channel.close()

@@ -24,6 +24,8 @@ public protocol GuestSession: Sendable {
     var hello: AgentHello { get }
     /// From the start of the VMM process to the agent's hello.
     var bootDuration: Duration { get }
+    /// Whether the agent connection is still open: false once the VMM has died or the guest closed it.
+    var isAlive: Bool { get }
     /// Sends one request and waits for its result. `timeout` is the host-side bound, which must be
     /// larger than the wall-time limit inside the request: the guest is not trusted to stop itself.
     func run(_ request: RunRequest, timeout: Duration) async throws -> RunResult

@@ -10,6 +10,8 @@ struct QEMUSession: GuestSession {
     let resources: VMResources
     let logger: Logger
 
+    var isAlive: Bool { connection.isOpen }
+
     func run(_ request: RunRequest, timeout: Duration) async throws -> RunResult {
         do {
             return try await connection.run(request, timeout: timeout)

@@ -35,6 +35,7 @@ extension WorkerConfiguration {
         if maxDeliveries < 1 { try fail("max-deliveries must be at least 1") }
         if maxPayloadBytes < 64 || maxPayloadBytes > 64 << 20 { try fail("max-payload-bytes must be between 64 and 67108864") }
         if let concurrency, concurrency < 1 || concurrency > 1024 { try fail("concurrency must be between 1 and 1024") }
+        if warmVMs < 0 || warmVMs > 64 { try fail("warm-vms must be between 0 and 64") }
         if vmMemoryMiB < 64 { try fail("vm-memory-mib must be at least 64") }
         if vmVCPUs < 1 || vmVCPUs > 32 { try fail("vm-vcpus must be between 1 and 32") }
         if bootTimeout <= .zero { try fail("boot-timeout-seconds must be positive") }

@@ -21,6 +21,8 @@ public struct WorkerService: Service, CustomStringConvertible {
     private let metrics: WorkerMetrics
     /// Readiness for a status endpoint; this service moves it along.
     public let health: WorkerHealth
+    /// VMs booted ahead of jobs, when ``WorkerConfiguration/warmVMs`` is above 0.
+    private let pool: WarmVMPool?
 
     /// - Parameters:
     ///   - queue: the job queue, configured with ``WorkerConfiguration/queueConfiguration(workerID:)`` for `workerID`.
@@ -42,6 +44,9 @@ public struct WorkerService: Service, CustomStringConvertible {
         var logger = logger
         logger[metadataKey: "worker.id"] = "\(workerID)"
         self.logger = logger
+        self.pool = configuration.warmVMs > 0
+            ? WarmVMPool(base: driver, configuration: configuration.vmConfiguration(network: false), size: configuration.warmVMs, logger: logger)
+            : nil
     }
 
     public var description: String { "WorkerService(\(workerID))" }
@@ -49,16 +54,21 @@ public struct WorkerService: Service, CustomStringConvertible {
     /// VMs this service has running right now.
     public var runningVMs: Int { metrics.runningVMs }
 
+    /// Jobs that started on a VM booted ahead of them (see ``WorkerConfiguration/warmVMs``).
+    public var warmStarts: Int { pool?.handedOut ?? 0 }
+    /// VMs parked and waiting for a job right now.
+    public var warmIdle: Int { pool?.idleCount ?? 0 }
+
     public func run() async throws {
         try configuration.validate()
         let concurrency = configuration.effectiveConcurrency
         let slots = SlotPool(slots: concurrency)
         let outbox = Outbox(queue: queue, capacity: configuration.outboxCapacity, logger: logger)
-        let runner = JobRunner(configuration: configuration, driver: driver, outbox: outbox, metrics: metrics, logger: logger)
+        let runner = JobRunner(configuration: configuration, driver: pool ?? driver, outbox: outbox, metrics: metrics, logger: logger)
         logger.notice(
             "worker started",
             metadata: [
-                "concurrency": "\(concurrency)", "vmm": "\(driver.name)", "intake": "\(configuration.intakeList)",
+                "concurrency": "\(concurrency)", "warm_vms": "\(configuration.warmVMs)", "vmm": "\(driver.name)", "intake": "\(configuration.intakeList)",
                 "status_key_prefix": "\(configuration.statusKeyPrefix)",
             ])
 
@@ -66,6 +76,10 @@ public struct WorkerService: Service, CustomStringConvertible {
             background.addTask { await outbox.run() }
             background.addTask { await queue.runMaintenance() }
             background.addTask { await LeftoverVMSweeper(configuration: configuration, logger: logger).run() }
+            if let pool {
+                // Cancelled with the other background work once every job has ended; destroys the parked VMs.
+                background.addTask { await pool.run() }
+            }
             await runJobs(slots: slots, runner: runner, outbox: outbox)
             background.cancelAll()
         }

@@ -1,0 +1,68 @@
+import MicroVM
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension QEMUVMTests {
+    /// VMs booted ahead of their jobs, with real QEMU VMs: each serves one job, a dead one is never
+    /// handed out, other shapes bypass the pool, and stopping the pool leaves nothing behind.
+    @Suite struct WarmPool {
+        private func startPool(size: Int) throws -> (WarmVMPool, Task<Void, Never>) {
+            let pool = WarmVMPool(base: VMTest.driver, configuration: try VMTest.configuration(), size: size, logger: VMTest.logger)
+            return (pool, Task { await pool.run() })
+        }
+
+        private func bootID(_ pool: WarmVMPool, memoryMiB: Int = 256) async throws -> String {
+            try await pool.withVM(try VMTest.configuration(memoryMiB: memoryMiB), logger: VMTest.logger) { session in
+                let result = try await session.run(VMTest.request("cat /proc/sys/kernel/random/boot_id"), timeout: .seconds(20))
+                #expect(result.verdict == .ok, "\(result.summary)")
+                return result.stdoutText
+            }
+        }
+
+        @Test func jobsStartOnParkedVMsAndEachVMServesOneJob() async throws {
+            let (pool, running) = try startPool(size: 1)
+            var bootIDs: [String] = []
+            for _ in 0..<3 {
+                #expect(await eventually(timeout: .seconds(60)) { pool.idleCount == 1 }, "a VM is parked ahead of the job")
+                bootIDs.append(try await bootID(pool))
+            }
+            #expect(pool.handedOut == 3)
+            #expect(Set(bootIDs).count == 3, "every job had a VM of its own: \(bootIDs)")
+
+            // Another VM shape boots its own VM and leaves the parked one alone.
+            #expect(await eventually(timeout: .seconds(60)) { pool.idleCount == 1 })
+            _ = try await bootID(pool, memoryMiB: 320)
+            #expect(pool.handedOut == 3)
+            #expect(pool.idleCount == 1)
+
+            running.cancel()
+            await running.value
+            let after = VMTest.census()
+            #expect(after.vmmChildren.isEmpty, "stopping the pool destroys the parked VM: \(after)")
+            #expect(after.runtimeEntries.isEmpty, "\(after)")
+        }
+
+        @Test func aParkedVMThatDiedIsReplacedNotHandedOut() async throws {
+            let (pool, running) = try startPool(size: 1)
+            defer { running.cancel() }
+            #expect(await eventually(timeout: .seconds(60)) { pool.aliveIdleCount == 1 })
+            let qemu = VMTest.census().vmmChildren
+            #expect(qemu.count == 1, "\(qemu)")
+            for pid in qemu { kill(pid, SIGKILL) }
+            #expect(await eventually(timeout: .seconds(10)) { pool.aliveIdleCount == 0 }, "the agent connection closed with QEMU")
+
+            // The job gets a working VM all the same: the dead one is discarded, a fresh one booted.
+            let id = try await bootID(pool)
+            #expect(id.count == 37, "\(id)")
+            #expect(pool.handedOut == 0)
+
+            running.cancel()
+            await running.value
+            #expect(VMTest.census().vmmChildren.isEmpty, "\(VMTest.census())")
+        }
+    }
+}

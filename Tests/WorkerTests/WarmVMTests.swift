@@ -1,0 +1,34 @@
+import Foundation
+import TestSupport
+import Testing
+
+@testable import Worker
+
+/// `warm-vms`: VMs booted ahead of jobs, through the whole worker (real redis-server, real VMs).
+@Suite("Warm VMs", .serialized)
+struct WarmVMTests {
+    @Test("jobs start on VMs booted ahead of them; a graceful stop destroys the parked ones")
+    func jobsStartOnWarmVMs() async throws {
+        try await WorkerHarness.with(configure: { $0.warmVMs = 1 }) { harness in
+            for id in ["w1", "w2"] {
+                #expect(await eventually(timeout: .seconds(60)) { harness.service.warmIdle == 1 }, "a VM is parked before \(id) arrives")
+                try harness.push(#"{"id":"\#(id)","command":"echo warm"}"#)
+                let elements = try await harness.readStatuses(id)
+                #expect(elements.prefix(4) == ["received", "running", "done", "warm\n"])
+            }
+            #expect(harness.service.warmStarts == 2)
+            #expect(await eventually(timeout: .seconds(60)) { harness.service.warmIdle == 1 })
+            #expect(await harness.stopWorker() == nil)
+            #expect(harness.driver.live == 0, "the parked VM was destroyed on stop")
+            #expect(harness.service.warmIdle == 0)
+        }
+    }
+
+    @Test("warm-vms is a setting, bounded")
+    func setting() throws {
+        var configuration = try WorkerConfigurationLoader(flags: ["warm-vms": "2"], environment: [:]).load()
+        #expect(configuration.warmVMs == 2)
+        configuration.warmVMs = 65
+        #expect(throws: WorkerConfigurationError.self) { try configuration.validate() }
+    }
+}
