@@ -77,7 +77,7 @@ public struct WorkerBenchmark: Sendable {
             _ = driver.takeSpans()
             var configuration = base
             configuration.concurrency = 1
-            let latencies = try await withWorker(configuration, driver: driver) {
+            let latencies = try await withWorker(configuration, driver: driver) { _ in
                 var latencies: [Duration] = []
                 for i in 0..<options.latencyJobs {
                     let id = "lat-\(name)-\(i)"
@@ -93,6 +93,23 @@ public struct WorkerBenchmark: Sendable {
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) driver alone   \(WorkerBenchmarkSample(alone).summary)")
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) through worker \(WorkerBenchmarkSample(latencies).summary)")
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) worker overhead per job (latency - VM lifetime): \(WorkerBenchmarkSample(overheads).summary)")
+
+            // The same jobs with one VM booted ahead of each (warm-vms 1), each pushed once a VM is parked.
+            configuration.warmVMs = 1
+            let warm = try await withWorker(configuration, driver: driver) { service in
+                var latencies: [Duration] = []
+                for i in 0..<options.latencyJobs {
+                    while service.warmIdle < 1 { try await Task.sleep(for: .milliseconds(5)) }
+                    let id = "warm-\(name)-\(i)"
+                    let start = ContinuousClock.now
+                    try await platform.push(payload(id))
+                    try await platform.waitForTerminal(id)
+                    latencies.append(.now - start)
+                }
+                return latencies
+            }
+            _ = driver.takeSpans()
+            output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) worker, warm-vms 1 \(WorkerBenchmarkSample(warm).summary)")
         }
     }
 
@@ -118,7 +135,7 @@ public struct WorkerBenchmark: Sendable {
 
             var configuration = base
             configuration.concurrency = concurrency
-            let workerRate = try await withWorker(configuration, driver: driver) {
+            let workerRate = try await withWorker(configuration, driver: driver) { _ in
                 let ids = (0..<options.batchJobs).map { "tp-\(concurrency)-\($0)" }
                 let start = ContinuousClock.now
                 try await platform.push(ids.map { #"{"id":"\#($0)","command":"true"}"# })
@@ -134,7 +151,7 @@ public struct WorkerBenchmark: Sendable {
 
     /// Runs a worker service while `body` runs, then cancels it (every job is finished by then).
     private func withWorker<T: Sendable>(
-        _ configuration: WorkerConfiguration, driver: any MicroVMDriver, _ body: () async throws -> T
+        _ configuration: WorkerConfiguration, driver: any MicroVMDriver, _ body: (WorkerService) async throws -> T
     ) async throws -> T {
         var quiet = logger
         quiet.logLevel = .warning
@@ -144,7 +161,7 @@ public struct WorkerBenchmark: Sendable {
             service.cancel()
             assembly.client.close()
         }
-        let value = try await body()
+        let value = try await body(assembly.service)
         service.cancel()
         _ = await service.result
         return value
