@@ -22,6 +22,7 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
     public let size: Int
     public let maximumIdle: Duration
     private let logger: Logger
+    private let observer: (@Sendable (Event) -> Void)?
     private let state = Mutex(State())
     private let refill: AsyncStream<Void>.Continuation
     private let refills: AsyncStream<Void>
@@ -35,8 +36,22 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
     /// Parked VMs whose agent connection is still open.
     package var aliveIdleCount: Int { state.withLock { $0.idle.count { $0.session.isAlive } } }
 
-    public init(base: any MicroVMDriver, configuration: VMConfiguration, size: Int, maximumIdle: Duration = .seconds(600), logger: Logger) {
+    /// What the pool reports to an observer (for metrics).
+    public enum Event: Sendable {
+        /// The number of parked VMs changed to this.
+        case idle(Int)
+        /// A job got a parked VM.
+        case handedOut
+    }
+
+    /// - Parameter observer: told of every change, for metrics, in order: it is called with the
+    ///   pool's lock held, so it must be quick and must not call back into the pool.
+    public init(
+        base: any MicroVMDriver, configuration: VMConfiguration, size: Int, maximumIdle: Duration = .seconds(600), logger: Logger,
+        observer: (@Sendable (Event) -> Void)? = nil
+    ) {
         self.base = base
+        self.observer = observer
         self.configuration = configuration
         self.size = max(0, size)
         self.maximumIdle = maximumIdle
@@ -60,7 +75,11 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
                 }
             }
             // Cancelled: parked VMs go; VMs in use go when their job ends.
-            for parked in state.withLock({ $0.stop() }) { parked.release.resume() }
+            let parked = state.withLock { state in
+                defer { observer?(.idle(0)) }
+                return state.stop()
+            }
+            for vm in parked { vm.release.resume() }
         }
     }
 
@@ -76,11 +95,22 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
                 await withTaskCancellationHandler {
                     await withCheckedContinuation { (release: CheckedContinuation<Void, Never>) in
                         let parked = Parked(id: id, session: session, parkedAt: .now, release: release, gone: gone)
-                        if !state.withLock({ $0.park(parked) }) { release.resume() }
+                        let parkedNow = state.withLock { state in
+                            guard let idle = state.park(parked) else { return false }
+                            observer?(.idle(idle))
+                            return true
+                        }
+                        if !parkedNow { release.resume() }
                     }
                 } onCancel: {
                     // Only an idle VM is released here; one in use is released by its job.
-                    state.withLock { $0.takeIdle(id: id) }?.release.resume()
+                    let parked = state.withLock { state in
+                        state.takeIdle(id: id).map { parked, idle in
+                            observer?(.idle(idle))
+                            return parked
+                        }
+                    }
+                    parked?.release.resume()
                 }
             }
         } catch {
@@ -112,9 +142,12 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
 
     /// The oldest parked VM that is still alive and fresh; the others are released on the way.
     private func takeHealthyVM() -> Parked? {
-        while let parked = state.withLock({ $0.takeOldest() }) {
+        while let parked = takeOldest() {
             if parked.session.isAlive, ContinuousClock.now - parked.parkedAt < maximumIdle {
-                state.withLock { $0.handedOut += 1 }
+                state.withLock { state in
+                    state.handedOut += 1
+                    observer?(.handedOut)
+                }
                 // Boot the replacement now, not after the job: the next job may come before this one ends.
                 refill.yield()
                 return parked
@@ -123,6 +156,15 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
             parked.release.resume()
         }
         return nil
+    }
+
+    private func takeOldest() -> Parked? {
+        state.withLock { state in
+            state.takeOldest().map { parked, idle in
+                observer?(.idle(idle))
+                return parked
+            }
+        }
     }
 
     /// Lets the VM's holder tear it down, and waits until it has: a VM never outlives its `withVM`.
@@ -167,13 +209,13 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
             return nextID
         }
 
-        /// False when the pool has stopped (the VM is then released at once).
-        mutating func park(_ parked: Parked) -> Bool {
+        /// The new number of parked VMs; nil when the pool has stopped (the VM is then released at once).
+        mutating func park(_ parked: Parked) -> Int? {
             booting -= 1
             backoff.failures = 0
-            guard !stopped else { return false }
+            guard !stopped else { return nil }
             idle.append(parked)
-            return true
+            return idle.count
         }
 
         mutating func bootFailed() -> Duration {
@@ -184,14 +226,15 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
             return delay
         }
 
-        mutating func takeOldest() -> Parked? {
+        /// The oldest parked VM and how many remain.
+        mutating func takeOldest() -> (Parked, Int)? {
             guard !idle.isEmpty else { return nil }
-            return idle.removeFirst()
+            return (idle.removeFirst(), idle.count)
         }
 
-        mutating func takeIdle(id: Int) -> Parked? {
+        mutating func takeIdle(id: Int) -> (Parked, Int)? {
             guard let index = idle.firstIndex(where: { $0.id == id }) else { return nil }
-            return idle.remove(at: index)
+            return (idle.remove(at: index), idle.count)
         }
 
         mutating func stop() -> [Parked] {

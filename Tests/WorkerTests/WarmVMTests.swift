@@ -1,4 +1,6 @@
 import Foundation
+import Observability
+import Prometheus
 import TestSupport
 import Testing
 
@@ -7,9 +9,12 @@ import Testing
 /// `warm-vms`: VMs booted ahead of jobs, through the whole worker (real redis-server, real VMs).
 @Suite("Warm VMs", .serialized)
 struct WarmVMTests {
-    @Test("jobs start on VMs booted ahead of them; a graceful stop destroys the parked ones")
+    @Test("jobs start on VMs booted ahead of them, metrics count them, and a graceful stop destroys the parked ones")
     func jobsStartOnWarmVMs() async throws {
-        try await WorkerHarness.with(configure: { $0.warmVMs = 1 }) { harness in
+        let registry = PrometheusCollectorRegistry()
+        let factory = PrometheusBackend.factory(registry: registry, timerBuckets: WorkerMetricNames.timerBuckets)
+        func metrics() -> String { String(decoding: registry.emitToBuffer(), as: UTF8.self) }
+        try await WorkerHarness.with(configure: { $0.warmVMs = 1 }, metricsFactory: factory) { harness in
             for id in ["w1", "w2"] {
                 #expect(await eventually(timeout: .seconds(60)) { harness.service.warmIdle == 1 }, "a VM is parked before \(id) arrives")
                 try harness.push(#"{"id":"\#(id)","command":"echo warm"}"#)
@@ -17,10 +22,12 @@ struct WarmVMTests {
                 #expect(elements.prefix(4) == ["received", "running", "done", "warm\n"])
             }
             #expect(harness.service.warmStarts == 2)
-            #expect(await eventually(timeout: .seconds(60)) { harness.service.warmIdle == 1 })
+            #expect(metrics().contains("codebench_worker_warm_starts_total 2\n"), "\(metrics())")
+            #expect(await eventually(timeout: .seconds(60)) { metrics().contains("codebench_worker_vms_warm 1.0\n") }, "\(metrics())")
             #expect(await harness.stopWorker() == nil)
             #expect(harness.driver.live == 0, "the parked VM was destroyed on stop")
             #expect(harness.service.warmIdle == 0)
+            #expect(metrics().contains("codebench_worker_vms_warm 0.0\n"), "\(metrics())")
         }
     }
 

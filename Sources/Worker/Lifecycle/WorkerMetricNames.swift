@@ -13,6 +13,10 @@ public enum WorkerMetricNames {
     public static let queueSeconds = "codebench_worker_queue_seconds"
     /// Counter: Redis outages seen by the claim loop (one per outage, not per failed claim).
     public static let redisOutages = "codebench_worker_redis_outages_total"
+    /// Gauge: VMs booted ahead of jobs and parked (`warm-vms`).
+    public static let vmsWarm = "codebench_worker_vms_warm"
+    /// Counter: jobs that started on a parked VM.
+    public static let warmStarts = "codebench_worker_warm_starts_total"
 
     /// Buckets per timer for a histogram backend: a backend's defaults (5 ms to 10 s) would put
     /// every VM of a long job in +Inf and every queue wait in the first bucket.

@@ -1,4 +1,5 @@
 import Metrics
+import MicroVM
 import Synchronization
 
 /// The worker's metrics, made by the `MetricsFactory` it is given (the process-wide one in
@@ -14,6 +15,8 @@ final class WorkerMetrics: Sendable {
     private let bootTimer: Metrics.Timer
     private let queueTimer: Metrics.Timer
     private let outages: Counter
+    private let warmGauge: Gauge
+    private let warmStarts: Counter
     private let endings: [Ending: Counter]
 
     init(factory: any MetricsFactory = MetricsSystem.factory) {
@@ -22,6 +25,8 @@ final class WorkerMetrics: Sendable {
         bootTimer = Metrics.Timer(label: WorkerMetricNames.bootSeconds, factory: factory)
         queueTimer = Metrics.Timer(label: WorkerMetricNames.queueSeconds, factory: factory)
         outages = Counter(label: WorkerMetricNames.redisOutages, factory: factory)
+        warmGauge = Gauge(label: WorkerMetricNames.vmsWarm, factory: factory)
+        warmStarts = Counter(label: WorkerMetricNames.warmStarts, factory: factory)
         // Made up front so every ending is scraped as 0 before it first happens: a rate() over a
         // series that appears mid-way misses its first increment.
         endings = Dictionary(
@@ -29,6 +34,15 @@ final class WorkerMetrics: Sendable {
                 ($0, Counter(label: WorkerMetricNames.jobs, dimensions: [("ending", $0.rawValue)], factory: factory))
             })
         vmsGauge.record(0)
+        warmGauge.record(0)
+    }
+
+    /// What the warm-VM pool reports.
+    func warmPool(_ event: WarmVMPool.Event) {
+        switch event {
+        case .idle(let count): warmGauge.record(count)
+        case .handedOut: warmStarts.increment()
+        }
     }
 
     /// VMs currently between boot and teardown in this process.

@@ -44,8 +44,11 @@ public struct WorkerService: Service, CustomStringConvertible {
         var logger = logger
         logger[metadataKey: "worker.id"] = "\(workerID)"
         self.logger = logger
+        let metrics = self.metrics
         self.pool = configuration.warmVMs > 0
-            ? WarmVMPool(base: driver, configuration: configuration.vmConfiguration(network: false), size: configuration.warmVMs, logger: logger)
+            ? WarmVMPool(
+                base: driver, configuration: configuration.vmConfiguration(network: false), size: configuration.warmVMs, logger: logger,
+                observer: { metrics.warmPool($0) })
             : nil
     }
 
