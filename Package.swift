@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .executable(name: "codebench-worker", targets: ["CodeBenchWorkerCLI"]),
         .executable(name: "codebench-agent", targets: ["GuestAgent"]),
+        .executable(name: "codebench-egress", targets: ["CodeBenchEgress"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
     ],
     dependencies: [
@@ -84,6 +85,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
+        ),
+
+        // MARK: Egress
+        // The filtering CONNECT proxy QEMU's guestfwd starts once per guest connection (docs/network.md).
+        // Plain Glibc, no NIO and no Foundation: it starts per connection, so it stays small and quick.
+        .target(name: "EgressProxy", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "CodeBenchEgress", dependencies: ["EgressProxy"], path: "Sources/CodeBenchEgress", swiftSettings: swiftSettings
         ),
 
         // MARK: Jobs
@@ -164,6 +173,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol"], swiftSettings: swiftSettings),
+        .testTarget(name: "EgressProxyTests", dependencies: ["EgressProxy"], swiftSettings: swiftSettings),
         .testTarget(
             name: "QEMUDriverTests",
             dependencies: ["QEMUDriver", "MicroVM", "AgentProtocol", "TestSupport"],
