@@ -8,7 +8,7 @@ public struct EgressOptions: Equatable, Sendable {
     public var allowedAddresses: Set<IPAddress> = []
     /// How long the client has to send a complete request head. Default 10 s.
     public var headTimeout: Duration = .seconds(10)
-    /// Largest request head accepted, through its empty line. Default 8 KiB.
+    /// Largest request head accepted, through its empty line (64 bytes to 64 KiB). Default 8 KiB.
     public var maxHeadBytes: Int = 8 * 1024
     /// Bounds name resolution, and separately connecting (all candidate addresses together). Default 10 s.
     public var connectTimeout: Duration = .seconds(10)

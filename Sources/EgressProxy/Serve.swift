@@ -144,7 +144,8 @@ private struct Session {
     /// past `maxHeadBytes` in total, so what follows the head is at most that much.
     private func readHead() -> HeadResult {
         let deadline = Deadline(after: options.headTimeout)
-        let capacity = max(options.maxHeadBytes, 64)
+        // Clamped so what follows the head always fits the relay's first buffer.
+        let capacity = min(max(options.maxHeadBytes, 64), 64 * 1024)
         var buffer: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: capacity)
         while true {
