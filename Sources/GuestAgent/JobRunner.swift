@@ -45,7 +45,7 @@ final class JobRunner {
         defer { close(stdinFD) }
         let environment = [
             "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(directory.path)", "TMPDIR=\(directory.path)", "LANG=C.UTF-8",
-        ]
+        ] + GuestNetwork.jobEnvironment
         func step(_ name: String, _ argv: [String], stdin: Int32, memory: Int, processes: Int) throws -> StepOutcome {
             try StepRunner(sandbox: sandbox, reaper: reaper).run(StepSpec(
                 name: name, argv: argv, environment: environment, directory: directory.path, stdinFD: stdin,

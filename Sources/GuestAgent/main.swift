@@ -49,6 +49,15 @@ var noCoreDumps = rlimit(rlim_cur: 0, rlim_max: 0)
 setrlimit(Int32(RLIMIT_CORE.rawValue), &noCoreDumps)
 
 do {
+    if isInit {
+        // Before the hello (and so before a snapshot): a restored VM has its network already up.
+        do {
+            try GuestNetwork.configure()
+            if GuestNetwork.present { Log.info("network: \(GuestNetwork.interface) \(GuestNetwork.address), egress only through \(GuestNetwork.proxy)") }
+        } catch {
+            Log.error("network setup failed: \(error)")
+        }
+    }
     let reaper = try ChildReaper()
     let sandbox = Sandbox.detect()
     if let reason = sandbox.unconfinedReason { Log.info("jobs run unconfined: \(reason)") }

@@ -22,6 +22,25 @@ struct QEMUCommandLine: Sendable, Hashable {
     var qmpSocketPath: String?
     /// Load this saved state (``SnapshotStore``) instead of booting the kernel.
     var incomingStatePath: String?
+    /// For a VM with network: the runtime directory the egress proxy keeps its slots and log in.
+    var egressStateDirectory: String?
+
+    /// The guest's only way out: user networking with `restrict=on` (no route to the host or anywhere)
+    /// and one forwarded address, whose every connection QEMU hands to a fresh egress proxy process on
+    /// its stdin/stdout. The guest side is fixed in GuestNetwork (agent): 10.0.2.15, proxy at 10.0.2.100:3128.
+    var networkArguments: [String] {
+        guard vm.network, let egressStateDirectory else { return [] }
+        let command = ([
+            configuration.resolvedEgressProxyPath,
+            "--allow-ports", configuration.egressPorts.map(String.init).joined(separator: ","),
+            "--slots-dir", egressStateDirectory, "--max-connections", "16",
+            "--log-file", egressStateDirectory + "/egress.log",
+        ] + configuration.egressAllowedAddresses.flatMap { ["--allow-address", $0] }).joined(separator: " ")
+        return [
+            "-netdev", "user,id=net0,restrict=on,ipv6=off,net=10.0.2.0/24,guestfwd=tcp:10.0.2.100:3128-cmd:\(Self.escapeOption(command))",
+            "-device", "virtio-net-device,netdev=net0",
+        ]
+    }
 
     /// Kernel command line. `quiet` because every console byte costs time in the emulated UART;
     /// `panic=-1` with QEMU's `-no-reboot` turns a guest panic into a QEMU exit, which the host sees at once.
@@ -73,7 +92,7 @@ struct QEMUCommandLine: Sendable, Hashable {
 
     /// Arguments after argv[0].
     var arguments: [String] {
-        var arguments = machineArguments
+        var arguments = machineArguments + networkArguments
         if let qmpSocketPath {
             arguments += ["-qmp", "unix:\(Self.escapeOption(qmpSocketPath)),server=on,wait=off"]
         }

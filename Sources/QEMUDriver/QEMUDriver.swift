@@ -114,6 +114,7 @@ public struct QEMUDriver: MicroVMDriver {
         case .template: commandLine.qmpSocketPath = try directory.socketPath(Self.qmpSocketName)
         case .restore(let statePath): commandLine.incomingStatePath = statePath
         }
+        if vm.network { commandLine.egressStateDirectory = directory.path }
         logger.debug("QEMU command line", metadata: ["argv": "\(([configuration.binaryPath] + commandLine.arguments).joined(separator: " "))"])
         let consoleBytes = vm.consoleBufferBytes
         let binaryPath = configuration.binaryPath
@@ -164,7 +165,10 @@ public struct QEMUDriver: MicroVMDriver {
     /// Checks what can be checked without booting.
     func validate(_ vm: VMConfiguration) throws {
         if vm.network {
-            throw VMError(.invalidConfiguration, "network is not supported by the QEMU driver yet")
+            let proxy = configuration.resolvedEgressProxyPath
+            guard access(proxy, X_OK) == 0 else {
+                throw VMError(.invalidConfiguration, "a VM with network needs the egress proxy, and \(proxy) is not an executable file")
+            }
         }
         guard (1...64).contains(vm.vcpus) else {
             throw VMError(.invalidConfiguration, "vcpus must be between 1 and 64, not \(vm.vcpus)")

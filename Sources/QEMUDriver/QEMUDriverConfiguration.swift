@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 extension QEMUDriver {
     /// Which QEMU accelerator runs the guest.
     public enum Accelerator: String, Sendable, Hashable, CaseIterable {
@@ -40,6 +43,14 @@ extension QEMUDriver {
         /// needs (the shell, the C library, the Python interpreter) are already in the restored guest's
         /// page cache. Never a job's code. nil saves the guest as it booted.
         public var snapshotWarmup: String?
+        /// The egress proxy (`codebench-egress`) a VM with network reaches at 10.0.2.100:3128, its only
+        /// way out (docs/network.md); nil looks for it next to this executable.
+        public var egressProxyPath: String?
+        /// Ports the egress proxy lets VMs connect to.
+        public var egressPorts: [Int]
+        /// Addresses the egress proxy lets VMs reach although they are private or reserved: an internal
+        /// package mirror, say. Each is an exception to the SSRF protection; never the host's own.
+        public var egressAllowedAddresses: [String]
 
         public init(
             binaryPath: String = "/usr/bin/qemu-system-x86_64",
@@ -51,7 +62,10 @@ extension QEMUDriver {
             cpuModel: String? = nil,
             snapshotDirectory: String? = nil,
             snapshotSaveTimeout: Duration = .seconds(60),
-            snapshotWarmup: String? = Configuration.defaultSnapshotWarmup
+            snapshotWarmup: String? = Configuration.defaultSnapshotWarmup,
+            egressProxyPath: String? = nil,
+            egressPorts: [Int] = [443, 80],
+            egressAllowedAddresses: [String] = []
         ) {
             self.binaryPath = binaryPath
             self.accelerator = accelerator
@@ -63,6 +77,20 @@ extension QEMUDriver {
             self.snapshotDirectory = snapshotDirectory
             self.snapshotSaveTimeout = snapshotSaveTimeout
             self.snapshotWarmup = snapshotWarmup
+            self.egressProxyPath = egressProxyPath
+            self.egressPorts = egressPorts
+            self.egressAllowedAddresses = egressAllowedAddresses
+        }
+
+        /// ``egressProxyPath``, or `codebench-egress` in this executable's directory.
+        public var resolvedEgressProxyPath: String {
+            if let egressProxyPath { return egressProxyPath }
+            var buffer = [CChar](repeating: 0, count: 4096)
+            let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+            guard length > 0 else { return "codebench-egress" }
+            let executable = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let directory = executable.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+            return directory + "/codebench-egress"
         }
     }
 }

@@ -35,6 +35,24 @@ import Testing
         #expect(!arguments.contains { $0.contains("netdev") || $0.contains("virtio-net") })
     }
 
+    @Test func aVMWithNetworkGetsRestrictedUserNetworkingWithTheEgressProxyAsItsOnlyForward() {
+        var vm = VMConfiguration(image: GuestImage(kernelPath: "/img/vmlinux", rootfsPath: "/img/rootfs.ext4"), network: true)
+        var line = commandLine(configuration: .init(egressProxyPath: "/opt/cb/codebench-egress", egressPorts: [443]), vm: vm)
+        // Without its state directory (set at boot) there is no network at all, never an unfiltered one.
+        #expect(!line.arguments.contains { $0.contains("netdev") })
+        line.egressStateDirectory = "/run/cb/q7"
+        let arguments = line.arguments
+        #expect(value(after: "-netdev", in: arguments) == [
+            "user,id=net0,restrict=on,ipv6=off,net=10.0.2.0/24,guestfwd=tcp:10.0.2.100:3128-cmd:/opt/cb/codebench-egress --allow-ports 443 --slots-dir /run/cb/q7 --max-connections 16 --log-file /run/cb/q7/egress.log",
+        ])
+        #expect(value(after: "-device", in: arguments).contains("virtio-net-device,netdev=net0"))
+        // Not part of the machine a snapshot is keyed by: network VMs boot cold.
+        #expect(!line.machineArguments.contains { $0.contains("net0") })
+        vm.network = false
+        line.vm = vm
+        #expect(!line.arguments.contains { $0.contains("netdev") || $0.contains("virtio-net") })
+    }
+
     @Test func templateAndRestoredVMsShareTheMachineAndDifferOnlyInMonitorAndIncoming() {
         let cold = commandLine()
         var template = cold

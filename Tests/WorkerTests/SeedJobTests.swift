@@ -79,4 +79,22 @@ struct SeedJobTests {
             #expect(harness.driver.total == 0, "no VM may boot for a refused job")
         }
     }
+
+    @Test("with allow-network, a job that asks gets the egress proxy and nothing else")
+    func networkAllowed() async throws {
+        try await WorkerHarness.with(configure: { $0.allowNetwork = true }) { harness in
+            // The proxy answers a CONNECT to the host's own Redis with 403; a job without network has no proxy.
+            let probe = #"printf 'CONNECT 127.0.0.1:PORT HTTP/1.1\r\n\r\n' | timeout 20 bash -c 'exec 3<>/dev/tcp/10.0.2.100/3128; cat >&3; head -c 12 <&3'; echo; echo $https_proxy"#
+                .replacingOccurrences(of: "PORT", with: String(harness.redis.port))
+            func job(_ fields: [String: Any]) throws -> String {
+                String(decoding: try JSONSerialization.data(withJSONObject: fields), as: UTF8.self)
+            }
+            try harness.push(try job(["id": "n1", "network": true, "command": probe]))
+            try harness.push(try job(["id": "n2", "command": "echo [$https_proxy]"]))
+            let allowed = try await harness.readStatuses("n1")
+            #expect(allowed.prefix(4) == ["received", "running", "done", "HTTP/1.1 403\nhttp://10.0.2.100:3128\n"], "\(allowed)")
+            let plain = try await harness.readStatuses("n2")
+            #expect(plain.prefix(4) == ["received", "running", "done", "[]\n"], "\(plain)")
+        }
+    }
 }

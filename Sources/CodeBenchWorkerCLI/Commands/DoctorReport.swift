@@ -1,6 +1,7 @@
 import FirecrackerDriver
 import Foundation
 import MicroVM
+import QEMUDriver
 
 /// How `doctor` prints: one line per fact, one block per VMM, reasons verbatim.
 enum DoctorReport {
@@ -12,6 +13,10 @@ enum DoctorReport {
         } else {
             print("  image:    \(image.kernelPath) (\(size(image.kernelPath))), \(image.rootfsPath) (\(size(image.rootfsPath)))")
         }
+        // Only jobs that ask for network on a worker with allow-network need it (QEMU only).
+        let egress = QEMUDriver.Configuration().resolvedEgressProxyPath
+        let found = FileManager.default.isExecutableFile(atPath: egress)
+        print("  egress:   \(egress) \(found ? "present (network jobs go out through it, QEMU only)" : "MISSING: network jobs fail (swift build -c release builds it)")")
     }
 
     /// What the snapshot directory holds: made on a VM's first start, so "none yet" is normal before any job.

@@ -26,7 +26,8 @@ extension QEMUDriver {
     func start(
         _ vm: VMConfiguration, accelerator: QEMUCommandLine.ResolvedAccelerator, resources: inout VMResources, logger: Logger
     ) async throws -> QEMUSession {
-        guard let root = configuration.snapshotDirectory else {
+        // A VM with network boots cold: its netdev names this VM's own proxy state, and network jobs are rare.
+        guard let root = configuration.snapshotDirectory, !vm.network else {
             return try await boot(vm, accelerator: accelerator, resources: &resources, logger: logger)
         }
         // Resolved once: the snapshot and the VM restoring it must use the same image even if
