@@ -32,16 +32,9 @@ if devNull >= 0 {
 }
 // A guest that resets its connection must cost an EPIPE, not the process.
 signal(SIGPIPE, SIG_IGN)
-// libslirp starts us in a session of our own, out of reach of the worker's kill of QEMU's process
-// group: die with QEMU instead, so no tunnel outlives its VM. (Already orphaned: go now.)
-// prctl is variadic in C, so Swift does not import it; call it through a fixed-arity pointer.
-let parentAtStart = getppid()
-typealias Prctl = @convention(c) (Int32, UInt, UInt, UInt, UInt) -> Int32
-if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "prctl") {
-    let prSetPdeathsig: Int32 = 1
-    _ = unsafeBitCast(symbol, to: Prctl.self)(prSetPdeathsig, UInt(SIGKILL), 0, 0, 0)
-}
-if getppid() != parentAtStart || parentAtStart == 1 { exit(1) }
+// No parent-death signal: libslirp double-forks us (glib's automatic reaping) into a session of our own,
+// so our parent is init, not QEMU. When QEMU exits its end of our socket closes, and the relay ends the
+// tunnel on that hangup instead of waiting for the upstream side.
 
 let options: EgressOptions
 do {

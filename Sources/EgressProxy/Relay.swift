@@ -59,7 +59,9 @@ struct Relay {
                 pollfd(fd: upstream, events: events(reading: down, writing: up, capReached), revents: 0),
             ]
             // An fd with nothing to wait for is left out: poll would report its HUP/ERR at once, forever.
-            for index in fds.indices where fds[index].events == 0 { fds[index].fd = -1 }
+            // Except the client once it has sent everything: its HUP then means the guest side is gone
+            // altogether (QEMU exited, the VM was destroyed), and the tunnel must not wait for upstream.
+            for index in fds.indices where fds[index].events == 0 && !(index == 0 && up.finishedReading) { fds[index].fd = -1 }
             let ready = poll(&fds, 2, idle.pollMilliseconds)
             if ready < 0 {
                 if errno == EINTR { continue }
@@ -87,6 +89,9 @@ struct Relay {
                 }
             }
             if progressed { idle = Deadline(after: idleTimeout) }
+            if up.finishedReading && fds[0].fd >= 0 && fds[0].revents & Int16(POLLHUP | POLLERR) != 0 {
+                return result(.closed, up, down)
+            }
         }
     }
 

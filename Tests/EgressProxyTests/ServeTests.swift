@@ -111,6 +111,22 @@ import Testing
         #expect(await connection.finish().outcome == .tunnel(.idleTimeout))
     }
 
+    @Test func endsTheTunnelWhenTheGuestSideIsGoneAltogether() async throws {
+        // An upstream server that keeps its end open and says nothing, so only the client's hangup can end it.
+        let (listener, port) = try TestSocket.listener()
+        defer { close(listener) }
+        var options = EgressOptions.local(port: port)
+        options.idleTimeout = .seconds(30)
+        let connection = ServedConnection(options: options)
+        try TestSocket.send(connection.fd, "CONNECT 127.0.0.1:\(port) HTTP/1.1\r\n\r\n")
+        #expect(try TestSocket.receiveHead(connection.fd) == Self.established)
+        let held = accept(listener, nil, nil)
+        defer { close(held) }
+        // finish() closes the test's end entirely, as QEMU's exit closes slirp's: the tunnel ends on that
+        // hangup (closed), not after the idle timeout, because nothing could reach the guest any more.
+        #expect(await connection.finish().outcome == .tunnel(.closed))
+    }
+
     @Test func answers408WhenTheHeadDoesNotArriveInTime() async throws {
         var options = EgressOptions()
         options.headTimeout = .milliseconds(200)
