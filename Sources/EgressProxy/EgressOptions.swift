@@ -3,8 +3,9 @@
 public struct EgressOptions: Equatable, Sendable {
     /// Destination ports a guest may CONNECT to. Default: 443 and 80.
     public var allowedPorts: Set<UInt16> = [443, 80]
-    /// Addresses allowed although the policy denies them. For tests only (a local server on 127.0.0.1):
-    /// an operator who sets this opens the host's networks to guests.
+    /// Addresses allowed although the policy denies them: the operator's exceptions (an internal package
+    /// mirror, the gateway of a network that intercepts TLS) and tests' local servers. Every guest with
+    /// network can reach each of them on every allowed port, so never the host's own or a shared network.
     public var allowedAddresses: Set<IPAddress> = []
     /// How long the client has to send a complete request head. Default 10 s.
     public var headTimeout: Duration = .seconds(10)
