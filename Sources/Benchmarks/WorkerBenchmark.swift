@@ -78,15 +78,7 @@ public struct WorkerBenchmark: Sendable {
             var configuration = base
             configuration.concurrency = 1
             let latencies = try await withWorker(configuration, driver: driver) { _ in
-                var latencies: [Duration] = []
-                for i in 0..<options.latencyJobs {
-                    let id = "lat-\(name)-\(i)"
-                    let start = ContinuousClock.now
-                    try await platform.push(payload(id))
-                    try await platform.waitForTerminal(id)
-                    latencies.append(.now - start)
-                }
-                return latencies
+                try await oneAtATime(platform, ids: "lat-\(name)", payload: payload)
             }
             let spans = driver.takeSpans()
             let overheads = zip(latencies, spans).map { $0 - $1 }
@@ -97,20 +89,31 @@ public struct WorkerBenchmark: Sendable {
             // The same jobs with one VM booted ahead of each (warm-vms 1), each pushed once a VM is parked.
             configuration.warmVMs = 1
             let warm = try await withWorker(configuration, driver: driver) { service in
-                var latencies: [Duration] = []
-                for i in 0..<options.latencyJobs {
+                try await oneAtATime(platform, ids: "warm-\(name)", payload: payload) {
                     while service.warmIdle < 1 { try await Task.sleep(for: .milliseconds(5)) }
-                    let id = "warm-\(name)-\(i)"
-                    let start = ContinuousClock.now
-                    try await platform.push(payload(id))
-                    try await platform.waitForTerminal(id)
-                    latencies.append(.now - start)
                 }
-                return latencies
             }
             _ = driver.takeSpans()
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) worker, warm-vms 1 \(WorkerBenchmarkSample(warm).summary)")
         }
+    }
+
+    /// Enqueue-to-terminal latency of `options.latencyJobs` jobs, pushed one after another, each once
+    /// `ready` returns (untimed).
+    private func oneAtATime(
+        _ platform: WorkerBenchmarkPlatform, ids prefix: String, payload: (String) -> String,
+        ready: () async throws -> Void = {}
+    ) async throws -> [Duration] {
+        var latencies: [Duration] = []
+        for i in 0..<options.latencyJobs {
+            try await ready()
+            let id = "\(prefix)-\(i)"
+            let start = ContinuousClock.now
+            try await platform.push(payload(id))
+            try await platform.waitForTerminal(id)
+            latencies.append(.now - start)
+        }
+        return latencies
     }
 
     private func throughput(base: WorkerConfiguration, driver: WorkerBenchmarkTimingDriver, platform: WorkerBenchmarkPlatform) async throws {

@@ -81,14 +81,16 @@ extension QEMUVMTests {
             #expect(error?.message.contains("scripts/build-guest-image") == true)
         }
 
-        @Test func networkIsRefused() async throws {
-            var vm = VMConfiguration(runtimeDirectory: VMTest.runtimeRoot)
+        @Test func networkWithoutTheEgressProxyIsRefusedBeforeQEMUStarts() async throws {
+            var vm = try VMTest.configuration()
             vm.network = true
+            // Never a VM with an unfiltered way out: no proxy, no network VM.
+            let driver = QEMUDriver(configuration: .init(accelerator: .tcg, egressProxyPath: "/nonexistent/codebench-egress"))
             let error = await #expect(throws: VMError.self) {
-                try await VMTest.driver.withVM(vm, logger: VMTest.logger) { _ in () }
+                try await driver.withVM(vm, logger: VMTest.logger) { _ in () }
             }
             #expect(error?.code == .invalidConfiguration)
-            #expect(error?.message == "network is not supported by the QEMU driver yet")
+            #expect(error?.message == "a VM with network needs the egress proxy, and /nonexistent/codebench-egress is not an executable file")
             #expect(VMTest.census().vmmChildren.isEmpty)
         }
 
