@@ -81,4 +81,25 @@ struct WorkerConfigurationTests {
         // Too little memory for even one VM still runs one.
         #expect(WorkerConfiguration.defaultConcurrency(cores: 4, memoryBytes: 1 << 30, vmMemoryMiB: 256) == 1)
     }
+
+    @Test("egress ports and exceptions are settings, validated, and reach the QEMU driver")
+    func egressSettings() throws {
+        let configuration = try WorkerConfigurationLoader(
+            flags: ["egress-ports": "443, 8443", "egress-allow-addresses": "10.1.2.3,fd00::1"], environment: [:]
+        ).load()
+        #expect(configuration.egressPorts == [443, 8443])
+        #expect(configuration.egressAllowedAddresses == ["10.1.2.3", "fd00::1"])
+        try configuration.validate()
+        let qemu = DriverSelection.qemuConfiguration(.tcg, configuration)
+        #expect(qemu.egressPorts == [443, 8443])
+        #expect(qemu.egressAllowedAddresses == ["10.1.2.3", "fd00::1"])
+
+        #expect(throws: (any Error).self) { try WorkerConfigurationLoader(flags: ["egress-ports": "443,https"], environment: [:]).load() }
+        var bad = WorkerConfiguration()
+        bad.egressPorts = [0]
+        #expect(throws: WorkerConfigurationError.self) { try bad.validate() }
+        bad = WorkerConfiguration()
+        bad.egressAllowedAddresses = ["mirror.internal"]
+        #expect(throws: WorkerConfigurationError.self) { try bad.validate() }
+    }
 }

@@ -36,6 +36,12 @@ extension WorkerConfiguration {
         if maxPayloadBytes < 64 || maxPayloadBytes > 64 << 20 { try fail("max-payload-bytes must be between 64 and 67108864") }
         if let concurrency, concurrency < 1 || concurrency > 1024 { try fail("concurrency must be between 1 and 1024") }
         if warmVMs < 0 || warmVMs > 64 { try fail("warm-vms must be between 0 and 64") }
+        if egressPorts.isEmpty || egressPorts.contains(where: { !(1...65535).contains($0) }) {
+            try fail("egress-ports must list ports between 1 and 65535")
+        }
+        for address in egressAllowedAddresses where !Self.isIPAddress(address) {
+            try fail("egress-allow-addresses: '\(address)' is not an IPv4 or IPv6 address")
+        }
         if vmMemoryMiB < 64 { try fail("vm-memory-mib must be at least 64") }
         if vmVCPUs < 1 || vmVCPUs > 32 { try fail("vm-vcpus must be between 1 and 32") }
         if bootTimeout <= .zero { try fail("boot-timeout-seconds must be positive") }
@@ -81,5 +87,11 @@ extension WorkerConfiguration {
         if limits.maxOutputBytesPerStream < 1 {
             throw WorkerConfigurationError(.inconsistent, "\(prefix)-output-bytes must be at least 1")
         }
+    }
+
+    private static func isIPAddress(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
     }
 }

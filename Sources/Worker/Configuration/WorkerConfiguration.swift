@@ -83,6 +83,11 @@ public struct WorkerConfiguration: Sendable, Equatable {
         wallTimeMilliseconds: 10_000, memoryBytes: 128 << 20, maxProcesses: 64, maxOutputBytesPerStream: 1 << 20)
     /// Whether jobs may ask for a network device. Off by default: untrusted code gets no network.
     public var allowNetwork: Bool = false
+    /// Ports a network job may reach through the egress proxy (docs/network.md).
+    public var egressPorts: [Int] = [443, 80]
+    /// Addresses a network job may reach although they are private or reserved (an internal mirror).
+    /// Each is an exception to the proxy's SSRF protection: never the host's own or a shared network.
+    public var egressAllowedAddresses: [String] = []
     /// The host stops a VM this long after the job's wall limit (the guest is not trusted to stop itself).
     public var hostTimeoutMargin: Duration = .seconds(5)
 

@@ -73,6 +73,14 @@ extension WorkerSetting {
             $0.defaultLimits.maxOutputBytesPerStream = $1
         },
         bool("allow-network", "let jobs that ask for it have a network device") { $0.allowNetwork = $1 },
+        list("egress-ports", "ports network jobs may reach through the egress proxy (default 443,80)") { (config, values) throws(WorkerSettingValueError) in
+            let ports = values.compactMap { Int($0) }
+            guard ports.count == values.count else { throw WorkerSettingValueError(expected: "comma-separated port numbers") }
+            config.egressPorts = ports
+        },
+        list("egress-allow-addresses", "IP addresses network jobs may reach although private or reserved (default none)") { (config, values) throws(WorkerSettingValueError) in
+            config.egressAllowedAddresses = values
+        },
         seconds("host-timeout-margin-seconds", "the host stops a VM this long after the job's wall limit") {
             $0.hostTimeoutMargin = $1
         },
@@ -116,6 +124,17 @@ extension WorkerSetting {
                 throw WorkerSettingValueError(expected: "a number of seconds")
             }
             set(&config, .milliseconds(Int64((number * 1000).rounded())))
+        }
+    }
+
+    /// Comma-separated values, blanks dropped; an empty value is an empty list.
+    private static func list(
+        _ name: String, _ help: String,
+        _ set: @escaping @Sendable (inout WorkerConfiguration, [String]) throws(WorkerSettingValueError) -> Void
+    ) -> WorkerSetting {
+        WorkerSetting(name: name, help: help) { (config, value) throws(WorkerSettingValueError) in
+            let values = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            try set(&config, values)
         }
     }
 

@@ -45,7 +45,8 @@ public enum DriverSelection {
         _ accelerator: QEMUDriver.Accelerator, _ configuration: WorkerConfiguration
     ) -> QEMUDriver.Configuration {
         QEMUDriver.Configuration(
-            accelerator: accelerator, snapshotDirectory: configuration.snapshots ? configuration.snapshotDirectory : nil)
+            accelerator: accelerator, snapshotDirectory: configuration.snapshots ? configuration.snapshotDirectory : nil,
+            egressPorts: configuration.egressPorts, egressAllowedAddresses: configuration.egressAllowedAddresses)
     }
 
     /// KVM is probed by booting the image (it can be present yet unusable); TCG needs only QEMU itself.
