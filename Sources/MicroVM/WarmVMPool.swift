@@ -86,12 +86,14 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
     /// One pooled VM's whole life: boot, park, wait for its job (or the end), tear down.
     private func hold(_ id: Int) async {
         let gone = Gate()
+        let booted = Gate()
         defer {
             gone.open()
             refill.yield()
         }
         do {
             try await base.withVM(configuration, logger: logger) { session in
+                booted.open()
                 await withTaskCancellationHandler {
                     await withCheckedContinuation { (release: CheckedContinuation<Void, Never>) in
                         let parked = Parked(id: id, session: session, parkedAt: .now, release: release, gone: gone)
@@ -114,6 +116,12 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
                 }
             }
         } catch {
+            // A driver that throws after its body ran (a teardown error) did boot: only a failed boot
+            // gives back its place among the booting and backs off.
+            guard !booted.isOpen else {
+                logger.warning("warm VM teardown failed", metadata: ["error": "\(error)"])
+                return
+            }
             let delay = state.withLock { $0.bootFailed() }
             if !(error is CancellationError) {
                 logger.warning("warm VM failed to boot", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
@@ -257,6 +265,8 @@ final class Gate: Sendable {
         }
         for waiter in waiters { waiter.resume() }
     }
+
+    var isOpen: Bool { state.withLock { $0.open } }
 
     func wait() async {
         await withCheckedContinuation { continuation in
