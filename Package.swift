@@ -173,7 +173,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol"], swiftSettings: swiftSettings),
-        .testTarget(name: "EgressProxyTests", dependencies: ["EgressProxy"], swiftSettings: swiftSettings),
+        .testTarget(name: "EgressProxyTests", dependencies: ["EgressProxy", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "QEMUDriverTests",
             dependencies: ["QEMUDriver", "MicroVM", "AgentProtocol", "TestSupport"],

@@ -1,3 +1,4 @@
+import TestSupport
 import EgressProxy
 import Foundation
 import Glibc

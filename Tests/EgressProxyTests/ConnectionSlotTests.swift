@@ -1,3 +1,4 @@
+import TestSupport
 import EgressProxy
 import Glibc
 import Testing

@@ -208,19 +208,6 @@ final class EchoServer: Sendable {
     }
 }
 
-/// A fresh directory under /tmp, removed by `remove()`.
-struct TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/egress-test-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else { throw TestError("mkdtemp failed") }
-        path = String(cString: made)
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-}
-
 extension Array where Element == UInt8 {
     func ends(with suffix: [UInt8]) -> Bool { count >= suffix.count && Array(self[(count - suffix.count)...]) == suffix }
 }

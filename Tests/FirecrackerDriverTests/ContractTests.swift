@@ -1,3 +1,4 @@
+import TestSupport
 import FirecrackerDriver
 import Foundation
 import MicroVM

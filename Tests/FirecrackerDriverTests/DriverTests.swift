@@ -1,3 +1,4 @@
+import TestSupport
 import AgentProtocol
 import FirecrackerDriver
 import Foundation

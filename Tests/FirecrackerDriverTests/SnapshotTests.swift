@@ -1,3 +1,4 @@
+import TestSupport
 import AgentProtocol
 @testable import FirecrackerDriver
 import Foundation

@@ -1,26 +1,7 @@
+import TestSupport
 import Foundation
 import Logging
 import MicroVM
-
-/// A short temporary directory (Unix socket paths must stay under 108 bytes), removed by `remove()`.
-struct TemporaryDirectory {
-    let path: String
-
-    init() throws {
-        var template = Array("/tmp/fct-XXXXXX".utf8CString)
-        guard let created = mkdtemp(&template) else { throw SpecError("mkdtemp failed: \(errno)") }
-        path = String(cString: created)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    func write(_ name: String, _ text: String, mode: Int = 0o644) throws {
-        try text.write(toFile: file(name), atomically: false, encoding: .utf8)
-        chmod(file(name), mode_t(mode))
-    }
-
-    func remove() { try? FileManager.default.removeItem(atPath: path) }
-}
 
 enum Fixtures {
     static var logger: Logger {
