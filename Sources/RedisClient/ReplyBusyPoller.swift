@@ -136,8 +136,10 @@ final class ReplyBusyPoller: @unchecked Sendable {
     static func descriptor(local: SocketAddress?, remote: SocketAddress?) -> CInt? {
         #if os(Linux)
         guard let local, let remote, let localPort = local.port, let remotePort = remote.port else { return nil }
+        let family: Int32
         switch (local, remote) {
-        case (.v4, .v4), (.v6, .v6): break
+        case (.v4, .v4): family = AF_INET
+        case (.v6, .v6): family = AF_INET6
         default: return nil
         }
         guard let directory = opendir("/proc/self/fd") else { return nil }
@@ -145,8 +147,8 @@ final class ReplyBusyPoller: @unchecked Sendable {
         while let entry = readdir(directory) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             guard let fd = CInt(name) else { continue }
-            if port(of: fd, getsockname) == localPort, port(of: fd, getpeername) == remotePort,
-               family(of: fd) == family(of: local) {
+            if let mine = endpoint(of: fd, getsockname), mine.family == family, mine.port == localPort,
+               endpoint(of: fd, getpeername)?.port == remotePort {
                 return fd
             }
         }
@@ -155,38 +157,25 @@ final class ReplyBusyPoller: @unchecked Sendable {
     }
 
     #if os(Linux)
-    private static func port(of fd: CInt, _ lookup: (CInt, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> CInt) -> Int? {
+    /// The address family and port `lookup` (getsockname or getpeername) reports for `fd`; nil unless IP.
+    private static func endpoint(
+        of fd: CInt, _ lookup: (CInt, UnsafeMutablePointer<sockaddr>, UnsafeMutablePointer<socklen_t>) -> CInt
+    ) -> (family: Int32, port: Int)? {
         var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
         let found = withUnsafeMutablePointer(to: &storage) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { lookup(fd, $0, &length) }
         }
         guard found == 0 else { return nil }
-        switch Int32(storage.ss_family) {
-        case AF_INET:
-            return withUnsafeBytes(of: storage) { Int(UInt16(bigEndian: $0.load(fromByteOffset: MemoryLayout<sockaddr_in>.offset(of: \.sin_port)!, as: UInt16.self))) }
-        case AF_INET6:
-            return withUnsafeBytes(of: storage) { Int(UInt16(bigEndian: $0.load(fromByteOffset: MemoryLayout<sockaddr_in6>.offset(of: \.sin6_port)!, as: UInt16.self))) }
-        default:
-            return nil
+        let family = Int32(storage.ss_family)
+        let offset: Int
+        switch family {
+        case AF_INET: offset = MemoryLayout<sockaddr_in>.offset(of: \.sin_port)!
+        case AF_INET6: offset = MemoryLayout<sockaddr_in6>.offset(of: \.sin6_port)!
+        default: return nil
         }
-    }
-
-    private static func family(of fd: CInt) -> Int32? {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let found = withUnsafeMutablePointer(to: &storage) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        return found == 0 ? Int32(storage.ss_family) : nil
-    }
-
-    private static func family(of address: SocketAddress) -> Int32? {
-        switch address {
-        case .v4: AF_INET
-        case .v6: AF_INET6
-        default: nil
-        }
+        let port = withUnsafeBytes(of: storage) { Int(UInt16(bigEndian: $0.load(fromByteOffset: offset, as: UInt16.self))) }
+        return (family, port)
     }
     #endif
 }
