@@ -36,8 +36,11 @@ final class ReplyBusyPoller: @unchecked Sendable {
     /// Descriptors with prompt replies outstanding, and how many.
     private var waiting: [CInt: Int] = [:]
     private var pollScheduled = false
-    /// Polls run so far (for tests and curiosity).
+    /// Polls run so far (for tests and curiosity). A poll that finds every reply already read
+    /// does not run, so under load this can be below `promptWrites`.
     private(set) var polls = 0
+    /// Writes that asked for a poll so far (for tests: whether a caller is polled for at all).
+    private(set) var promptWrites = 0
 
     private init(eventLoop: any EventLoop, budget: TimeAmount) {
         self.eventLoop = eventLoop
@@ -70,6 +73,7 @@ final class ReplyBusyPoller: @unchecked Sendable {
     /// A request expecting a prompt reply was written on `descriptor`.
     func written(on descriptor: CInt) {
         eventLoop.assertInEventLoop()
+        promptWrites += 1
         waiting[descriptor, default: 0] += 1
         guard !pollScheduled else { return }
         pollScheduled = true
