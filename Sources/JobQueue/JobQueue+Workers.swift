@@ -85,10 +85,16 @@ extension JobQueue {
     public func runMaintenance() async {
         let clock = ContinuousClock()
         let heartbeatEvery = configuration.heartbeatTTL / 3
+        var nextHeartbeat = clock.now
         var nextReap = clock.now
         while !Task.isCancelled {
             do {
-                try await heartbeat()
+                // Each schedule advances before its call, so a failing Redis is retried at the pace
+                // of that schedule, not in a tight loop.
+                if clock.now >= nextHeartbeat {
+                    nextHeartbeat = clock.now.advanced(by: heartbeatEvery)
+                    try await heartbeat()
+                }
                 if clock.now >= nextReap {
                     nextReap = clock.now.advanced(by: configuration.reaperInterval)
                     _ = try await reapDeadWorkers()
@@ -98,7 +104,9 @@ extension JobQueue {
                 if Task.isCancelled { break }
                 logger.error("queue maintenance failed; retrying", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: heartbeatEvery)
+            // Two schedules on one loop: the reaper keeps its own interval even when it is shorter
+            // than the heartbeat's.
+            try? await Task.sleep(until: min(nextHeartbeat, nextReap), clock: clock)
         }
     }
 

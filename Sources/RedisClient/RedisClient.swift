@@ -213,6 +213,15 @@ public final class RedisClient: RedisCommandExecutor, Sendable {
 
     // MARK: - Shared connection
 
+    /// Whether the shared connection is open as far as the event loop knows: false once it has
+    /// read the server's FIN. Lets tests wait for that instead of sleeping.
+    package var hasActiveSharedConnection: Bool {
+        state.withLock { state in
+            if case .connected(let connection) = state.shared { return connection.isActive }
+            return false
+        }
+    }
+
     private func sharedConnection() async throws -> RedisConnection {
         enum Next {
             case use(RedisConnection)

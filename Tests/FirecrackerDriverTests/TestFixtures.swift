@@ -33,10 +33,12 @@ enum Fixtures {
               if [ "$1" = "--api-sock" ]; then api="$2"; fi
               shift
             done
-            ln -s \(peerSocket) "$api"
             echo "fake firecracker up, pid $$"
             echo $$ > \(directory.file("pid"))
             echo $$ >> \(directory.file("pids"))
+            # Last: the link lets the driver connect, and a short boot may then end before this
+            # shell runs again.
+            ln -s \(peerSocket) "$api"
             exec sleep 600
             """, mode: 0o755)
         return directory.file("firecracker")

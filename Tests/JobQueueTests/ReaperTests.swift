@@ -1,5 +1,6 @@
 import Foundation
 import RESP
+import TestSupport
 import Testing
 
 @testable import JobQueue
@@ -154,10 +155,9 @@ struct ReaperTests {
             }
             let maintenance = Task { await worker.runMaintenance() }
             defer { maintenance.cancel() }
-            let deadline = ContinuousClock.now + .seconds(5)
-            while try await redis.list("jobs").isEmpty, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            // The dead worker's 2 s heartbeat lapses, and a reaper pass every 100 ms finds it soon after.
+            let reaped = try await eventually(timeout: .seconds(20)) { try await !redis.list("jobs").isEmpty }
+            #expect(reaped)
             #expect(try await redis.list("jobs") == [seed])
             #expect(try await redis.send("SISMEMBER", "jobs:workers", "live") == .integer(1))
             #expect(try await redis.send("EXISTS", "jobs:worker:live:alive") == .integer(1))

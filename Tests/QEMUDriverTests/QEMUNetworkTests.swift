@@ -89,12 +89,25 @@ extension QEMUVMTests {
             // The host's CA list goes in on stdin: the guest image has none, and a network that intercepts
             // TLS (this sandbox's does) signs with a CA only the host trusts. Verification stays on.
             let certificates = (try? String(contentsOfFile: "/etc/ssl/certs/ca-certificates.crt", encoding: .utf8)) ?? ""
-            let result = try await run(
-                """
-                import ssl, sys, urllib.request
-                context = ssl.create_default_context(cadata=sys.stdin.read())
-                print(urllib.request.urlopen("https://pypi.org/simple/pip/", timeout=30, context=context).status)
-                """, stdin: certificates, network: true, driver: QEMUDriver(configuration: configuration))
+            func fetch() async throws -> RunResult {
+                try await run(
+                    """
+                    import ssl, sys, urllib.request
+                    context = ssl.create_default_context(cadata=sys.stdin.read())
+                    print(urllib.request.urlopen("https://pypi.org/simple/pip/", timeout=30, context=context).status)
+                    """, stdin: certificates, network: true, driver: QEMUDriver(configuration: configuration))
+            }
+            // The internet is not ours: one failure earns a second try, and a host that lost pypi.org
+            // meanwhile is a reason to skip, said aloud, not a failure of the proxy.
+            var result = try await fetch()
+            if result.stdoutText != "200\n" {
+                print("QEMUVMTests.Network.httpsThroughTheProxyReachesPyPI: first try failed, trying again: \(result.summary)")
+                result = try await fetch()
+            }
+            if result.stdoutText != "200\n", !hostReaches("pypi.org", port: 443) {
+                print("QEMUVMTests.Network.httpsThroughTheProxyReachesPyPI skipped: this host lost pypi.org:443 during the test")
+                return
+            }
             #expect(result.stdoutText == "200\n", "\(result.summary)")
         }
 

@@ -5,7 +5,9 @@ import QEMUDriver
 import Testing
 
 /// Real VMs under QEMU TCG. One VM at a time (the machine has 2 cores, and some tests bound time).
-@Suite(.serialized, .timeLimit(.minutes(2)))
+/// The time limit catches a hang, not slowness: twenty cold TCG boots in a row on a loaded host
+/// can take a minute or two.
+@Suite(.serialized, .timeLimit(.minutes(5)))
 struct QEMUVMTests {
     @Test func unameSaysLinux() async throws {
         let result = try await VMTest.runOne(VMTest.request("uname -a"))
@@ -64,7 +66,10 @@ struct QEMUVMTests {
             return (result, clock.now - start)
         }
         #expect(result.verdict == .timeLimit, "\(result.summary)")
-        #expect(elapsed < .seconds(3), "run took \(elapsed)")
+        // The guest's clock says when the limit struck; the host's only that its own 15 s timeout did not
+        // (what lies around the guest's window, mount, cgroup, reaping, is slow under a loaded TCG host).
+        #expect((2000..<3000).contains(result.wallTimeMilliseconds), "\(result.summary)")
+        #expect(elapsed < .seconds(10), "run took \(elapsed)")
     }
 
     @Test func endlessOutputIsTruncatedAtTheCap() async throws {

@@ -100,9 +100,10 @@ import TestSupport
             try await withClient(server.url) { redis in
                 _ = try await redis.send("SET", "durable", "yes")
                 await server.kill()
+                // Once the client has read the FIN of the old connection (waited for, not assumed),
+                // the first command after the restart succeeds: the dead connection is replaced.
+                #expect(await eventually(timeout: .seconds(10)) { !redis.hasActiveSharedConnection })
                 try await server.restart()
-                // The first command after the restart succeeds: the dead connection is replaced.
-                // (restart() takes long enough for the client to have read the FIN of the old connection.)
                 #expect(try await redis.send(RedisCommand("GET", "durable"), as: String.self) == "yes")
 
                 // Server down while commands are issued: they wait through the backoff and succeed once it is back.
@@ -110,7 +111,7 @@ import TestSupport
                 // Let the client read the server's FIN first: a command written before that fails with
                 // connectionClosed, because nobody can tell whether the server ran it
                 // (that case is `inFlightCommandFailsWhenTheServerDies`).
-                try await Task.sleep(for: .milliseconds(200))
+                #expect(await eventually(timeout: .seconds(10)) { !redis.hasActiveSharedConnection })
                 let pending = Task { try await redis.send(RedisCommand("INCR", "after-restart"), as: Int.self) }
                 try await Task.sleep(for: .milliseconds(300))
                 try await server.restart()
@@ -126,7 +127,8 @@ import TestSupport
 
     @Test func waitsWhileARestartedServerIsLoading() async throws {
         try await withRedisServer(RedisServerOptions(extraArguments: ["--enable-debug-command", "yes"])) { server in
-            try await withClient(server.url) { redis in
+            // Loading a million keys on a busy two-core host can outlast the default eight reconnect attempts.
+            try await withClient(server.url, configure: { $0.reconnect.maxAttempts = 40 }) { redis in
                 _ = try await redis.send(RedisCommand("DEBUG", "POPULATE", 1_000_000), timeout: .seconds(60))
                 _ = try await redis.send(RedisCommand("SAVE"), timeout: .seconds(60))
                 await server.kill()

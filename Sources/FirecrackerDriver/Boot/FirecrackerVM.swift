@@ -280,14 +280,16 @@ final class FirecrackerVM {
     }
 
     /// Lets the drains catch up before an error is built: Firecracker logs why it refused a request
-    /// just before it answers, and a dying VMM's last words may still be in the pipe. At most ~50 ms.
+    /// just before it answers, and a dying VMM's last words may still be in the pipe. At most 250 ms.
     func settleDiagnostics() async {
+        // The drains run on other threads; on a loaded host a few milliseconds of quiet prove little,
+        // and this only runs on a failed boot, where a fuller error is worth a quarter second at most.
         var last = -1
         for _ in 0..<10 {
             let total = firecrackerLog.totalBytes + output.totalBytes
             if total == last { return }
             last = total
-            try? await Task.sleep(for: .milliseconds(5))
+            try? await Task.sleep(for: .milliseconds(25))
         }
     }
 
