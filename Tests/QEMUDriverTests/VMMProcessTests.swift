@@ -29,10 +29,10 @@ struct VMMProcessTests {
         let status = await process.waitForExitIgnoringCancellation()
         await process.closeOutputs()
         #expect(status == .exited(0))
+        // One ring for both streams, as the Firecracker driver uses it: the 5 bytes are stderr's "done\n".
+        // (Where they land in the ring is up to the two drains: the pipes are read independently.)
         #expect(ring.totalBytes == 4 << 20 + 5)
         #expect(ring.snapshot().count == 4096)
-        // One ring for both streams, as the Firecracker driver uses it.
-        #expect(ring.tail().hasSuffix("done\n"))
     }
 
     @Test func environmentReplacesOursWhenGiven() async throws {
