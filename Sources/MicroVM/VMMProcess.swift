@@ -174,6 +174,15 @@ public final class VMMProcess: Sendable {
         await Task { try? await self.waitForExit() }.value ?? .signaled(SIGKILL)
     }
 
+    /// Waits (bounded) for the output pipes to reach EOF, without closing them: once the process has
+    /// ended, the rings then hold its last words even when the drains run behind on a loaded host.
+    public func waitForOutputEOF(within grace: Duration) async {
+        let deadline = ContinuousClock.now + grace
+        while outputChannels.contains(where: \.isActive), ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
     /// Waits (bounded) for the output pipes to reach EOF so the rings hold the last words, then closes them.
     public func closeOutputs(grace: Duration = .milliseconds(200)) async {
         for channel in outputChannels {

@@ -35,17 +35,19 @@ struct VMResources: Sendable {
     }
 
     /// The exit status of QEMU if it has ended, waiting up to `grace` for the reaper: when the agent
-    /// channel hits EOF because QEMU died, the reap follows a moment later.
+    /// channel hits EOF because QEMU died, the reap follows a moment later. Once it has ended, its
+    /// output is read to the end (bounded) so that ``vmmMessage`` holds its last words.
     func vmmExitStatus(grace: Duration = .milliseconds(300)) async -> VMMProcess.ExitStatus? {
         guard let process else { return nil }
-        if let status = process.exitStatus { return status }
         let clock = ContinuousClock()
         let deadline = clock.now + grace
-        while clock.now < deadline {
+        var status = process.exitStatus
+        while status == nil, clock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
-            if let status = process.exitStatus { return status }
+            status = process.exitStatus
         }
-        return nil
+        if status != nil { await process.waitForOutputEOF(within: .milliseconds(500)) }
+        return status
     }
 
     /// QEMU's own last words (its stderr), trimmed, for error messages.
@@ -65,9 +67,10 @@ struct VMResources: Sendable {
     /// the console tail. Cancellation passes through unchanged.
     func bootFailure(_ error: any Error) async -> any Error {
         if error is CancellationError { return error }
+        let status = await vmmExitStatus(grace: process == nil ? .zero : .milliseconds(100))
         let message = vmmMessage
         let detail = message.isEmpty ? "" : "; QEMU said: \(message)"
-        if let status = await vmmExitStatus(grace: process == nil ? .zero : .milliseconds(100)) {
+        if let status {
             let cause = (error as? VMError)?.message ?? "\(error)"
             return VMError(.bootFailed, "QEMU exited during boot (\(status))\(detail) [\(cause)]", consoleTail: consoleTail)
         }
