@@ -22,7 +22,8 @@ public protocol MicroVMDriver: Sendable {
 public protocol GuestSession: Sendable {
     /// What the agent announced when it came up.
     var hello: AgentHello { get }
-    /// From the start of the VMM process to the agent's hello.
+    /// How long the caller of `withVM` waited for this VM: from the start of the VMM process to the
+    /// agent's hello, or, for a VM booted ahead of the job (``WarmVMPool``), the hand-off alone.
     var bootDuration: Duration { get }
     /// Whether the agent connection is still open: false once the VMM has died or the guest closed it.
     var isAlive: Bool { get }

@@ -134,12 +134,15 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
     public func withVM<T: Sendable>(
         _ configuration: VMConfiguration, logger: Logger, _ body: (any GuestSession) async throws -> T
     ) async throws -> T {
+        let asked = ContinuousClock.now
         guard configuration == self.configuration, let parked = takeHealthyVM() else {
             return try await base.withVM(configuration, logger: logger, body)
         }
-        logger.debug("job starts on a warm VM", metadata: ["warm_vm": "\(parked.id)"])
+        logger.debug(
+            "job starts on a warm VM",
+            metadata: ["warm_vm": "\(parked.id)", "parked_boot_ms": "\(BootSteps.milliseconds(parked.session.bootDuration))"])
         do {
-            let value = try await body(parked.session)
+            let value = try await body(WarmSession(parked: parked.session, bootDuration: ContinuousClock.now - asked))
             await finish(parked)
             return value
         } catch {

@@ -16,28 +16,38 @@ extension QEMUVMTests {
         }
 
         private func bootID(_ pool: WarmVMPool, memoryMiB: Int = 256) async throws -> String {
+            try await bootIDAndWait(pool, memoryMiB: memoryMiB).id
+        }
+
+        /// The guest's boot id, and how long the job waited for its VM (`bootDuration`).
+        private func bootIDAndWait(_ pool: WarmVMPool, memoryMiB: Int = 256) async throws -> (id: String, wait: Duration) {
             try await pool.withVM(try VMTest.configuration(memoryMiB: memoryMiB), logger: VMTest.logger) { session in
                 let result = try await session.run(VMTest.request("cat /proc/sys/kernel/random/boot_id"), timeout: .seconds(20))
                 #expect(result.verdict == .ok, "\(result.summary)")
-                return result.stdoutText
+                return (result.stdoutText, session.bootDuration)
             }
         }
 
         @Test func jobsStartOnParkedVMsAndEachVMServesOneJob() async throws {
             let (pool, running) = try startPool(size: 1)
             var bootIDs: [String] = []
+            var warmWaits: [Duration] = []
             for _ in 0..<3 {
                 #expect(await eventually(timeout: .seconds(60)) { pool.idleCount == 1 }, "a VM is parked ahead of the job")
-                bootIDs.append(try await bootID(pool))
+                let (id, wait) = try await bootIDAndWait(pool)
+                bootIDs.append(id)
+                warmWaits.append(wait)
             }
             #expect(pool.handedOut == 3)
             #expect(Set(bootIDs).count == 3, "every job had a VM of its own: \(bootIDs)")
 
             // Another VM shape boots its own VM and leaves the parked one alone.
             #expect(await eventually(timeout: .seconds(60)) { pool.idleCount == 1 })
-            _ = try await bootID(pool, memoryMiB: 320)
+            let (_, coldWait) = try await bootIDAndWait(pool, memoryMiB: 320)
             #expect(pool.handedOut == 3)
             #expect(pool.idleCount == 1)
+            // A job on a parked VM waited for the hand-off, not for a boot: its boot time says so.
+            #expect(warmWaits.allSatisfy { $0 < coldWait }, "warm \(warmWaits) vs cold \(coldWait)")
 
             running.cancel()
             await running.value

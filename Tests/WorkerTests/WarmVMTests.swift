@@ -20,6 +20,10 @@ struct WarmVMTests {
                 try harness.push(#"{"id":"\#(id)","command":"echo warm"}"#)
                 let elements = try await harness.readStatuses(id)
                 #expect(elements.prefix(4) == ["received", "running", "done", "warm\n"])
+                // The job waited for the hand-off only (no await in it), not for the parked VM's boot.
+                let result = elements.count > 5 ? try JSONSerialization.jsonObject(with: Data(elements[5].utf8)) as? [String: Any] : nil
+                let bootMilliseconds = try #require(result?["boot_ms"] as? Int, "\(elements)")
+                #expect(bootMilliseconds < 100, "boot_ms \(bootMilliseconds) on a warm VM")
             }
             #expect(harness.service.warmStarts == 2)
             #expect(metrics().contains("codebench_worker_warm_starts_total 2\n"), "\(metrics())")
