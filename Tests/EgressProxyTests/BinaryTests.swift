@@ -91,7 +91,7 @@ extension SpawnSensitiveTests {
             let checker = try Self.spawn(["--check", "--max-bytes", "lots"], stdio: childInput, stderr: childErrors)
             close(childErrors)
             close(childInput)
-            let message = String(decoding: try TestSocket.receiveToEnd(errors), as: UTF8.self)
+            let message = try TestSocket.receiveTextToEnd(errors)
             #expect(try TestSocket.receiveToEnd(input).isEmpty, "nothing on stdout or stdin")
             #expect(message == "codebench-egress: --max-bytes: 'lots' is not a positive number\n")
             #expect(await onThread { Self.exitCode(of: checker) } == 2)

@@ -25,7 +25,7 @@ extension SpawnSensitiveTests {
 
             let third = ServedConnection(options: options)
             try TestSocket.send(third.fd, "CONNECT 127.0.0.1:\(server.port) HTTP/1.1\r\n\r\n")
-            let response = String(decoding: try TestSocket.receiveToEnd(third.fd), as: UTF8.self)
+            let response = try TestSocket.receiveTextToEnd(third.fd)
             #expect(response.hasPrefix("HTTP/1.1 503 Service Unavailable\r\n"))
             #expect(response.contains("at most 2"))
             #expect(await third.finish().status == .serviceUnavailable)
@@ -60,14 +60,14 @@ extension SpawnSensitiveTests {
             options.slotsDirectory = directory.path
             options.maxConnections = 2
             let refused = ServedConnection(options: options)
-            let response = String(decoding: try TestSocket.receiveToEnd(refused.fd), as: UTF8.self)
+            let response = try TestSocket.receiveTextToEnd(refused.fd)
             #expect(response.hasPrefix("HTTP/1.1 503 "), "refused before the request is even read")
             _ = await refused.finish()
 
             second.release()
             let admitted = ServedConnection(options: options)
             try TestSocket.send(admitted.fd, "CONNECT 10.0.0.1:443 HTTP/1.1\r\n\r\n")
-            let next = String(decoding: try TestSocket.receiveToEnd(admitted.fd), as: UTF8.self)
+            let next = try TestSocket.receiveTextToEnd(admitted.fd)
             #expect(next.hasPrefix("HTTP/1.1 403 "), "with a slot free the request is read and judged")
             _ = await admitted.finish()
             first.release()

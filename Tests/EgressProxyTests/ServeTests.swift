@@ -47,7 +47,7 @@ import Testing
         let connection = ServedConnection(options: options)
 
         try TestSocket.send(connection.fd, "CONNECT 127.0.0.1:\(port) HTTP/1.1\r\n\r\n")
-        let response = String(decoding: try TestSocket.receiveToEnd(connection.fd), as: UTF8.self)
+        let response = try TestSocket.receiveTextToEnd(connection.fd)
         #expect(response.hasPrefix("HTTP/1.1 403 Forbidden\r\n"))
         #expect(response.contains("private or reserved"))
         #expect(response.contains("127.0.0.0/8"))
@@ -70,7 +70,7 @@ import Testing
         let connection = ServedConnection(options: options)
 
         try TestSocket.send(connection.fd, "CONNECT 127.0.0.1:\(port) HTTP/1.1\r\n\r\n")
-        let response = String(decoding: try TestSocket.receiveToEnd(connection.fd), as: UTF8.self)
+        let response = try TestSocket.receiveTextToEnd(connection.fd)
         #expect(response.hasPrefix("HTTP/1.1 403 Forbidden\r\n"))
         #expect(response.hasSuffix("\r\n\r\nport \(port) is not allowed; allowed ports: 80, 443\n"))
         _ = await connection.finish()
@@ -132,7 +132,7 @@ import Testing
         options.headTimeout = .milliseconds(200)
         let connection = ServedConnection(options: options)
         try TestSocket.send(connection.fd, "CONNECT example.com:443 HTTP/1.1\r\n")
-        let response = String(decoding: try TestSocket.receiveToEnd(connection.fd), as: UTF8.self)
+        let response = try TestSocket.receiveTextToEnd(connection.fd)
         #expect(response.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"))
         #expect(await connection.finish().status == .requestTimeout)
     }
@@ -146,7 +146,7 @@ import Testing
         for (request, expected) in cases {
             let connection = ServedConnection(options: EgressOptions())
             try TestSocket.send(connection.fd, request)
-            let response = String(decoding: try TestSocket.receiveToEnd(connection.fd), as: UTF8.self)
+            let response = try TestSocket.receiveTextToEnd(connection.fd)
             #expect(response.hasPrefix(expected), "\(response)")
             #expect(response.contains("Connection: close\r\n"))
             _ = await connection.finish()
@@ -157,7 +157,7 @@ import Testing
         let partial = ServedConnection(options: EgressOptions())
         try TestSocket.send(partial.fd, "CONNECT a.example:443 HTTP/1.1\r\n")
         shutdown(partial.fd, Int32(SHUT_WR))
-        #expect(String(decoding: try TestSocket.receiveToEnd(partial.fd), as: UTF8.self).hasPrefix("HTTP/1.1 400 "))
+        #expect(try TestSocket.receiveTextToEnd(partial.fd).hasPrefix("HTTP/1.1 400 "))
         #expect(await partial.finish().status == .badRequest)
 
         let silent = ServedConnection(options: EgressOptions())
@@ -175,7 +175,7 @@ import Testing
         let connection = ServedConnection(options: options)
         // RFC 6761: .invalid never resolves. Without a reachable resolver the lookup times out instead (504).
         try TestSocket.send(connection.fd, "CONNECT no-such-host.invalid:443 HTTP/1.1\r\n\r\n")
-        let response = String(decoding: try TestSocket.receiveToEnd(connection.fd), as: UTF8.self)
+        let response = try TestSocket.receiveTextToEnd(connection.fd)
         #expect(response.hasPrefix("HTTP/1.1 502 ") || response.hasPrefix("HTTP/1.1 504 "), "\(response)")
         #expect(response.contains("no-such-host.invalid"))
         _ = await connection.finish()
@@ -187,7 +187,7 @@ import Testing
         defer { close(bound) }
         let connection = ServedConnection(options: .local(port: port))
         try TestSocket.send(connection.fd, "CONNECT 127.0.0.1:\(port) HTTP/1.1\r\n\r\n")
-        let response = String(decoding: try TestSocket.receiveToEnd(connection.fd), as: UTF8.self)
+        let response = try TestSocket.receiveTextToEnd(connection.fd)
         #expect(response.hasPrefix("HTTP/1.1 502 Bad Gateway\r\n"), "\(response)")
         #expect(response.contains("Connection refused"))
         _ = await connection.finish()

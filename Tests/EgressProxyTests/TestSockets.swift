@@ -56,6 +56,11 @@ enum TestSocket {
         try receive(fd, count: Int.max)
     }
 
+    /// ``receiveToEnd(_:)`` as text: what a test compares a proxy's answer against.
+    static func receiveTextToEnd(_ fd: CInt) throws -> String {
+        String(decoding: try receiveToEnd(fd), as: UTF8.self)
+    }
+
     /// Reads one response head, byte by byte so nothing after it is consumed.
     static func receiveHead(_ fd: CInt) throws -> String {
         var head: [UInt8] = []
