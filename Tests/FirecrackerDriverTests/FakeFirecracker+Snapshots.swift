@@ -4,8 +4,8 @@ import NIOCore
 import Synchronization
 
 /// Firecracker's snapshot API as the v1.16.1 spec describes it, in the fake: bodies are checked
-/// against the spec (Firecracker rejects what does not deserialise), a snapshot is only taken of a
-/// paused VM, and a load reads back what a create wrote.
+/// against the project's contract of that API (`FirecrackerContract`; Firecracker rejects what does
+/// not deserialise), a snapshot is only taken of a paused VM, and a load reads back what a create wrote.
 extension FakeFirecracker {
     /// From now on the fake agent answers `resume` with an error, as an agent too old for it would.
     func rejectResumes() {
@@ -16,13 +16,7 @@ extension FakeFirecracker {
     static let stateMagic = "FAKE-FIRECRACKER-SNAPSHOT v1.16.1"
 
     func handleSnapshotRequest(_ request: Request, on channel: any Channel) {
-        let violations: [String]
-        do {
-            violations = try FirecrackerSpec.load().violations(method: request.method, path: request.uri, body: request.body)
-        } catch {
-            send(.fault(status: 500, "fake: \(error)"), on: channel)
-            return
-        }
+        let violations = FirecrackerContract.violations(method: request.method, path: request.uri, body: request.body)
         guard violations.isEmpty, let object = request.object else {
             send(.fault(status: 400, "An error occurred when deserializing the json body of a request: \(violations.joined(separator: "; "))"), on: channel)
             return

@@ -35,106 +35,56 @@ indirect enum JSONValue: Decodable, Equatable, CustomStringConvertible {
     }
 }
 
-/// The subset of JSON Schema (swagger 2.0 flavour) the Firecracker spec uses: `$ref` to
-/// `#/definitions/...`, `type`, `required`, `properties`, `enum`, `minimum`/`maximum`, `items`,
-/// `additionalProperties`.
+/// Validates a JSON value against a ``FirecrackerContract/Schema``: types, required and undeclared
+/// properties, enums, minimum/maximum, array items, references to other definitions.
 ///
-/// `strictProperties` (on by default) also rejects properties a schema does not declare: Firecracker
-/// deserialises every body with `deny_unknown_fields`, so an undeclared property is a 400 there even
-/// though the swagger document does not say `additionalProperties: false`.
+/// Objects are closed: a property the schema does not declare is a violation, because Firecracker
+/// deserialises every body with `deny_unknown_fields` and answers it with a 400.
 struct SchemaValidator {
-    let definitions: [String: Any]
-    var strictProperties = true
+    let definitions: [String: FirecrackerContract.Schema]
 
-    func validate(_ value: JSONValue, against schema: [String: Any], at location: String) -> [String] {
-        if let reference = schema["$ref"] as? String {
-            let prefix = "#/definitions/"
-            guard reference.hasPrefix(prefix), let target = definitions[String(reference.dropFirst(prefix.count))] as? [String: Any] else {
-                return ["\(location): unresolvable $ref \(reference)"]
-            }
+    func validate(_ value: JSONValue, against schema: FirecrackerContract.Schema, at location: String) -> [String] {
+        switch schema {
+        case .reference(let name):
+            guard let target = definitions[name] else { return ["\(location): unresolvable reference \(name)"] }
             return validate(value, against: target, at: location)
-        }
-        var errors: [String] = []
-        if let type = schema["type"] as? String, !Self.value(value, hasType: type) {
-            return ["\(location): expected \(type), got \(value)"]
-        }
-        if let allowed = schema["enum"] as? [Any] {
-            let texts = allowed.flatMap(Self.enumSpellings)
-            let actual: String? = switch value {
-            case .string(let text): text
-            case .integer(let number): "\(number)"
-            case .bool(let flag): "\(flag)"
-            default: nil
+
+        case .boolean:
+            guard case .bool = value else { return ["\(location): expected boolean, got \(value)"] }
+            return []
+
+        case .string(let allowed):
+            guard case .string(let text) = value else { return ["\(location): expected string, got \(value)"] }
+            if let allowed, !allowed.contains(text) {
+                return ["\(location): \(value) is not one of \(allowed)"]
             }
-            if actual.map({ !texts.contains($0) }) ?? true {
-                errors.append("\(location): \(value) is not one of \(texts)")
-            }
-        }
-        if let minimum = Self.number(schema["minimum"]), let actual = Self.number(value), actual < minimum {
-            errors.append("\(location): \(actual) is below the minimum \(minimum)")
-        }
-        if let maximum = Self.number(schema["maximum"]), let actual = Self.number(value), actual > maximum {
-            errors.append("\(location): \(actual) is above the maximum \(maximum)")
-        }
-        if case .array(let items) = value, let itemSchema = schema["items"] as? [String: Any] {
-            for (index, item) in items.enumerated() {
-                errors += validate(item, against: itemSchema, at: "\(location)[\(index)]")
-            }
-        }
-        if case .object(let members) = value {
-            let properties = schema["properties"] as? [String: Any] ?? [:]
-            for required in schema["required"] as? [String] ?? [] where members[required] == nil {
-                errors.append("\(location): required property \(required) is missing")
+            return []
+
+        case .integer(let minimum, let maximum):
+            guard case .integer(let number) = value else { return ["\(location): expected integer, got \(value)"] }
+            var errors: [String] = []
+            if let minimum, number < minimum { errors.append("\(location): \(number) is below the minimum \(minimum)") }
+            if let maximum, number > maximum { errors.append("\(location): \(number) is above the maximum \(maximum)") }
+            return errors
+
+        case .array(let itemSchema):
+            guard case .array(let items) = value else { return ["\(location): expected array, got \(value)"] }
+            return items.enumerated().flatMap { index, item in validate(item, against: itemSchema, at: "\(location)[\(index)]") }
+
+        case .object(let required, let optional):
+            guard case .object(let members) = value else { return ["\(location): expected object, got \(value)"] }
+            var errors: [String] = []
+            for name in required.keys.sorted() where members[name] == nil {
+                errors.append("\(location): required property \(name) is missing")
             }
             for (name, member) in members.sorted(by: { $0.key < $1.key }) {
-                if let propertySchema = properties[name] as? [String: Any] {
+                if let propertySchema = required[name] ?? optional[name] {
                     errors += validate(member, against: propertySchema, at: "\(location).\(name)")
-                } else if let additional = schema["additionalProperties"] {
-                    if let allowed = additional as? Bool {
-                        if !allowed { errors.append("\(location): property \(name) is not allowed") }
-                    } else if let additionalSchema = additional as? [String: Any] {
-                        errors += validate(member, against: additionalSchema, at: "\(location).\(name)")
-                    }
-                } else if strictProperties {
-                    errors.append("\(location): property \(name) is not declared by the schema")
+                } else {
+                    errors.append("\(location): property \(name) is not declared by the contract (Firecracker denies unknown fields)")
                 }
             }
-        }
-        return errors
-    }
-
-    /// The spellings an enum member stands for. The spec is YAML 1.1, where an unquoted `Off` (in
-    /// `Logger.level`) is the boolean false: such a member means its string spellings.
-    private static func enumSpellings(_ member: Any) -> [String] {
-        switch member {
-        case let flag as Bool: flag ? ["On", "Yes", "true"] : ["Off", "No", "false"]
-        default: ["\(member)"]
-        }
-    }
-
-    private static func value(_ value: JSONValue, hasType type: String) -> Bool {
-        switch (type, value) {
-        case ("object", .object), ("array", .array), ("string", .string), ("boolean", .bool), ("integer", .integer),
-            ("number", .integer), ("number", .number):
-            return true
-        default:
-            return false
-        }
-    }
-
-    private static func number(_ value: JSONValue) -> Double? {
-        switch value {
-        case .integer(let number): Double(number)
-        case .number(let number): number
-        default: nil
-        }
-    }
-
-    private static func number(_ value: Any?) -> Double? {
-        switch value {
-        case let number as Int: Double(number)
-        case let number as Double: number
-        default: nil
+            return errors
         }
     }
 }
