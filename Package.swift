@@ -107,7 +107,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "JobQueue", "MicroVM", "QEMUDriver", "FirecrackerDriver", "RedisClient",
+                "JobQueue", "MicroVM", "QEMUDriver", "FirecrackerDriver",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

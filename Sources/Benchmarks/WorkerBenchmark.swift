@@ -162,7 +162,7 @@ public struct WorkerBenchmark: Sendable {
         let service = Task { try await assembly.service.run() }
         defer {
             service.cancel()
-            assembly.client.close()
+            assembly.close()
         }
         let value = try await body(assembly.service)
         service.cancel()

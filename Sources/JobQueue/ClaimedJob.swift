@@ -57,6 +57,9 @@ public struct JobQueueError: Error, Sendable, CustomStringConvertible {
         case noJobID = "no_job_id"
         /// `publish` was asked for a terminal status: those go through `finish`.
         case terminalStatus = "terminal_status"
+        /// The Redis URL given to ``JobQueue/init(redisURL:clientName:reconnectAttempts:commandTimeout:configuration:logger:)``
+        /// cannot be used.
+        case invalidRedisURL = "invalid_redis_url"
     }
 
     public var code: Code

@@ -20,6 +20,16 @@ public struct InvalidJob: Error, Sendable, Equatable, CustomStringConvertible {
         case missingWorkload = "missing_workload"
         /// An optional field of the wrong type or value.
         case invalidField = "invalid_field"
+        /// A key appears twice in one object: JSON readers disagree on which one counts (first or last), so the
+        /// payload is refused rather than read one way here and another way elsewhere. A duplicate `id` leaves the
+        /// job without a readable id.
+        case duplicateKey = "duplicate_key"
+        /// A value nested deeper than the reader follows (``JobJSONReader/maximumDepth``).
+        case nestingTooDeep = "nesting_too_deep"
+        /// Another payload with the same id is being run right now (see docs/wire-contract.md, "One id, one job").
+        case duplicateIDInFlight = "duplicate_id_in_flight"
+        /// The id's status list exists and was not created by this queue: it belongs to someone else.
+        case statusListNotOurs = "status_list_not_ours"
     }
 
     public var code: Code

@@ -1,8 +1,8 @@
 import FoundationEssentials
 
-/// A loosely typed JSON value: jobs are decoded into this first so that every validation
-/// failure can name the offending field and the type that was actually sent.
-enum JSONValue: Sendable, Equatable, Decodable {
+/// A loosely typed JSON value: jobs are read into this first (by ``JobJSONReader``, the only reader of a
+/// payload) so that every validation failure can name the offending field and the type that was actually sent.
+enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int)
@@ -10,25 +10,6 @@ enum JSONValue: Sendable, Equatable, Decodable {
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.singleValueContainer()
-        if container.decodeNil() {
-            self = .null
-        } else if let value = try? container.decode(Bool.self) {
-            self = .bool(value)
-        } else if let value = try? container.decode(Int.self) {
-            self = .int(value)
-        } else if let value = try? container.decode(Double.self) {
-            self = .double(value)
-        } else if let value = try? container.decode(String.self) {
-            self = .string(value)
-        } else if let value = try? container.decode([JSONValue].self) {
-            self = .array(value)
-        } else {
-            self = .object(try container.decode([String: JSONValue].self))
-        }
-    }
 
     /// The JSON type name used in validation messages ("got number").
     var typeName: String {

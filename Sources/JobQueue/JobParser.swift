@@ -1,5 +1,4 @@
 import AgentProtocol
-import FoundationEssentials
 
 /// Turns a payload from the intake list into a ``JobRequest`` or an ``InvalidJob`` whose reason names the field.
 ///
@@ -40,21 +39,36 @@ public struct JobParser: Sendable {
         let size = context.payload.count
         let tooLarge = size > maximumPayloadBytes
         let tooLargeReason = "invalid job: payload is \(size) bytes, the maximum is \(maximumPayloadBytes)"
-        guard !tooLarge || size <= Self.idRecoveryLimitBytes,
-            let value = try? JSONDecoder().decode(JSONValue.self, from: Data(context.payload))
-        else {
-            throw tooLarge
-                ? context.invalid(.payloadTooLarge, tooLargeReason)
-                : context.invalid(.notJSON, "invalid job: payload is not valid JSON")
+        guard !tooLarge || size <= Self.idRecoveryLimitBytes else {
+            throw context.invalid(.payloadTooLarge, tooLargeReason)
         }
-        guard case .object(let fields) = value else {
+        let document: JobJSONReader.Document
+        do {
+            document = try JobJSONReader.read(context.payload)
+        } catch {
             throw tooLarge
                 ? context.invalid(.payloadTooLarge, tooLargeReason)
-                : context.invalid(.notObject, "invalid job: payload must be a JSON object, got \(value.typeName)")
+                : context.invalid(.notJSON, "invalid job: payload is not valid JSON: \(error)")
+        }
+        guard case .object(let fields) = document.value else {
+            throw tooLarge
+                ? context.invalid(.payloadTooLarge, tooLargeReason)
+                : context.invalid(.notObject, "invalid job: payload must be a JSON object, got \(document.value.typeName)")
+        }
+        // Two ids are two claims on two status lists: neither can be trusted, so the job has no readable id.
+        if document.duplicateKeys.contains("id") {
+            throw context.invalid(.duplicateKey, "invalid job: key 'id' appears more than once")
         }
         let id = try readID(fields, context)
         context.id = id
         if tooLarge { throw context.invalid(.payloadTooLarge, tooLargeReason) }
+        if let duplicate = document.duplicateKeys.first {
+            throw context.invalid(.duplicateKey, "invalid job: key '\(duplicate)' appears more than once")
+        }
+        if let deep = document.tooDeep {
+            throw context.invalid(
+                .nestingTooDeep, "invalid job: field '\(deep)' nests deeper than \(JobJSONReader.maximumDepth) levels")
+        }
 
         let reader = FieldReader(fields: fields, context: context)
         let command = try reader.string("command", nonEmpty: true)

@@ -27,12 +27,12 @@ extension JobQueue {
                     keys: [
                         configuration.workersSet, configuration.heartbeatKey(for: worker),
                         configuration.processingList(for: worker), configuration.intakeList,
-                        configuration.deliveriesHash, configuration.deadLetterList,
+                        configuration.deliveriesHash, configuration.deadLetterList, configuration.claimedIDsHash,
                     ],
                     arguments: [
                         worker, configuration.maxDeliveries, configuration.statusTTLSeconds,
                         configuration.statusKeyPrefix, configuration.markerPrefix, configuration.eventsChannelPrefix,
-                        owner, Self.unixMilliseconds(),
+                        owner, Self.unixMilliseconds(), configuration.inFlightPrefix,
                     ])
                 guard counts.count == 3, counts[0] >= 0 else { continue }
                 report.deadWorkers.append(worker)
@@ -114,10 +114,9 @@ extension JobQueue {
     /// Returns how many jobs were given back.
     @discardableResult
     public func shutdown() async throws -> Int {
-        var returned = 0
-        while !(try await command("LMOVE", processingList, configuration.intakeList, "RIGHT", "LEFT").isNull) {
-            returned += 1
-        }
+        let returned = try await integer(
+            script: QueueScripts.requeueAll, keys: [processingList, configuration.intakeList, configuration.claimedIDsHash],
+            arguments: ["", configuration.workerID, configuration.inFlightPrefix])
         _ = try await command("DEL", configuration.heartbeatKey(for: configuration.workerID))
         _ = try await command("SREM", configuration.workersSet, configuration.workerID)
         if returned > 0 { logger.notice("returned unfinished jobs to the intake", metadata: ["count": "\(returned)"]) }

@@ -22,6 +22,34 @@ public actor JobQueue {
         self.logger = logger
     }
 
+    /// A queue on its own Redis client, connected lazily to `redisURL`.
+    ///
+    /// - Parameters:
+    ///   - clientName: shown by `CLIENT LIST` (`codebench-worker:<worker id>`).
+    ///   - reconnectAttempts, commandTimeout: how soon a call fails while Redis is away; the worker keeps both low
+    ///     and retries with its own backoff, so a status never waits long for a server that is not there.
+    /// - Throws: ``JobQueueError/Code/invalidRedisURL`` naming what is wrong with the URL.
+    public init(
+        redisURL: String, clientName: String, reconnectAttempts: Int = 2, commandTimeout: Duration = .seconds(5),
+        configuration: QueueConfiguration, logger: Logger
+    ) throws(JobQueueError) {
+        var redis: RedisClientConfiguration
+        do {
+            redis = try RedisClientConfiguration(url: redisURL)
+        } catch {
+            throw JobQueueError(.invalidRedisURL, "\(error)")
+        }
+        redis.reconnect.maxAttempts = reconnectAttempts
+        redis.timeouts.command = commandTimeout
+        redis.clientName = clientName
+        self.init(client: RedisClient(configuration: redis, logger: logger), configuration: configuration, logger: logger)
+    }
+
+    /// Closes the queue's Redis connections; calls after this fail.
+    public nonisolated func close() {
+        client.close()
+    }
+
     var processingList: String { configuration.processingList(for: configuration.workerID) }
 
     // MARK: Claim
@@ -46,15 +74,21 @@ public actor JobQueue {
             case .success(let request): request.id
             case .failure(let invalid): invalid.id
             }
-            let delivery = try await integer(
-                script: QueueScripts.checkClaim,
-                keys: [id.map(configuration.terminalMarker(for:)) ?? "", processingList, configuration.deliveriesHash],
-                arguments: [payload])
+            let delivery = try await checkClaim(payload: payload, job: job, id: id)
             var logger = self.logger
             logger[metadataKey: "job_id"] = "\(id ?? "-")"
-            if delivery == 0 {
+            switch delivery {
+            case 0:
                 logger.info("dropped a redelivered job that already has its terminal status")
                 continue
+            case -1:
+                logger.warning("refused a job whose id is in flight on another delivery; reported on the invalid list")
+                continue
+            case -2:
+                logger.warning("refused a job whose status list exists and is not ours; reported on the invalid list")
+                continue
+            default:
+                break
             }
             logger.debug("claimed job", metadata: ["delivery": "\(delivery)"])
             return ClaimedJob(payload: payload, job: job, deliveries: delivery, claimedAt: clock.now)
@@ -75,6 +109,32 @@ public actor JobQueue {
         return .failure(
             JobParser.Context(payload: payload).invalid(
                 .invalidID, "invalid job: field 'id' makes the status list '\(key)' collide with the queue's own keys"))
+    }
+
+    /// Runs ``QueueScripts/checkClaim`` with the id read here, and the invalid-list entries it may need.
+    /// Returns the delivery number, or 0 (already finished), -1 (id in flight elsewhere), -2 (status list not ours).
+    private func checkClaim(payload: [UInt8], job: Result<JobRequest, InvalidJob>, id: String?) async throws -> Int {
+        let context = JobParser.Context(payload: payload)
+        let duplicate = invalidEntry(context.invalid(
+            .duplicateIDInFlight,
+            "invalid job: a job with id '\(id ?? "")' is already in flight; one id runs one job at a time"))
+        let notOurs = invalidEntry(context.invalid(
+            .statusListNotOurs,
+            "invalid job: status list '\(configuration.statusList(for: id ?? ""))' already exists and was not created by "
+                + "this queue; set status-key-prefix when sharing Redis"))
+        let heartbeat = configuration.heartbeatKeyParts
+        let keys = [
+            id.map(configuration.terminalMarker(for:)) ?? "", processingList, configuration.deliveriesHash,
+            configuration.claimedIDsHash, id.map(configuration.inFlightKey(for:)) ?? "",
+            id.map(configuration.ownedMarker(for:)) ?? "", id.map(configuration.statusList(for:)) ?? "",
+            configuration.invalidList,
+        ]
+        return try await integer(
+            script: QueueScripts.checkClaim, keys: keys,
+            arguments: [
+                payload, id ?? "", configuration.workerID, configuration.statusTTLSeconds, heartbeat.prefix,
+                heartbeat.suffix, duplicate.serialized, notOurs.serialized, configuration.invalidListMaxLength,
+            ])
     }
 
     private func blockingMove(timeout: Duration) async throws -> [UInt8]? {
@@ -152,7 +212,10 @@ public actor JobQueue {
         let key = configuration.statusList(for: id)
         let result = try await integer(
             script: QueueScripts.finish,
-            keys: [key, configuration.terminalMarker(for: id), processingList, configuration.deliveriesHash],
+            keys: [
+                key, configuration.terminalMarker(for: id), processingList, configuration.deliveriesHash,
+                configuration.claimedIDsHash, configuration.inFlightKey(for: id), configuration.ownedMarker(for: id),
+            ],
             arguments: arguments + elements
         )
         if result < 0 {
@@ -179,19 +242,11 @@ public actor JobQueue {
         if invalid.id != nil {
             return try await finish(claimed, outcome: .failed(reason: invalid.reason, result: nil))
         }
-        let entry: JSONValue = .object([
-            "code": .string(invalid.code.rawValue),
-            "reason": .string(invalid.reason),
-            "payload": .string(invalid.rawPrefix),
-            "payload_bytes": .int(invalid.payloadBytes),
-            "truncated": .bool(invalid.payloadBytes > JobParser.rawPrefixBytes),
-            "worker_id": .string(configuration.workerID),
-            "received_at_ms": .int(Self.unixMilliseconds()),
-        ])
+        let entry = invalidEntry(invalid)
         logger.warning("refused a payload without a readable id", metadata: ["reason": "\(invalid.reason)"])
         return try await integer(
             script: QueueScripts.rejectInvalid,
-            keys: [configuration.invalidList, processingList, configuration.deliveriesHash],
+            keys: [configuration.invalidList, processingList, configuration.deliveriesHash, configuration.claimedIDsHash],
             arguments: [claimed.payload, entry.serialized, configuration.invalidListMaxLength]
         ) == 1
     }
@@ -201,11 +256,42 @@ public actor JobQueue {
     @discardableResult
     public func requeue(_ claimed: ClaimedJob) async throws -> Bool {
         try await integer(
-            script: QueueScripts.requeue, keys: [processingList, configuration.intakeList], arguments: [claimed.payload]
+            script: QueueScripts.requeue, keys: [processingList, configuration.intakeList, configuration.claimedIDsHash],
+            arguments: [claimed.payload, configuration.workerID, configuration.inFlightPrefix]
         ) == 1
     }
 
+    /// Returns to the intake head the entries of this worker's processing list that are not in `held` (the payloads
+    /// of the jobs this worker is running or still reporting).
+    ///
+    /// They appear when the connection dies after BLMOVE moved a job but before the claim's reply arrived: the job
+    /// is safe in our processing list, but nobody runs it, and while this worker lives the reaper will not touch
+    /// it. Call it after Redis comes back, once results waiting to be published are out. Returns how many went back.
+    @discardableResult
+    public func requeueOrphans(holding held: [[UInt8]]) async throws -> Int {
+        let returned = try await integer(
+            script: QueueScripts.requeueOrphans, keys: [processingList, configuration.intakeList, configuration.claimedIDsHash],
+            arguments: ["", configuration.workerID, configuration.inFlightPrefix] + held)
+        if returned > 0 {
+            logger.warning("returned jobs orphaned by a lost claim reply to the intake", metadata: ["count": "\(returned)"])
+        }
+        return returned
+    }
+
     // MARK: Helpers
+
+    /// What the invalid list records of a refused payload.
+    func invalidEntry(_ invalid: InvalidJob) -> JSONValue {
+        .object([
+            "code": .string(invalid.code.rawValue),
+            "reason": .string(invalid.reason),
+            "payload": .string(invalid.rawPrefix),
+            "payload_bytes": .int(invalid.payloadBytes),
+            "truncated": .bool(invalid.payloadBytes > JobParser.rawPrefixBytes),
+            "worker_id": .string(configuration.workerID),
+            "received_at_ms": .int(Self.unixMilliseconds()),
+        ])
+    }
 
     /// The PUBLISHed event (docs/wire-contract.md, "Events channel").
     func eventFields(id: String, status: JobStatus, attempt: Int, at now: Int) -> [String: JSONValue] {

@@ -9,7 +9,8 @@ import Darwin
 /// Redis key names and timings of the job queue. Every field has a default compatible with the original Go worker.
 ///
 /// Derived keys (all under ``namespace``): `<ns>:processing:<workerID>`, `<ns>:worker:<workerID>:alive`,
-/// `<ns>:workers`, `<ns>:terminal:<id>`, `<ns>:deliveries`, `<ns>:reaper:lock`.
+/// `<ns>:workers`, `<ns>:terminal:<id>`, `<ns>:deliveries`, `<ns>:reaper:lock`, `<ns>:ids`, `<ns>:inflight:<id>`,
+/// `<ns>:owned:<id>`.
 public struct QueueConfiguration: Sendable {
     /// The list platforms `RPUSH` jobs onto.
     public var intakeList: String
@@ -96,13 +97,28 @@ public struct QueueConfiguration: Sendable {
     /// The jobs a worker holds; the reaper returns them to the intake when the worker dies.
     public func processingList(for workerID: String) -> String { "\(namespace):processing:\(workerID)" }
     /// A worker is alive while this key exists.
-    public func heartbeatKey(for workerID: String) -> String { "\(namespace):worker:\(workerID):alive" }
+    public func heartbeatKey(for workerID: String) -> String {
+        heartbeatKeyParts.prefix + workerID + heartbeatKeyParts.suffix
+    }
     /// Prefix of ``terminalMarker(for:)``.
     public var markerPrefix: String { "\(namespace):terminal:" }
     /// Workers that registered (with a heartbeat) and were not reaped since.
     public var workersSet: String { "\(namespace):workers" }
     /// SHA-1 of a payload -> how many of its deliveries ended with the worker's death.
     public var deliveriesHash: String { "\(namespace):deliveries" }
+    /// SHA-1 of a claimed payload -> the id the worker read from it ("" when none): what the scripts use instead
+    /// of decoding the payload again, so they can never read another id than the worker did.
+    public var claimedIDsHash: String { "\(namespace):ids" }
+    /// `<ns>:inflight:<id>` names the worker running a job with that id; a second payload with the id is refused
+    /// while that worker's heartbeat lives.
+    public func inFlightKey(for id: String) -> String { inFlightPrefix + id }
+    /// Prefix of ``inFlightKey(for:)``.
+    public var inFlightPrefix: String { "\(namespace):inflight:" }
+    /// `<ns>:owned:<id>` exists while a status list was started by this queue: a status list that exists without
+    /// it belongs to someone else and is never written to.
+    public func ownedMarker(for id: String) -> String { "\(namespace):owned:" + id }
+    /// The heartbeat key is `<prefix><workerID><suffix>`: the claim script builds it for an in-flight key's owner.
+    var heartbeatKeyParts: (prefix: String, suffix: String) { ("\(namespace):worker:", ":alive") }
     /// Held by the one reaper acting at a time.
     public var reaperLock: String { "\(namespace):reaper:lock" }
 

@@ -8,7 +8,7 @@ import Testing
 struct InvalidJobQueueTests {
     /// Payloads whose id cannot be read: reported on jobs:invalid.
     static let withoutID: [(payload: String, reason: String)] = [
-        ("not json {", "invalid job: payload is not valid JSON"),
+        ("not json {", "invalid job: payload is not valid JSON: invalid literal (expected null) at byte 0"),
         ("[1,2]", "invalid job: payload must be a JSON object, got array"),
         (#"{"command":"ls"}"#, "invalid job: field 'id' is missing"),
         (#"{"id":666,"command":"ls"}"#, "invalid job: field 'id' must be a string, got number"),
@@ -104,12 +104,29 @@ struct InvalidJobQueueTests {
         }
     }
 
-    @Test func aStatusKeyOfAnotherTypeEndsTheJobOnTheInvalidList() async throws {
+    /// A status key that exists before the claim is someone else's: refused at claim, before a VM could boot.
+    @Test func aStatusKeyOfAnotherTypeBeforeTheClaimIsNotOurs() async throws {
         try await withQueueRedis { redis in
             let queue = redis.queue("w1")
             try await redis.send("SET", "666", "not a list")
             try await redis.push(seed)
+            #expect(try await queue.claim(timeout: .milliseconds(300)) == nil)
+            #expect(try await redis.send("GET", "666").string() == "not a list")
+            #expect(try await redis.send("TTL", "666") == .integer(-1))
+            #expect(try await redis.list("jobs:processing:w1").isEmpty)
+            let entry = try decodeObject(try #require(try await redis.list("jobs:invalid").last))
+            #expect(entry["code"] == "status_list_not_ours")
+            #expect(entry["payload"] == .string(seed))
+        }
+    }
+
+    /// A status key replaced by another type while the job runs cannot be answered there.
+    @Test func aStatusKeyOfAnotherTypeAfterTheClaimEndsTheJobOnTheInvalidList() async throws {
+        try await withQueueRedis { redis in
+            let queue = redis.queue("w1")
+            try await redis.push(seed)
             let claimed = try #require(try await queue.claim(timeout: .seconds(2)))
+            try await redis.send("SET", "666", "not a list")
             #expect(try await queue.publish(.received, for: claimed) == false)
             #expect(try await queue.finish(claimed, outcome: .done(stdout: [], stderr: [], result: JobResultRecord())) == false)
             #expect(try await redis.send("GET", "666").string() == "not a list")

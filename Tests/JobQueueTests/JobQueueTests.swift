@@ -93,9 +93,11 @@ struct JobQueueTests {
         try await withQueueRedis { redis in
             let first = redis.queue("w1")
             let second = redis.queue("w2")
-            // The same job delivered to two workers (the first was wrongly declared dead).
+            // The same job delivered to two workers: the first was wrongly declared dead, and the reaper, taking its
+            // job back to the intake, released the job's in-flight key.
             try await redis.push(seed, seed)
             let a = try #require(try await first.claim(timeout: .seconds(2)))
+            try await redis.send("DEL", "jobs:inflight:666")
             let b = try #require(try await second.claim(timeout: .seconds(2)))
             #expect(try await first.finish(a, outcome: .done(stdout: Array("one".utf8), stderr: [], result: JobResultRecord())))
             #expect(try await second.finish(b, outcome: .failed(reason: "two", result: nil)) == false)

@@ -46,7 +46,7 @@ struct QueueTestRedis: Sendable {
 
 /// Parses the trailing result JSON of a terminal push.
 func decodeObject(_ json: String) throws -> [String: JSONValue] {
-    guard case .object(let object) = try JSONDecoder().decode(JSONValue.self, from: Data(json.utf8)) else {
+    guard case .object(let object) = try JobJSONReader.read(Array(json.utf8)).value else {
         throw QueueTestFailure("not a JSON object: \(json)")
     }
     return object

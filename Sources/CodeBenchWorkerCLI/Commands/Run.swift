@@ -58,7 +58,7 @@ struct Run: AsyncParsableCommand {
             statusServer?.close()
             throw error
         }
-        defer { assembly.client.close() }
+        defer { assembly.close() }
         // First in the group, so it shuts down last: /readyz says "draining" while jobs finish.
         let services: [any Service] = (statusServer.map { [$0] } ?? []) + [assembly.service]
         var groupConfiguration = ServiceGroupConfiguration(

@@ -2,13 +2,13 @@ import JobQueue
 import Logging
 import Metrics
 import MicroVM
-import RedisClient
 
 /// Builds a ready-to-run ``WorkerService`` from a configuration: the Redis client, the queue and the
 /// VMM driver. The CLI and the benchmarks use it; tests inject their own driver.
 public struct WorkerAssembly: Sendable {
     public let service: WorkerService
-    public let client: RedisClient
+    /// The service's queue; ``close()`` closes its Redis connections.
+    public let queue: JobQueue
 
     /// - Parameters:
     ///   - driver: nil selects one with ``DriverSelection``.
@@ -21,28 +21,29 @@ public struct WorkerAssembly: Sendable {
         try configuration.validate()
         try configuration.validateHost()
         let workerID = configuration.resolvedWorkerID()
-        var redisConfiguration: RedisClientConfiguration
+        let queue: JobQueue
         do {
-            redisConfiguration = try RedisClientConfiguration(url: configuration.redisURL)
+            // Fail fast while Redis is down: the claimer and the outbox retry with their own backoff.
+            queue = try JobQueue(
+                redisURL: configuration.redisURL, clientName: "codebench-worker:\(workerID)", reconnectAttempts: 2,
+                commandTimeout: .seconds(5), configuration: configuration.queueConfiguration(workerID: workerID), logger: logger)
         } catch {
-            throw WorkerConfigurationError(.invalidValue, "redis-url '\(configuration.redisURL)': \(error)")
+            throw WorkerConfigurationError(.invalidValue, "redis-url '\(configuration.redisURL)': \(error.message)")
         }
-        // Fail fast while Redis is down: the claimer and the outbox retry with their own backoff, and
-        // a job's `running` must not wait seconds for a server that is not there.
-        redisConfiguration.reconnect.maxAttempts = 2
-        redisConfiguration.timeouts.command = .seconds(5)
-        redisConfiguration.clientName = "codebench-worker:\(workerID)"
-        let client = RedisClient(configuration: redisConfiguration, logger: logger)
-        let queue = JobQueue(client: client, configuration: configuration.queueConfiguration(workerID: workerID), logger: logger)
         let selected: any MicroVMDriver
         if let driver {
             selected = driver
         } else {
             selected = try await DriverSelection.makeDriver(for: configuration, logger: logger)
         }
-        self.client = client
+        self.queue = queue
         self.service = WorkerService(
-            configuration: configuration, workerID: workerID, queue: queue, client: client, driver: selected, health: health,
+            configuration: configuration, workerID: workerID, queue: queue, driver: selected, health: health,
             metricsFactory: metricsFactory, logger: logger)
+    }
+
+    /// Closes the queue's Redis connections (after the service has returned).
+    public func close() {
+        queue.close()
     }
 }

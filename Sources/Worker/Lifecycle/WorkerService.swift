@@ -2,7 +2,6 @@ import JobQueue
 import Logging
 import Metrics
 import MicroVM
-import RedisClient
 import ServiceLifecycle
 
 /// The worker daemon: claims jobs from Redis only when a VM slot is free, runs each in a fresh
@@ -15,7 +14,6 @@ public struct WorkerService: Service, CustomStringConvertible {
     public let configuration: WorkerConfiguration
     public let workerID: String
     private let queue: JobQueue
-    private let client: RedisClient
     private let driver: any MicroVMDriver
     private let logger: Logger
     private let metrics: WorkerMetrics
@@ -26,12 +24,11 @@ public struct WorkerService: Service, CustomStringConvertible {
 
     /// - Parameters:
     ///   - queue: the job queue, configured with ``WorkerConfiguration/queueConfiguration(workerID:)`` for `workerID`.
-    ///   - client: the queue's Redis client (for recovering claims whose reply was lost).
     ///   - driver: boots the VMs (see ``DriverSelection`` for the production choice).
     ///   - health: updated as the service starts, loses or regains Redis, and drains.
     ///   - metricsFactory: where the metrics go; the process-wide `MetricsSystem.factory` by default.
     public init(
-        configuration: WorkerConfiguration, workerID: String, queue: JobQueue, client: RedisClient, driver: any MicroVMDriver,
+        configuration: WorkerConfiguration, workerID: String, queue: JobQueue, driver: any MicroVMDriver,
         health: WorkerHealth = WorkerHealth(), metricsFactory: any MetricsFactory = MetricsSystem.factory, logger: Logger
     ) {
         self.configuration = configuration
@@ -39,7 +36,6 @@ public struct WorkerService: Service, CustomStringConvertible {
         self.metrics = WorkerMetrics(factory: metricsFactory)
         self.workerID = workerID
         self.queue = queue
-        self.client = client
         self.driver = driver
         var logger = logger
         logger[metadataKey: "worker.id"] = "\(workerID)"
@@ -109,7 +105,6 @@ public struct WorkerService: Service, CustomStringConvertible {
     private func runJobs(slots: SlotPool, runner: JobRunner, outbox: Outbox) async {
         let stop = StopFlag()
         let inFlight = InFlightJobs()
-        let recovery = OrphanRecovery(client: client, queue: queue.configuration, inFlight: inFlight, logger: logger)
         await withTaskCancellationOrGracefulShutdownHandler {
             await withDiscardingTaskGroup { jobs in
                 var claimer = Claimer(queue: queue, health: health, metrics: metrics, logger: logger)
@@ -120,7 +115,9 @@ public struct WorkerService: Service, CustomStringConvertible {
                     if let next { inFlight.insert(next.payload) }
                     if claimer.recoveredFromOutage, await outbox.count == 0 {
                         claimer.recoveredFromOutage = false
-                        _ = try? await recovery.recover()
+                        // Claims whose reply was lost (BLMOVE done, answer gone with the connection) sit in
+                        // our processing list with nobody running them.
+                        _ = try? await queue.requeueOrphans(holding: inFlight.all)
                     }
                     guard let claimed = next else {
                         await slots.release()
