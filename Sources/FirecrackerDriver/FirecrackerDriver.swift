@@ -7,10 +7,11 @@ import NIOPosix
 /// Boots each VM with Firecracker (the production VMM), optionally under its jailer, and talks to
 /// the guest agent over Firecracker's vsock (host side: a Unix socket and a `CONNECT` line).
 ///
-/// Needs a working `/dev/kvm` and the `firecracker` binary (see docs/firecracker.md). The boot is a
-/// fixed list of named steps (``BootSequence``), each timed and logged; whatever happens, including
-/// cancellation, the VMM's process group is killed, reaped and its files removed before
-/// ``withVM(_:logger:_:)`` returns.
+/// Needs a working `/dev/kvm` and the `firecracker` binary (see docs/firecracker.md). A VM is brought
+/// up by MicroVM's ``VMBoot`` (restored from a snapshot when ``Configuration/snapshotDirectory`` is
+/// set, else cold) in a fixed list of named steps (``FirecrackerBoot``), each timed and logged;
+/// whatever happens, including cancellation, the VMM's process group is killed, reaped and its files
+/// removed before ``withVM(_:logger:_:)`` returns.
 public struct FirecrackerDriver: MicroVMDriver {
     public let configuration: Configuration
     private let uidPool: UIDPool?
@@ -26,12 +27,12 @@ public struct FirecrackerDriver: MicroVMDriver {
 
     /// The names of the boot steps, in order (for logs, docs and tests).
     public var bootStepNames: [String] {
-        BootSequence.steps(entropyDevice: configuration.entropyDevice).map(\.name)
+        FirecrackerBoot(driver: self).steps(for: .cold).map(\.name)
     }
 
     /// The names of the steps of a VM restored from a snapshot, in order.
     public var restoreStepNames: [String] {
-        BootSequence.restoreSteps(snapshot: "").map(\.name)
+        FirecrackerBoot(driver: self).steps(for: .restore(snapshot: "")).map(\.name)
     }
 
     public func withVM<T: Sendable>(
@@ -39,20 +40,7 @@ public struct FirecrackerDriver: MicroVMDriver {
         logger: Logger,
         _ body: (any GuestSession) async throws -> T
     ) async throws -> T {
-        // The VM to tear down: a failed restore is torn down at once and replaced by a cold one.
-        var live: FirecrackerVM?
-        let result: Result<T, any Error>
-        do {
-            let session = try await start(vmConfiguration, logger: logger) { live = $0 }
-            result = .success(try await body(session))
-        } catch {
-            result = .failure(error)
-        }
-        if let live {
-            await live.tearDown()
-            live.logger.debug("VM torn down")
-        }
-        return try result.get()
+        try await VMBoot(FirecrackerBoot(driver: self)).withVM(vmConfiguration, logger: logger, body)
     }
 
     /// A VM with a fresh id; nothing exists for it until its steps run.
@@ -66,37 +54,9 @@ public struct FirecrackerDriver: MicroVMDriver {
             group: eventLoopGroup)
     }
 
-    /// Runs `steps` on `vm`; the caller tears it down, whether this succeeds or not.
-    func boot(_ vm: FirecrackerVM, steps: [BootStep]) async throws -> FirecrackerGuestSession {
-        let bootStart = ContinuousClock.now
-        var timings: [String] = []
-        for step in steps {
-            let start = ContinuousClock.now
-            do {
-                try await step.run(vm)
-            } catch {
-                vm.failedStep = step.name
-                vm.failureCause = error
-                if !(error is CancellationError) { await vm.settleDiagnostics() }
-                throw fail(step: step.name, error: error, vm: vm)
-            }
-            let elapsed = ContinuousClock.now - start
-            timings.append("\(step.name)=\(milliseconds(elapsed))")
-            vm.logger.debug("boot step done", metadata: ["step": "\(step.name)", "ms": "\(milliseconds(elapsed))"])
-        }
-        guard let agent = vm.agent, let hello = vm.hello else {
-            throw VMError(.agentUnreachable, "boot finished without an agent connection")
-        }
-        let bootDuration = ContinuousClock.now - (vm.startedAt ?? bootStart)
-        vm.logger.info(
-            hello.resumeNonce == nil ? "VM booted" : "VM restored from a snapshot",
-            metadata: ["boot_ms": "\(milliseconds(bootDuration))", "steps": "\(timings.joined(separator: " "))", "agent": "\(hello.agentVersion)"])
-        return FirecrackerGuestSession(hello: hello, bootDuration: bootDuration, agent: agent)
-    }
-
     /// Turns a step's failure into a ``VMError`` that says which step, what Firecracker said
     /// (`fault_message`) and, when the VMM died, how; and logs it.
-    private func fail(step: String, error: any Error, vm: FirecrackerVM) -> any Error {
+    func failure(step: String, error: any Error, vm: FirecrackerVM) -> any Error {
         if error is CancellationError { return error }
         if let apiError = error as? FirecrackerAPIError, apiError.code == .cancelled { return CancellationError() }
         let death = vm.vmmDeath()
@@ -128,8 +88,4 @@ public struct FirecrackerDriver: MicroVMDriver {
         vm.logger.error("VM boot failed", metadata: ["step": "\(step)", "error": "\(vmError.message)"])
         return vmError
     }
-}
-
-func milliseconds(_ duration: Duration) -> Int {
-    Int(duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000)
 }

@@ -10,12 +10,14 @@ import Musl
 
 extension FirecrackerDriver {
     /// Whether Firecracker can run VMs here, checked in the order an operator fixes things: binary
-    /// (on PATH or configured), its version, `/dev/kvm`, the guest image, then a real boot of the
-    /// image to the agent's hello (KVM can be present yet unusable, e.g. nested "PVM" KVM).
+    /// (on PATH or configured), its version, `/dev/kvm`, the guest image, then (when `boot`) a real
+    /// boot of the image to the agent's hello (KVM can be present yet unusable, e.g. nested "PVM"
+    /// KVM). Which VMM to use is ``VMMSelection``'s call.
     public static func probe(
         configuration: Configuration = Configuration(),
         image: GuestImage = .at(),
         bootTimeout: Duration = .seconds(30),
+        boot: Bool = true,
         logger: Logger
     ) async -> VMMProbeResult {
         func unusable(_ reason: String) -> VMMProbeResult { VMMProbeResult(kind: .firecracker, usable: false, reason: reason) }
@@ -40,11 +42,12 @@ extension FirecrackerDriver {
             return unusable("jailer missing: \(jailer.jailerPath) does not exist or is not executable")
         }
         if let problem = KVMDevice.problem() { return unusable(problem) }
-        for path in [image.kernelPath, image.rootfsPath] where access(path, R_OK) != 0 {
-            return unusable("image not built: \(path) is missing (run scripts/build-guest-image)")
-        }
+        if let problem = image.problem { return unusable(problem) }
+        guard boot else { return .notBooted(.firecracker, present: "\(binary) \(release), /dev/kvm and image") }
         var driverConfiguration = configuration
         driverConfiguration.firecrackerPath = binary
+        // A probe proves a cold boot; a snapshot restore would prove less, and making one costs more.
+        driverConfiguration.snapshotDirectory = nil
         let vm = VMConfiguration(image: image, memoryMiB: 128, bootTimeout: bootTimeout)
         do {
             let boot = try await FirecrackerDriver(configuration: driverConfiguration).withVM(vm, logger: logger) { session in
@@ -52,7 +55,7 @@ extension FirecrackerDriver {
             }
             return VMMProbeResult(
                 kind: .firecracker, usable: true,
-                reason: "\(binary) \(release): the agent said hello \(milliseconds(boot)) ms after launch")
+                reason: "\(binary) \(release): the agent said hello \(BootSteps.milliseconds(boot)) ms after launch")
         } catch let error as VMError {
             var reason = "probe guest failed to boot: \(error.message)"
             if let tail = error.consoleTail?.split(separator: "\n").suffix(3).joined(separator: " | "), !tail.isEmpty {

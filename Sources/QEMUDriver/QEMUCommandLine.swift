@@ -2,12 +2,6 @@ import MicroVM
 
 /// The QEMU microvm command line for one VM. Pure, so it can be checked without booting.
 struct QEMUCommandLine: Sendable, Hashable {
-    /// The accelerator actually used (never `.auto`).
-    enum ResolvedAccelerator: String, Sendable, Hashable {
-        case tcg
-        case kvm
-    }
-
     /// The virtio-serial port name the agent looks for in /sys/class/virtio-ports/*/name.
     static let agentPortName = "org.codebench.agent"
     /// The init the image installs.
@@ -15,7 +9,7 @@ struct QEMUCommandLine: Sendable, Hashable {
 
     var configuration: QEMUDriver.Configuration
     var vm: VMConfiguration
-    var accelerator: ResolvedAccelerator
+    var accelerator: QEMUDriver.Accelerator
     var agentSocketPath: String
     var tscKHz: Int?
     /// A QMP monitor socket: only the VM a snapshot is saved from has one.

@@ -9,10 +9,11 @@ import Glibc
 
 /// Boots QEMU `microvm` machines from the guest image and talks to their agent over virtio-serial.
 ///
-/// Each ``withVM(_:logger:_:)`` boots a fresh VM in named steps (validate, prepare runtime
-/// directory, spawn VMM, connect agent channel, await hello), each logged with its duration, and
-/// destroys it afterwards whatever happens: QEMU's process group is SIGKILLed and reaped and the
-/// runtime directory removed, also when the body throws or the task is cancelled.
+/// Each ``withVM(_:logger:_:)`` brings a fresh VM up with MicroVM's ``VMBoot`` (restored from a
+/// snapshot when ``Configuration/snapshotDirectory`` is set, else cold) in named steps (validate,
+/// prepare runtime dir, spawn VMM, connect agent channel, await hello or resume agent), each logged
+/// with its duration, and destroys it afterwards whatever happens: QEMU's process group is SIGKILLed
+/// and reaped and the runtime directory removed, also when the body throws or the task is cancelled.
 public struct QEMUDriver: MicroVMDriver {
     public let configuration: Configuration
 
@@ -20,146 +21,15 @@ public struct QEMUDriver: MicroVMDriver {
         self.configuration = configuration
     }
 
-    /// `qemu-tcg` or `qemu-kvm`; `qemu-auto` while an `.auto` choice has not been probed yet.
-    public var name: String {
-        switch configuration.accelerator {
-        case .tcg: return "qemu-tcg"
-        case .kvm: return "qemu-kvm"
-        case .auto:
-            let resolved = AcceleratorChoice.cached(configuration: configuration, image: nil)
-            return resolved.map { "qemu-\($0.rawValue)" } ?? "qemu-auto"
-        }
-    }
+    /// `qemu-tcg` or `qemu-kvm`.
+    public var name: String { configuration.accelerator.kind.rawValue }
 
     public func withVM<T: Sendable>(
         _ vm: VMConfiguration,
         logger: Logger,
         _ body: (any GuestSession) async throws -> T
     ) async throws -> T {
-        let accelerator = try await resolveAccelerator(image: vm.image, runtimeRoot: vm.runtimeDirectory, logger: logger)
-        var resources = VMResources()
-        let session: QEMUSession
-        do {
-            session = try await start(vm, accelerator: accelerator, resources: &resources, logger: logger)
-        } catch {
-            let failure = await resources.bootFailure(error)
-            await resources.destroy(logger: logger)
-            if !(failure is CancellationError) {
-                logger.debug("VM boot failed", metadata: ["error": "\(failure)"])
-            }
-            throw failure
-        }
-        do {
-            let value = try await body(session)
-            await resources.destroy(logger: logger)
-            return value
-        } catch {
-            await resources.destroy(logger: logger)
-            throw error
-        }
-    }
-
-    private func resolveAccelerator(image: GuestImage, runtimeRoot: String, logger: Logger) async throws -> QEMUCommandLine.ResolvedAccelerator {
-        switch configuration.accelerator {
-        case .tcg: return .tcg
-        case .kvm: return .kvm
-        case .auto:
-            // The image must exist before a probe can boot it; report that as such, not as "no KVM".
-            try Self.validateImage(image)
-            return await AcceleratorChoice.resolve(configuration: configuration, image: image, runtimeRoot: runtimeRoot, logger: logger)
-        }
-    }
-
-    /// How a VM comes up.
-    enum BootMode: Sendable {
-        /// The kernel boots and the agent says hello.
-        case cold
-        /// A cold boot with a QMP socket, to be saved as a snapshot.
-        case template
-        /// QEMU loads a saved state; the agent is resumed (reseeded, clock set) before it is used.
-        case restore(statePath: String)
-    }
-
-    /// The boot sequence. Everything acquired is recorded in `resources` as soon as it exists.
-    func boot(
-        _ vm: VMConfiguration,
-        accelerator: QEMUCommandLine.ResolvedAccelerator,
-        mode: BootMode = .cold,
-        resources: inout VMResources,
-        logger: Logger
-    ) async throws -> QEMUSession {
-        var logger = logger
-        logger[metadataKey: "vmm"] = "qemu-\(accelerator.rawValue)"
-        var steps = BootSteps(logger: logger)
-        let clock = ContinuousClock()
-        let deadline = clock.now + vm.bootTimeout
-
-        try await steps.run("validate") { try validate(vm) }
-        // Kernel and root filesystem from the same image even if image/current is re-pointed meanwhile.
-        let vm = vm.resolvingSymlinks()
-
-        let directory = try await steps.run("prepare runtime dir") {
-            Self.cleanLeftoversOnce(under: vm.runtimeDirectory, logger: logger)
-            return try RuntimeDirectory.create(under: vm.runtimeDirectory, prefix: "q")
-        }
-        resources.runtimeDirectory = directory
-        let socketPath = try directory.socketPath("agent.sock")
-        logger[metadataKey: "runtime_dir"] = "\(directory.path)"
-
-        var commandLine = QEMUCommandLine(
-            configuration: configuration, vm: vm, accelerator: accelerator, agentSocketPath: socketPath,
-            tscKHz: configuration.tscKHz ?? HostTSC.kHz)
-        switch mode {
-        case .cold: break
-        case .template: commandLine.qmpSocketPath = try directory.socketPath(Self.qmpSocketName)
-        case .restore(let statePath): commandLine.incomingStatePath = statePath
-        }
-        if vm.network { commandLine.egressStateDirectory = directory.path }
-        logger.debug("QEMU command line", metadata: ["argv": "\(([configuration.binaryPath] + commandLine.arguments).joined(separator: " "))"])
-        let consoleBytes = vm.consoleBufferBytes
-        let binaryPath = configuration.binaryPath
-        let spawnStart = clock.now
-        let process = try await steps.run("spawn VMM") {
-            try await VMMProcess.spawn(
-                executable: binaryPath, arguments: commandLine.arguments,
-                stdout: ConsoleRing(capacity: consoleBytes), stderr: ConsoleRing(capacity: 8 << 10))
-        }
-        resources.process = process
-        directory.recordVMM(pid: process.pid)
-        logger[metadataKey: "vmm_pid"] = "\(process.pid)"
-
-        let connectLogger = logger
-        let connection = try await steps.run("connect agent channel") {
-            try await Self.untilExit(of: process) {
-                try await AgentConnection.connect(
-                    unixSocketPath: socketPath, timeout: max(.zero, deadline - clock.now), logger: connectLogger)
-            }
-        }
-        resources.connection = connection
-
-        let hello: AgentHello
-        if case .restore = mode {
-            let resume = AgentResume.fresh()
-            hello = try await steps.run("resume agent") {
-                try await Self.untilExit(of: process) {
-                    try await connection.resume(resume, timeout: max(.zero, deadline - clock.now))
-                }
-            }
-        } else {
-            hello = try await steps.run("await hello") {
-                try await Self.untilExit(of: process) {
-                    try await connection.waitForHello(timeout: max(.zero, deadline - clock.now))
-                }
-            }
-        }
-        let bootDuration = clock.now - spawnStart
-        logger.debug(
-            "VM booted",
-            metadata: [
-                "boot_ms": "\(BootSteps.milliseconds(bootDuration))", "agent": "\(hello.agentVersion)",
-                "kernel": "\(hello.kernel)",
-            ])
-        return QEMUSession(hello: hello, bootDuration: bootDuration, connection: connection, resources: resources, logger: logger)
+        try await VMBoot(QEMUBoot(driver: self)).withVM(vm, logger: logger, body)
     }
 
     /// Checks what can be checked without booting.
@@ -223,28 +93,27 @@ public struct QEMUDriver: MicroVMDriver {
 }
 
 extension QEMUDriver {
-    /// The arguments (after argv[0]) the driver passes to QEMU for `vm` with `accelerator` (`.auto`
-    /// counts as `.tcg`), so a benchmark can time a bare QEMU launch with exactly the same machine;
-    /// with `incomingStatePath`, the arguments of a VM restored from that snapshot.
+    /// The arguments (after argv[0]) the driver passes to QEMU for `vm` with `accelerator`, so a
+    /// benchmark can time a bare QEMU launch with exactly the same machine; with `incomingStatePath`,
+    /// the arguments of a VM restored from that snapshot.
     public func commandLineArguments(
         for vm: VMConfiguration, accelerator: Accelerator, agentSocketPath: String, incomingStatePath: String? = nil
     ) -> [String] {
         var commandLine = QEMUCommandLine(
-            configuration: configuration, vm: vm.resolvingSymlinks(), accelerator: accelerator == .kvm ? .kvm : .tcg,
+            configuration: configuration, vm: vm.resolvingSymlinks(), accelerator: accelerator,
             agentSocketPath: agentSocketPath, tscKHz: configuration.tscKHz ?? HostTSC.kHz)
         commandLine.incomingStatePath = incomingStatePath
         return commandLine.arguments
     }
 
     /// The snapshot VMs shaped like `vm` start from (made now if missing), for a benchmark's bare
-    /// restore; needs ``Configuration/snapshotDirectory`` and an accelerator other than `.auto`.
+    /// restore; needs ``Configuration/snapshotDirectory``.
     public func snapshotState(for vm: VMConfiguration, logger: Logger) async throws -> String {
-        guard let root = configuration.snapshotDirectory, configuration.accelerator != .auto else {
-            throw VMError(.invalidConfiguration, "snapshotState needs a snapshot directory and a fixed accelerator")
+        guard let root = configuration.snapshotDirectory else {
+            throw VMError(.invalidConfiguration, "snapshotState needs a snapshot directory")
         }
-        try validate(vm)
-        let accelerator: QEMUCommandLine.ResolvedAccelerator = configuration.accelerator == .kvm ? .kvm : .tcg
-        return try await snapshot(for: vm.resolvingSymlinks(), accelerator: accelerator, store: try SnapshotStore(root: root), logger: logger).path
+        let snapshot = try await VMBoot(QEMUBoot(driver: self)).snapshot(
+            for: vm.resolvingSymlinks(), store: try SnapshotStore(root: root), logger: logger)
+        return snapshot.directory + "/" + Self.snapshotStateFile
     }
-
 }

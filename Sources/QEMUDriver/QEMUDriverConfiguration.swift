@@ -1,15 +1,28 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import MicroVM
+
 extension QEMUDriver {
-    /// Which QEMU accelerator runs the guest.
+    /// Which QEMU accelerator runs the guest. Choosing one for a host (KVM if its probe boots, else
+    /// TCG) is ``VMMSelection``'s job, not the driver's.
     public enum Accelerator: String, Sendable, Hashable, CaseIterable {
         /// Software emulation: slower, works everywhere (and is what works on nested PVM KVM hosts).
         case tcg
         /// Hardware virtualisation through /dev/kvm.
         case kvm
-        /// KVM if a boot probe of the real image under KVM succeeds (once per process), else TCG.
-        case auto
+
+        /// The accelerator of a QEMU ``VMMKind``; nil for Firecracker.
+        public init?(_ kind: VMMKind) {
+            switch kind {
+            case .qemuKVM: self = .kvm
+            case .qemuTCG: self = .tcg
+            case .firecracker: return nil
+            }
+        }
+
+        /// The ``VMMKind`` QEMU is under this accelerator (`qemu-tcg`, `qemu-kvm`).
+        public var kind: VMMKind { self == .kvm ? .qemuKVM : .qemuTCG }
     }
 
     /// How the driver runs QEMU. A value with defaults; the VM's shape comes from ``VMConfiguration``.
@@ -29,7 +42,7 @@ extension QEMUDriver {
         public var tscKHz: Int?
         /// TCG translation-block cache size in MiB (`-accel tcg,tb-size=`); nil keeps QEMU's default.
         public var tcgTranslationCacheMiB: Int?
-        /// Bound of the KVM boot probe run by `.auto`.
+        /// Bound of a probe boot (``QEMUDriver/probe(accelerator:image:configuration:boot:logger:)``).
         public var kvmProbeTimeout: Duration
         /// `-cpu` value; nil picks `max,-xsave` under TCG and `max` under KVM.
         public var cpuModel: String?
@@ -54,7 +67,7 @@ extension QEMUDriver {
 
         public init(
             binaryPath: String = "/usr/bin/qemu-system-x86_64",
-            accelerator: Accelerator = .auto,
+            accelerator: Accelerator = .tcg,
             extraKernelArguments: [String] = [],
             tscKHz: Int? = nil,
             tcgTranslationCacheMiB: Int? = nil,

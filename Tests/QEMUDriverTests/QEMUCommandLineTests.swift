@@ -5,7 +5,7 @@ import Testing
 
 @Suite struct QEMUCommandLineTests {
     func commandLine(
-        accelerator: QEMUCommandLine.ResolvedAccelerator = .tcg,
+        accelerator: QEMUDriver.Accelerator = .tcg,
         configuration: QEMUDriver.Configuration = .init(),
         vm: VMConfiguration = VMConfiguration(image: GuestImage(kernelPath: "/img/vmlinux", rootfsPath: "/img,x/rootfs.ext4"), vcpus: 2, memoryMiB: 192)
     ) -> QEMUCommandLine {

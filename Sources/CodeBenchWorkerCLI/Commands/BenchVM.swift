@@ -22,7 +22,7 @@ struct BenchVM: AsyncParsableCommand {
 
     func run() async throws {
         try bootstrapLogging(level: logLevel)
-        guard let accelerator = QEMUDriver.Accelerator(rawValue: accelerator), accelerator != .auto else {
+        guard let accelerator = QEMUDriver.Accelerator(rawValue: accelerator) else {
             throw ValidationError("--accelerator must be tcg or kvm")
         }
         var options = VMBenchmark.Options()

@@ -4,8 +4,10 @@ import Foundation
 import Logging
 import MicroVM
 import QEMUDriver
+import Worker
 
 /// `codebench-worker doctor`: which VMM can run job VMs here, and exactly why the others cannot.
+/// It asks the same ``DriverSelection`` as `run`, with `vmm=auto` and every VMM booted.
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check which VMMs can run job VMs on this host (Firecracker, QEMU+KVM, QEMU+TCG) and why not.",
@@ -34,40 +36,30 @@ struct Doctor: AsyncParsableCommand {
         try bootstrapLogging(level: logLevel)
         let logger = Logger(label: "codebench.doctor")
         let image = GuestImage.at(imageDir ?? GuestImage.defaultDirectory)
-        let timeout = Duration.seconds(probeTimeout)
 
         print("codebench-worker doctor")
         DoctorReport.printHostFacts(image: image)
         DoctorReport.printSnapshots(directory: snapshotDir)
 
-        var probes: [VMMProbeResult] = []
-        func report(_ result: VMMProbeResult) {
-            probes.append(result)
-            DoctorReport.printProbe(result)
-        }
+        var prober = VMMProber(image: image, thoroughness: noBoot ? .staticChecks : .everything, bootTimeout: .seconds(probeTimeout))
+        prober.firecracker.firecrackerPath = firecracker
+        if let jailer { prober.firecracker.jailer = JailerConfiguration(jailerPath: jailer) }
+        prober.qemu.binaryPath = qemu
+        let decision = await DriverSelection.select(
+            vmm: .auto, qemuAccelerator: .auto, prober: prober, logger: logger, report: DoctorReport.printProbe)
 
-        var firecrackerConfiguration = FirecrackerDriver.Configuration(firecrackerPath: firecracker)
-        if let jailer { firecrackerConfiguration.jailer = JailerConfiguration(jailerPath: jailer) }
-        report(await DoctorChecks.firecracker(configuration: firecrackerConfiguration, image: image, timeout: timeout, boot: !noBoot, logger: logger))
-        report(await DoctorChecks.qemu(.kvm, binary: qemu, image: image, timeout: timeout, boot: !noBoot, logger: logger))
-        report(await DoctorChecks.qemu(.tcg, binary: qemu, image: image, timeout: timeout, boot: !noBoot, logger: logger))
-
+        print("")
         if noBoot {
             // Without probe boots nothing is proven usable; say which VMMs passed the static checks.
-            let candidates = VMMSelection.preference.filter { kind in
-                probes.contains { $0.kind == kind && $0.reason.hasPrefix(DoctorChecks.notBooted) }
-            }
-            print("")
-            print("--vmm auto: undecided without probe boots; would try, in order: \(candidates.isEmpty ? "nothing" : candidates.map(\.rawValue).joined(separator: ", "))")
+            let candidates = decision.probes.filter(\.staticChecksOnly).map(\.kind.rawValue)
+            print("--vmm auto: undecided without probe boots; would try, in order: \(candidates.isEmpty ? "nothing" : candidates.joined(separator: ", "))")
             if candidates.isEmpty { throw ExitCode(1) }
             return
         }
-        do {
-            let choice = try VMMSelection.auto(probes)
-            print("")
+        switch decision.choice {
+        case .success(let choice):
             print("--vmm auto picks: \(choice)")
-        } catch {
-            print("")
+        case .failure(let error):
             print("--vmm auto picks: nothing; \(error.message)")
             throw ExitCode(1)
         }

@@ -1,4 +1,3 @@
-import FirecrackerDriver
 import Foundation
 import MicroVM
 import QEMUDriver
@@ -8,7 +7,7 @@ enum DoctorReport {
     static func printHostFacts(image: GuestImage) {
         let kvm = KVMDevice.problem().map { "NOT usable: \($0)" } ?? "opens read-write, KVM_GET_API_VERSION = \(KVMDevice.expectedAPIVersion)"
         print("  /dev/kvm: \(kvm)")
-        if let problem = DoctorChecks.imageProblem(image) {
+        if let problem = image.problem {
             print("  image:    \(problem)")
         } else {
             print("  image:    \(image.kernelPath) (\(size(image.kernelPath))), \(image.rootfsPath) (\(size(image.rootfsPath)))")

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import MicroVM
 import QEMUDriver
+import Worker
 
 /// `codebench-worker vm run -- uname -a`: one request in one fresh QEMU microVM, with timings.
 struct VMRun: AsyncParsableCommand {
@@ -21,7 +22,7 @@ struct VMRun: AsyncParsableCommand {
     @Option(help: "Language of --file: \(Language.allCases.map(\.rawValue).joined(separator: ", ")).") var language: String?
     @Option(help: "Source file to run with --language.") var file: String?
     @Option(help: "File whose content is the program's stdin.") var stdinFile: String?
-    @Option(help: "tcg, kvm or auto (auto probes KVM once, here usually TCG).") var accelerator = "auto"
+    @Option(help: "tcg, kvm or auto (auto probes KVM once per host boot, here usually TCG).") var accelerator = "auto"
     @Option(help: "Directory with vmlinux and rootfs.ext4 (default: $CODEBENCH_IMAGE_DIR or /var/cache/codebench/image/current).")
     var imageDir: String?
     @Option(help: "Directory for per-VM sockets.") var runtimeDir = "/run/codebench"
@@ -39,7 +40,7 @@ struct VMRun: AsyncParsableCommand {
         } else if command.isEmpty {
             throw ValidationError("nothing to run: give a command after -- (e.g. vm run -- uname -a) or --language and --file")
         }
-        guard QEMUDriver.Accelerator(rawValue: accelerator) != nil else { throw ValidationError("--accelerator must be tcg, kvm or auto") }
+        guard QEMUAcceleratorChoice(rawValue: accelerator) != nil else { throw ValidationError("--accelerator must be tcg, kvm or auto") }
     }
 
     func run() async throws {
@@ -61,13 +62,13 @@ struct VMRun: AsyncParsableCommand {
             id: "vm-run-\(getpid())", workload: workload, stdin: stdin,
             limits: ResourceLimits(wallTimeMilliseconds: timeoutMs, memoryBytes: jobMemoryMib << 20, maxOutputBytesPerStream: outputLimit))
 
-        let driver = QEMUDriver(
-            configuration: .init(
-                accelerator: QEMUDriver.Accelerator(rawValue: accelerator) ?? .auto,
-                snapshotDirectory: snapshotDir == "none" ? nil : snapshotDir,
-                snapshotWarmup: snapshotWarmup == "none" ? nil : snapshotWarmup))
         let vm = VMConfiguration(
             image: imageDir.map { GuestImage.at($0) } ?? .at(), vcpus: vcpus, memoryMiB: memoryMib, runtimeDirectory: runtimeDir)
+        var qemu = QEMUDriver.Configuration(
+            snapshotDirectory: snapshotDir == "none" ? nil : snapshotDir, snapshotWarmup: snapshotWarmup == "none" ? nil : snapshotWarmup)
+        qemu.accelerator = try await Self.accelerator(
+            QEMUAcceleratorChoice(rawValue: accelerator) ?? .auto, image: vm.image, runtimeDirectory: runtimeDir, logger: logger)
+        let driver = QEMUDriver(configuration: qemu)
 
         let clock = ContinuousClock()
         let start = clock.now
@@ -95,6 +96,24 @@ struct VMRun: AsyncParsableCommand {
             var message = "codebench-worker vm run: \(error) (after \(Self.seconds(clock.now - start)) s)\n"
             if let tail = error.consoleTail { message += "--- guest console (tail) ---\n\(tail)\n" }
             FileHandle.standardError.write(Data(message.utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    /// The worker's own choice for `vmm=qemu`, with probe results remembered in the runtime directory
+    /// for this host boot: a one-shot command should not pay a failing KVM probe every time.
+    static func accelerator(
+        _ choice: QEMUAcceleratorChoice, image: GuestImage, runtimeDirectory: String, logger: Logger
+    ) async throws -> QEMUDriver.Accelerator {
+        let prober = VMMProber(image: image, thoroughness: .start, memoDirectory: runtimeDirectory)
+        let decision = await DriverSelection.select(vmm: .qemu, qemuAccelerator: choice, prober: prober, logger: logger)
+        logger.notice("QEMU accelerator chosen", metadata: ["probes": "\(decision.probes.map(\.description))"])
+        switch decision.choice {
+        case .success(let kind):
+            if let accelerator = QEMUDriver.Accelerator(kind) { return accelerator }
+            throw ValidationError("vmm=qemu chose \(kind)")
+        case .failure(let error):
+            FileHandle.standardError.write(Data("codebench-worker vm run: \(error)\n".utf8))
             throw ExitCode(2)
         }
     }

@@ -84,7 +84,7 @@ extension FirecrackerVM {
     /// loaded guest never answered. A failure before the load (a full disk, no free uid) says nothing
     /// about the snapshot.
     var snapshotRefused: Bool {
-        guard let step = failedStep, BootSequence.stepsAfterLoad.contains(step) else { return false }
+        guard let step = failedStep, FirecrackerBoot.stepsAfterLoad.contains(step) else { return false }
         if vmmDeath() != nil { return true }
         switch failureCause {
         case let apiError as FirecrackerAPIError:

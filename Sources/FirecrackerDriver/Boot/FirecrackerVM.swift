@@ -10,7 +10,7 @@ import NIOCore
 
 /// One VM's state while ``FirecrackerDriver/withVM(_:logger:_:)`` runs: what the boot steps created,
 /// so that ``tearDown()`` undoes exactly that. Used by one task only.
-final class FirecrackerVM {
+final class FirecrackerVM: BootingVM {
     let id: String
     let configuration: VMConfiguration
     let driver: FirecrackerDriver.Configuration

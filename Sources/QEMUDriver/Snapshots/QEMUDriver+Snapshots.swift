@@ -1,4 +1,3 @@
-import AgentProtocol
 import FoundationEssentials
 import Logging
 import MicroVM
@@ -7,6 +6,8 @@ import MicroVM
 import Glibc
 #endif
 
+/// What is QEMU's own in snapshot starts: the key, and saving a template's state with QMP `migrate`.
+/// When to make, restore or discard a snapshot is ``VMBoot``'s (MicroVM), shared with Firecracker.
 extension QEMUDriver {
     static let qmpSocketName = "qmp.sock"
     /// QEMU's migration stream, in the snapshot directory.
@@ -20,106 +21,33 @@ extension QEMUDriver {
             machine: machine.machineArguments + ["warmup " + (warmup ?? "-")])
     }
 
-    /// Brings a VM up: restored from a snapshot when ``Configuration/snapshotDirectory`` is set (made
-    /// on first use), cold otherwise. A snapshot that cannot be made or restored costs speed, not the
-    /// job: the VM then boots cold, and a snapshot QEMU refused is removed so the next VM makes a new one.
-    func start(
-        _ vm: VMConfiguration, accelerator: QEMUCommandLine.ResolvedAccelerator, resources: inout VMResources, logger: Logger
-    ) async throws -> QEMUSession {
-        // A VM with network boots cold: its netdev names this VM's own proxy state, and network jobs are rare.
-        guard let root = configuration.snapshotDirectory, !vm.network else {
-            return try await boot(vm, accelerator: accelerator, resources: &resources, logger: logger)
-        }
-        // Resolved once: the snapshot and the VM restoring it must use the same image even if
-        // image/current is re-pointed meanwhile (its page cache belongs to that root filesystem).
-        let vm = vm.resolvingSymlinks()
-        let store: SnapshotStore
-        let snapshot: (key: SnapshotKey, path: String)
-        do {
-            try validate(vm)
-            store = try SnapshotStore(root: root)
-            snapshot = try await self.snapshot(for: vm, accelerator: accelerator, store: store, logger: logger)
-        } catch {
-            if error is CancellationError || Task.isCancelled { throw error }
-            logger.warning("cannot make a VM snapshot; booting cold", metadata: ["error": "\(error)"])
-            return try await boot(vm, accelerator: accelerator, resources: &resources, logger: logger)
-        }
-        do {
-            return try await boot(vm, accelerator: accelerator, mode: .restore(statePath: snapshot.path), resources: &resources, logger: logger)
-        } catch {
-            if error is CancellationError || Task.isCancelled { throw error }
-            let failure = await resources.bootFailure(error)
-            let refused = resources.process?.exitStatus != nil || (failure as? VMError)?.code == .agentProtocol
-            await resources.destroy(logger: logger)
-            resources = VMResources()
-            if refused { store.invalidate(snapshot.key) }
-            logger.warning(
-                "restoring the VM snapshot failed; booting cold",
-                metadata: ["error": "\(failure)", "snapshot_removed": "\(refused)"])
-            return try await boot(vm, accelerator: accelerator, resources: &resources, logger: logger)
-        }
-    }
-
-    /// The saved state for VMs shaped like `vm` (its image paths already resolved), saved now from a
-    /// freshly booted template VM if there is none yet. The template runs no job's code, only the
-    /// fixed ``Configuration/snapshotWarmup``.
-    func snapshot(
-        for vm: VMConfiguration, accelerator: QEMUCommandLine.ResolvedAccelerator, store: SnapshotStore, logger: Logger
-    ) async throws -> (key: SnapshotKey, path: String) {
-        let image = vm.image
+    /// The key for VMs shaped like `vm` (its image resolved), after checking that such a VM can boot
+    /// at all: an invalid VM must not start a template.
+    func snapshotKey(for vm: VMConfiguration) throws -> SnapshotKey {
+        try validate(vm)
         let machine = QEMUCommandLine(
-            configuration: configuration, vm: vm, accelerator: accelerator, agentSocketPath: SnapshotKey.socketPlaceholder,
+            configuration: configuration, vm: vm, accelerator: configuration.accelerator, agentSocketPath: SnapshotKey.socketPlaceholder,
             tscKHz: configuration.tscKHz ?? HostTSC.kHz)
-        let key = Self.snapshotKey(binaryPath: configuration.binaryPath, image: image, machine: machine, warmup: configuration.snapshotWarmup)
-        let clock = ContinuousClock()
-        let started = clock.now
-        let (directory, created) = try await store.obtain(key, logger: logger) { partial in
-            let state = partial + "/" + Self.snapshotStateFile
-            try await saveSnapshot(of: vm, accelerator: accelerator, to: state, logger: logger)
-            var info = stat()
-            guard stat(state, &info) == 0, info.st_size > 0 else {
-                throw VMError(.bootFailed, "QEMU reported the snapshot saved, but \(state) is missing or empty")
-            }
-        }
-        let path = directory + "/" + Self.snapshotStateFile
-        if created {
-            logger.notice(
-                "made a VM snapshot; VMs now start from it",
-                metadata: ["snapshot": "\(path)", "ms": "\(BootSteps.milliseconds(clock.now - started))"])
-        }
-        return (key, path)
+        return Self.snapshotKey(binaryPath: configuration.binaryPath, image: vm.image, machine: machine, warmup: configuration.snapshotWarmup)
     }
 
-    /// Boots a template VM, waits for its agent, writes its state to `path` with QMP `migrate`, and destroys it.
-    private func saveSnapshot(of vm: VMConfiguration, accelerator: QEMUCommandLine.ResolvedAccelerator, to path: String, logger: Logger) async throws {
-        var logger = logger
-        logger[metadataKey: "snapshot"] = "template"
-        var resources = VMResources()
-        do {
-            let template = try await boot(vm, accelerator: accelerator, mode: .template, resources: &resources, logger: logger)
-            if let warmup = configuration.snapshotWarmup {
-                let result = try await template.run(
-                    RunRequest(id: "snapshot-warmup", workload: .shell(command: warmup)), timeout: configuration.snapshotSaveTimeout)
-                guard result.verdict == .ok else {
-                    throw VMError(.bootFailed, "the snapshot warm-up command failed: \(result.message ?? result.verdict.rawValue)")
-                }
-            }
-            guard let directory = resources.runtimeDirectory, let process = resources.process else {
-                throw VMError(.bootFailed, "the template VM has no runtime directory")
-            }
-            let qmpSocket = try directory.socketPath(Self.qmpSocketName)
-            let timeout = configuration.snapshotSaveTimeout
-            try await Self.untilExit(of: process) {
-                try await Self.withDeadline(timeout, what: "saving the VM snapshot") {
-                    try await Self.migrate(qmpSocket: qmpSocket, to: path)
-                }
-            }
-        } catch {
-            let failure = await resources.bootFailure(error)
-            await resources.destroy(logger: logger)
-            throw failure
+    /// Writes the booted template's state to `path` over its QMP socket, bounded by
+    /// ``Configuration/snapshotSaveTimeout`` and by QEMU's life.
+    func saveSnapshot(of template: QEMUVM, to path: String) async throws {
+        guard let directory = template.resources.runtimeDirectory, let process = template.resources.process else {
+            throw VMError(.bootFailed, "the template VM has no runtime directory")
         }
-        await resources.destroy(logger: logger)
+        let qmpSocket = try directory.socketPath(Self.qmpSocketName)
+        let timeout = configuration.snapshotSaveTimeout
+        try await Self.untilExit(of: process) {
+            try await Self.withDeadline(timeout, what: "saving the VM snapshot") {
+                try await Self.migrate(qmpSocket: qmpSocket, to: path)
+            }
+        }
+        var info = stat()
+        guard stat(path, &info) == 0, info.st_size > 0 else {
+            throw VMError(.bootFailed, "QEMU reported the snapshot saved, but \(path) is missing or empty")
+        }
     }
 
     /// Live-migrates the (idle) VM into a file: it is saved running, so a restored VM runs on at once.

@@ -7,18 +7,10 @@ import MicroVM
 /// Loaded by ``WorkerConfigurationLoader`` from flags, `CODEBENCH_*` environment variables and an
 /// optional JSON file, in that precedence.
 public struct WorkerConfiguration: Sendable, Equatable {
-    /// Which VMM boots the job VMs.
-    public enum VMMChoice: String, Sendable, Equatable, CaseIterable {
-        case qemu
-        case firecracker
-        /// Firecracker when usable, else QEMU with KVM when its probe passes, else QEMU with TCG.
-        case auto
-    }
-
-    /// See ``qemuAccelerator``.
-    public enum QEMUAcceleratorChoice: String, Sendable, Equatable, CaseIterable {
-        case auto, kvm, tcg
-    }
+    /// The `vmm` setting; the decision it feeds is ``VMMSelection``'s (MicroVM).
+    public typealias VMMChoice = MicroVM.VMMChoice
+    /// The `qemu-accelerator` setting (see ``qemuAccelerator``).
+    public typealias QEMUAcceleratorChoice = MicroVM.QEMUAcceleratorChoice
 
     // MARK: Redis and queue names
 
@@ -49,6 +41,8 @@ public struct WorkerConfiguration: Sendable, Equatable {
 
     // MARK: VMs
 
+    /// Which VMM boots the job VMs (``DriverSelection``): `auto` takes Firecracker when usable, else
+    /// QEMU with KVM when its probe passes, else QEMU with TCG.
     public var vmm: VMMChoice = .auto
     /// For QEMU: `kvm`, `tcg`, or `auto` (KVM when a boot probe under KVM passes, else TCG). Setting
     /// `tcg` skips the probe, which on hosts where KVM is present but unusable costs its timeout at start.

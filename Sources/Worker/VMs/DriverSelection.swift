@@ -3,8 +3,9 @@ import Logging
 import MicroVM
 import QEMUDriver
 
-/// Picks the VMM for ``WorkerConfiguration/vmm`` once, at startup, so no job pays for a probe.
-/// The order and the error when nothing is usable are ``VMMSelection``'s; this file only probes.
+/// Where the worker's VMM choice is made, once at startup so no job pays for a probe. The decision
+/// is ``VMMSelection``'s; this is the one module that knows both drivers, so it probes
+/// (``VMMProber``) and builds the driver. `run`, `vm run` and `doctor` all go through ``select``.
 public enum DriverSelection {
     /// - `auto`: Firecracker if its probe boots the image, else QEMU with KVM if its probe passes, else QEMU with TCG.
     /// - `qemu`: QEMU with KVM if its probe passes, else TCG (``WorkerConfiguration/qemuAccelerator`` can force one).
@@ -12,24 +13,30 @@ public enum DriverSelection {
     public static func makeDriver(
         for configuration: WorkerConfiguration, logger: Logger
     ) async throws(WorkerConfigurationError) -> any MicroVMDriver {
-        let image = GuestImage.at(configuration.imageDirectory)
-        var probes: [VMMProbeResult] = []
-        if configuration.vmm != .qemu {
-            probes.append(await FirecrackerDriver.probe(image: image, logger: logger))
-        }
-        if configuration.vmm != .firecracker {
-            probes += await qemuProbes(configuration, image: image, logger: logger)
-        }
+        let prober = VMMProber(image: .at(configuration.imageDirectory), thoroughness: .start)
+        let decision = await select(vmm: configuration.vmm, qemuAccelerator: configuration.qemuAccelerator, prober: prober, logger: logger)
         let kind: VMMKind
-        do {
-            switch configuration.vmm {
-            case .auto, .qemu: kind = try VMMSelection.auto(probes)
-            case .firecracker: kind = try VMMSelection.require(.firecracker, from: probes)
-            }
-        } catch {
+        switch decision.choice {
+        case .success(let chosen): kind = chosen
+        case .failure(let error):
             throw WorkerConfigurationError(.hostNotReady, "vmm=\(configuration.vmm.rawValue): \(error.message)")
         }
-        logger.notice("VMM selected", metadata: ["vmm": "\(kind)", "probes": "\(probes.map(\.description))"])
+        logger.notice("VMM selected", metadata: ["vmm": "\(kind)", "probes": "\(decision.probes.map(\.description))"])
+        return driver(for: kind, configuration)
+    }
+
+    /// Probes what the settings allow with `prober` and picks (``VMMSelection/choose(vmm:qemuAccelerator:probe:report:)``);
+    /// `report` sees each result as soon as it is known.
+    public static func select(
+        vmm: VMMChoice, qemuAccelerator: QEMUAcceleratorChoice, prober: VMMProber, logger: Logger,
+        report: (VMMProbeResult) -> Void = { _ in }
+    ) async -> VMMDecision {
+        await VMMSelection.choose(
+            vmm: vmm, qemuAccelerator: qemuAccelerator, probe: { kind in await prober.probe(kind, logger: logger) }, report: report)
+    }
+
+    /// The driver for `kind`, configured from the worker's settings.
+    public static func driver(for kind: VMMKind, _ configuration: WorkerConfiguration) -> any MicroVMDriver {
         switch kind {
         case .firecracker:
             var firecracker = FirecrackerDriver.Configuration()
@@ -47,21 +54,5 @@ public enum DriverSelection {
         QEMUDriver.Configuration(
             accelerator: accelerator, snapshotDirectory: configuration.snapshots ? configuration.snapshotDirectory : nil,
             egressPorts: configuration.egressPorts, egressAllowedAddresses: configuration.egressAllowedAddresses)
-    }
-
-    /// KVM is probed by booting the image (it can be present yet unusable); TCG needs only QEMU itself.
-    private static func qemuProbes(
-        _ configuration: WorkerConfiguration, image: GuestImage, logger: Logger
-    ) async -> [VMMProbeResult] {
-        let tcg = VMMProbeResult(kind: .qemuTCG, usable: true, reason: "software emulation")
-        switch configuration.qemuAccelerator {
-        case .tcg:
-            return [VMMProbeResult(kind: .qemuKVM, usable: false, reason: "qemu-accelerator=tcg"), tcg]
-        case .kvm:
-            return [VMMProbeResult(kind: .qemuKVM, usable: true, reason: "qemu-accelerator=kvm (not probed)")]
-        case .auto:
-            let kvm = await QEMUDriver.probe(accelerator: .kvm, image: image, logger: logger)
-            return [VMMProbeResult(kind: .qemuKVM, usable: kvm.usable, reason: kvm.reason), tcg]
-        }
     }
 }

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 import MicroVM
 
 /// The boot of one VM, in order: validate → prepare runtime dir → spawn → wait socket → logger →
@@ -13,8 +8,8 @@ import MicroVM
 /// A restore replaces everything from the machine config to `InstanceStart` with one snapshot
 /// load (Firecracker accepts it only on a fresh process, after the logger and metrics at most), and
 /// the hello with a resume of the agent.
-enum BootSequence {
-    static func steps(entropyDevice: Bool) -> [BootStep] {
+extension FirecrackerBoot {
+    static func coldSteps(entropyDevice: Bool) -> [BootStep<FirecrackerVM>] {
         var steps = start() + [
             BootStep("put-machine-config") { vm in
                 try await vm.api().putMachineConfiguration(
@@ -44,7 +39,7 @@ enum BootSequence {
     }
 
     /// The steps of a VM restored from the snapshot in the store directory `snapshot`.
-    static func restoreSteps(snapshot: String) -> [BootStep] {
+    static func restoreSteps(snapshot: String) -> [BootStep<FirecrackerVM>] {
         var steps = start()
         steps.insert(BootStep("link-snapshot") { try $0.linkSnapshot(from: snapshot) }, at: 2)
         steps += [
@@ -59,7 +54,7 @@ enum BootSequence {
     static let stepsAfterLoad: Set<String> = ["load-snapshot", "connect-agent", "resume-agent"]
 
     /// Common to both: up to a fresh Firecracker process with its logger and metrics.
-    private static func start() -> [BootStep] {
+    private static func start() -> [BootStep<FirecrackerVM>] {
         [
             BootStep("validate") { try $0.validate() },
             BootStep("prepare-runtime-dir") { try $0.prepareRuntimeDirectory() },

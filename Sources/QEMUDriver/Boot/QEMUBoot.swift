@@ -1,0 +1,80 @@
+import AgentProtocol
+import Logging
+import MicroVM
+
+/// The QEMU driver as ``VMBoot`` drives it: its steps and what only QEMU knows (its last words on
+/// stderr, the console, how a refused snapshot looks). Internal, since its VMs are.
+struct QEMUBoot: BootableVMM {
+    let driver: QEMUDriver
+
+    var configuration: QEMUDriver.Configuration { driver.configuration }
+
+    /// A VM with network boots cold: its netdev names this VM's own proxy state, and network jobs are rare.
+    func snapshotDirectory(for vm: VMConfiguration) -> String? {
+        vm.network ? nil : configuration.snapshotDirectory
+    }
+
+    var snapshotWarmup: String? { configuration.snapshotWarmup }
+    var snapshotSaveTimeout: Duration { configuration.snapshotSaveTimeout }
+
+    func makeVM(_ vm: VMConfiguration, purpose: BootPurpose, logger: Logger) -> QEMUVM {
+        var logger = logger
+        logger[metadataKey: "vmm"] = "\(configuration.accelerator.kind)"
+        return QEMUVM(configuration: vm, logger: logger)
+    }
+
+    /// validate → prepare runtime dir → spawn VMM → connect agent channel → await hello (cold, template)
+    /// or resume agent (restore: fresh entropy and the host's clock, answered by a hello with our nonce).
+    func steps(for purpose: BootPurpose) -> [BootStep<QEMUVM>] {
+        let driver = self.driver
+        var steps: [BootStep<QEMUVM>] = [
+            BootStep("validate") { vm in
+                try driver.validate(vm.configuration)
+                vm.configuration = vm.configuration.resolvingSymlinks()
+            },
+            BootStep("prepare runtime dir") { vm in try driver.prepareRuntimeDirectory(vm) },
+            BootStep("spawn VMM") { vm in try await driver.spawn(vm, purpose: purpose) },
+            BootStep("connect agent channel") { vm in try await driver.connectAgent(vm) },
+        ]
+        if case .restore = purpose {
+            steps.append(BootStep("resume agent") { vm in try await driver.resumeAgent(vm) })
+        } else {
+            steps.append(BootStep("await hello") { vm in try await driver.awaitHello(vm) })
+        }
+        return steps
+    }
+
+    func session(of vm: QEMUVM) throws -> QEMUSession {
+        guard let hello = vm.hello, let connection = vm.resources.connection, let spawnedAt = vm.spawnedAt else {
+            throw VMError(.agentUnreachable, "boot finished without an agent connection")
+        }
+        return QEMUSession(
+            hello: hello, bootDuration: vm.clock.now - spawnedAt, connection: connection, resources: vm.resources, logger: vm.logger)
+    }
+
+    /// Says whether QEMU died, with its stderr and the console tail (``VMResources/bootFailure(_:)``).
+    func failure(_ error: any Error, step: String?, of vm: QEMUVM) async -> any Error {
+        let failure = await vm.resources.bootFailure(error)
+        if !(failure is CancellationError) {
+            vm.logger.debug("VM boot failed", metadata: ["step": "\(step ?? "-")", "error": "\(failure)"])
+        }
+        return failure
+    }
+
+    /// QEMU exited while loading the state, or the restored agent refused its resume.
+    func snapshotRefused(by vm: QEMUVM, failure: any Error) -> Bool {
+        vm.resources.process?.exitStatus != nil || (failure as? VMError)?.code == .agentProtocol
+    }
+
+    func tearDown(_ vm: QEMUVM) async {
+        await vm.resources.destroy(logger: vm.logger)
+    }
+
+    func snapshotKey(for vm: VMConfiguration) throws -> SnapshotKey {
+        try driver.snapshotKey(for: vm)
+    }
+
+    func saveSnapshot(of template: QEMUVM, into partial: String) async throws {
+        try await driver.saveSnapshot(of: template, to: partial + "/" + QEMUDriver.snapshotStateFile)
+    }
+}
