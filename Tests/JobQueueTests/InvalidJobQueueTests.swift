@@ -35,6 +35,10 @@ struct InvalidJobQueueTests {
         (#"{"id":"limits","command":"ls","limits":{"memory_mb":0}}"#, "limits",
          "invalid job: field 'limits.memory_mb' must be a positive integer, got 0"),
         (#"{"id":"net","command":"ls","network":"yes"}"#, "net", "invalid job: field 'network' must be a boolean, got string"),
+        // Once `not_json` on jobs:invalid, although the id is readable (900 levels: within this queue's 2 KiB).
+        (#"{"id":"deep","command":"ls","stdin":"# + String(repeating: "[", count: 900) + String(repeating: "]", count: 900) + "}",
+         "deep", "invalid job: field 'stdin' nests deeper than 64 levels"),
+        (#"{"id":"twice","command":"ls","command":"rm -rf /"}"#, "twice", "invalid job: key 'command' appears more than once"),
     ]
 
     @Test func everyBadInputIsReportedWithItsReason() async throws {
@@ -76,6 +80,20 @@ struct InvalidJobQueueTests {
             // Nothing with an id went to the invalid list, nothing is left in processing.
             #expect(try await redis.list("jobs:invalid").count == Self.withoutID.count)
             #expect(try await redis.list("jobs:processing:w1").isEmpty)
+        }
+    }
+
+    /// Issue 11: nested 100 000 levels deep with a readable id, it once went to jobs:invalid as `not_json`.
+    @Test func aPayloadNested100000LevelsFailsOnItsOwnList() async throws {
+        try await withQueueRedis { redis in
+            let queue = redis.queue("w1")
+            let nesting = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+            try await redis.push(#"{"id":"deeper","command":"ls","stdin":"# + nesting + "}")
+            let claimed = try #require(try await queue.claim(timeout: .seconds(2)))
+            guard case .failure(let invalid) = claimed.job else { Issue.record("accepted"); return }
+            #expect(try await queue.rejectInvalid(claimed, invalid))
+            #expect(try await redis.list("deeper").prefix(2) == ["failed", "invalid job: field 'stdin' nests deeper than 64 levels"])
+            #expect(try await redis.list("jobs:invalid").isEmpty)
         }
     }
 

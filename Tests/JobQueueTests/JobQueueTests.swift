@@ -1,4 +1,3 @@
-import AgentProtocol
 import Foundation
 import RESP
 import RedisClient
@@ -157,8 +156,7 @@ struct JobQueueTests {
             let reader = Task {
                 var seen: [String] = []
                 while seen.count < 6 {
-                    let reply = RESPValue(try await redis.client.send(RedisCommand("BLPOP", "worker_job_status_666", 5)))
-                    let pair = try reply.strings()
+                    let pair = try await redis.client.send(RedisCommand("BLPOP", "worker_job_status_666", 5), as: [String]?.self) ?? []
                     guard pair.count == 2 else { throw QueueTestFailure("BLPOP timed out after \(seen)") }
                     seen.append(pair[1])
                 }

@@ -30,9 +30,24 @@ struct QueueTestRedis: Sendable {
         return JobQueue(client: client, configuration: configuration, logger: logger)
     }
 
+    /// A worker whose heartbeat expires quickly; it "dies" simply by never heartbeating again.
+    func mortalQueue(_ workerID: String) -> JobQueue {
+        queue(workerID) { $0.heartbeatTTL = .seconds(2) }
+    }
+
+    /// Waits until Redis itself expired the worker's heartbeat (no fixed sleep: the machine may be loaded).
+    func waitForDeath(of worker: JobQueue) async throws {
+        let key = worker.configuration.heartbeatKey(for: worker.configuration.workerID)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await send("EXISTS", key) == .integer(1) {
+            guard ContinuousClock.now < deadline else { throw QueueTestFailure("\(key) never expired") }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+    }
+
     @discardableResult
-    func send(_ name: String, _ arguments: any RESPBulkStringEncodable...) async throws -> RESPValue {
-        RESPValue(try await client.send(RedisCommand(name, arguments: arguments)))
+    func send(_ name: String, _ arguments: any RESPBulkStringEncodable...) async throws -> QueueTestReply {
+        QueueTestReply(token: try await client.send(RedisCommand(name, arguments: arguments)))
     }
 
     func list(_ key: String) async throws -> [String] {
@@ -42,6 +57,18 @@ struct QueueTestRedis: Sendable {
     func push(_ payloads: String..., to key: String = "jobs") async throws {
         for payload in payloads { try await send("RPUSH", key, payload) }
     }
+}
+
+/// A reply as the tests read it: through RESP's decoder (`RESPTokenDecodable`), the one way the queue reads
+/// its own replies; `==` compares it with a literal reply (`.integer(1)`).
+struct QueueTestReply {
+    let token: RESPToken
+
+    func string() throws -> String { try token.decode(as: String.self) }
+    func integer() throws -> Int { try token.decode(as: Int.self) }
+    func strings() throws -> [String] { try token.decode(as: [String].self) }
+
+    static func == (reply: QueueTestReply, expected: RESPValue) -> Bool { RESPValue(reply.token) == expected }
 }
 
 /// Parses the trailing result JSON of a terminal push.

@@ -7,24 +7,9 @@ import Testing
 
 @Suite("Reaper: jobs of dead workers")
 struct ReaperTests {
-    /// A worker whose heartbeat expires quickly; it "dies" simply by never heartbeating again.
-    func mortal(_ redis: QueueTestRedis, _ id: String) -> JobQueue {
-        redis.queue(id) { $0.heartbeatTTL = .seconds(2) }
-    }
-
-    /// Waits until Redis itself expired the worker's heartbeat (no fixed sleep: the machine may be loaded).
-    func expire(_ redis: QueueTestRedis, _ worker: JobQueue) async throws {
-        let key = worker.configuration.heartbeatKey(for: worker.configuration.workerID)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while try await redis.send("EXISTS", key) == .integer(1) {
-            guard ContinuousClock.now < deadline else { throw QueueTestFailure("\(key) never expired") }
-            try await Task.sleep(for: .milliseconds(25))
-        }
-    }
-
     @Test func deadWorkersJobsReturnToTheHeadWithDeliveryCounted() async throws {
         try await withQueueRedis { redis in
-            let dead = mortal(redis, "dead")
+            let dead = redis.mortalQueue("dead")
             let reaper = redis.queue("reaper")
             let other = #"{"id":"other","command":"true"}"#
             try await redis.push(seed)
@@ -38,7 +23,7 @@ struct ReaperTests {
             #expect(early == ReapReport(acquiredLock: true))
             #expect(try await redis.list("jobs:processing:dead") == [seed])
 
-            try await expire(redis, dead)
+            try await redis.waitForDeath(of: dead)
             let report = try await reaper.reapDeadWorkers()
             #expect(report == ReapReport(acquiredLock: true, deadWorkers: ["dead"], requeued: 1))
             #expect(try await redis.list("jobs") == [seed, other])
@@ -56,10 +41,10 @@ struct ReaperTests {
 
     @Test func onlyOneReaperActsAtATime() async throws {
         try await withQueueRedis { redis in
-            let dead = mortal(redis, "dead")
+            let dead = redis.mortalQueue("dead")
             try await redis.push(seed)
             _ = try await dead.claim(timeout: .seconds(2))
-            try await expire(redis, dead)
+            try await redis.waitForDeath(of: dead)
 
             // Another worker holds the lock: this pass must not touch anything.
             try await redis.send("SET", "jobs:reaper:lock", "someone-else", "PX", 10_000)
@@ -87,11 +72,11 @@ struct ReaperTests {
             try await redis.push(seed)
             var last: (queue: JobQueue, claimed: ClaimedJob)?
             for attempt in 1...3 {
-                let worker = mortal(redis, "dead\(attempt)")
+                let worker = redis.mortalQueue("dead\(attempt)")
                 let claimed = try #require(try await worker.claim(timeout: .seconds(2)))
                 #expect(claimed.deliveries == attempt)
                 try await worker.publish(.received, for: claimed)
-                try await expire(redis, worker)
+                try await redis.waitForDeath(of: worker)
                 let report = try await reaper.reapDeadWorkers()
                 #expect(report.requeued == (attempt < 3 ? 1 : 0))
                 #expect(report.deadLettered == (attempt < 3 ? 0 : 1))
@@ -117,11 +102,11 @@ struct ReaperTests {
 
     @Test func aJobFinishedByASlowWorkerIsNotRunAgain() async throws {
         try await withQueueRedis { redis in
-            let slow = mortal(redis, "slow")
+            let slow = redis.mortalQueue("slow")
             let other = redis.queue("other")
             try await redis.push(seed)
             let claimed = try #require(try await slow.claim(timeout: .seconds(2)))
-            try await expire(redis, slow)
+            try await redis.waitForDeath(of: slow)
             #expect(try await other.reapDeadWorkers().requeued == 1)
             // The slow worker was alive after all and finishes first.
             #expect(try await slow.finish(claimed, outcome: .done(stdout: [], stderr: [], result: JobResultRecord())))
@@ -145,7 +130,7 @@ struct ReaperTests {
 
     @Test func maintenanceHeartbeatsAndReaps() async throws {
         try await withQueueRedis { redis in
-            let dead = mortal(redis, "dead")
+            let dead = redis.mortalQueue("dead")
             try await redis.push(seed)
             _ = try await dead.claim(timeout: .seconds(2))
             let worker = redis.queue("live") {
