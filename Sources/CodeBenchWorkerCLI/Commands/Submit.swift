@@ -86,7 +86,7 @@ struct Submit: AsyncParsableCommand {
             job["language"] = language
             job["code"] = try String(contentsOfFile: file, encoding: .utf8)
         } else {
-            job["command"] = command.joined(separator: " ")
+            job["command"] = ShellWords.commandLine(command)
         }
         if let stdin { job["stdin"] = stdin }
         if let timeoutMs { job["timeout_ms"] = timeoutMs }

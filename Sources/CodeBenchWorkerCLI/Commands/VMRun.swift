@@ -54,8 +54,7 @@ struct VMRun: AsyncParsableCommand {
             }
             workload = .program(language: parsed, source: try String(contentsOfFile: file, encoding: .utf8))
         } else {
-            // One argument is a shell command line as written (`-- 'echo hi; exit 3'`); several are quoted words.
-            workload = .shell(command: command.count == 1 ? command[0] : command.map(Self.shellQuoted).joined(separator: " "))
+            workload = .shell(command: ShellWords.commandLine(command))
         }
         let stdin = try stdinFile.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? Data()
         let request = RunRequest(
@@ -120,12 +119,5 @@ struct VMRun: AsyncParsableCommand {
 
     static func seconds(_ duration: Duration) -> String {
         String(format: "%.3f", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
-    }
-
-    /// Quotes an argument for sh unless it is plainly safe, so `vm run -- echo 'a b'` means what it says.
-    static func shellQuoted(_ argument: String) -> String {
-        let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")
-        if !argument.isEmpty, argument.allSatisfy({ safe.contains($0) }) { return argument }
-        return "'" + argument.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
 }
