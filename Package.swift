@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "codebench-worker", targets: ["CodeBenchWorkerCLI"]),
         .executable(name: "codebench-agent", targets: ["GuestAgent"]),
         .executable(name: "codebench-egress", targets: ["CodeBenchEgress"]),
+        .executable(name: "codebench-bench", targets: ["CodeBenchBench"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
     ],
     dependencies: [
@@ -99,7 +100,7 @@ let package = Package(
         .target(
             name: "JobQueue",
             dependencies: [
-                "RedisClient", "RESP", "AgentProtocol",
+                "RedisClient", "RESP",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -142,10 +143,21 @@ let package = Package(
         .executableTarget(
             name: "CodeBenchWorkerCLI",
             dependencies: [
-                "Worker", "JobQueue", "RedisClient", "MicroVM", "QEMUDriver", "FirecrackerDriver", "Benchmarks", "Observability",
+                "Worker", "JobQueue", "RedisClient", "MicroVM", "QEMUDriver", "FirecrackerDriver", "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The benchmarks' own binary: `codebench-worker` never links TestSupport's redis-server spawner.
+        .executableTarget(
+            name: "CodeBenchBench",
+            dependencies: [
+                "Benchmarks", "Worker", "QEMUDriver",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -176,7 +188,11 @@ let package = Package(
         .testTarget(name: "EgressProxyTests", dependencies: ["EgressProxy", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "QEMUDriverTests",
-            dependencies: ["QEMUDriver", "MicroVM", "AgentProtocol", "TestSupport"],
+            dependencies: [
+                "QEMUDriver", "MicroVM", "AgentProtocol", "TestSupport",
+                // The agent channel fuzz drives the real pipeline in an EmbeddedChannel.
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -187,6 +203,17 @@ let package = Package(
         .testTarget(
             name: "JobQueueTests",
             dependencies: ["JobQueue", "RedisClient", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        // The Worker's lifecycle over an in-memory queue and a scripted VM driver: no redis-server, no QEMU,
+        // milliseconds (`swift test --filter WorkerLogicTests`).
+        .testTarget(
+            name: "WorkerLogicTests",
+            dependencies: [
+                "Worker", "JobQueue", "MicroVM", "AgentProtocol", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -12,7 +12,6 @@ struct CodeBenchWorker: AsyncParsableCommand {
             Submit.self,
             VM.self,
             Doctor.self,
-            Bench.self,
         ]
     )
 }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Benchmarks
 import Logging
 
-/// `codebench-worker bench redis`: our Redis client next to redis-benchmark on the same server.
+/// `codebench-bench redis`: our Redis client next to redis-benchmark on the same server.
 struct BenchRedis: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "redis",

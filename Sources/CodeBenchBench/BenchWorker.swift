@@ -4,7 +4,7 @@ import Foundation
 import Logging
 import Worker
 
-/// `codebench-worker bench worker`: the worker's own cost per job, next to the VM driver alone.
+/// `codebench-bench worker`: the worker's own cost per job, next to the VM driver alone.
 struct BenchWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",

@@ -4,7 +4,7 @@ import Foundation
 import Logging
 import QEMUDriver
 
-/// `codebench-worker bench vm`: launch-to-result latency through the QEMU driver vs a bare QEMU launch, cold and warm.
+/// `codebench-bench vm`: launch-to-result latency through the QEMU driver vs a bare QEMU launch, cold and warm.
 struct BenchVM: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vm",
