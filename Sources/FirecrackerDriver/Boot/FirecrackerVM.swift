@@ -280,8 +280,12 @@ final class FirecrackerVM: BootingVM {
     }
 
     /// Lets the drains catch up before an error is built: Firecracker logs why it refused a request
-    /// just before it answers, and a dying VMM's last words may still be in the pipe. At most 250 ms.
+    /// just before it answers, and a dying VMM's last words may still be in the pipe. At most 250 ms,
+    /// plus 500 ms for a dead VMM's pipes to reach EOF.
     func settleDiagnostics() async {
+        // A VMM that has died has said all it will: once its pipes reach EOF (bounded), its last words
+        // are in the ring, however far behind the drains run on a loaded host.
+        if let process, vmmDeath() != nil { await process.waitForOutputEOF(within: .milliseconds(500)) }
         // The drains run on other threads; on a loaded host a few milliseconds of quiet prove little,
         // and this only runs on a failed boot, where a fuller error is worth a quarter second at most.
         var last = -1
