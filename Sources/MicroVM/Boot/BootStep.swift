@@ -5,6 +5,7 @@ import Logging
 /// A driver lists its steps as data (``BootableVMM/steps(for:)``), so they can be read, logged and
 /// tested by name; ``VMBoot`` runs them in order on one of the driver's VMs with ``BootSteps/run(_:on:)``.
 public struct BootStep<VM: BootingVM>: Sendable {
+    /// How logs, errors and `bootStepNames` call it (`spawn`, `await hello`, ...).
     public let name: String
     let body: @Sendable (VM) async throws -> Void
 
@@ -22,6 +23,8 @@ public protocol BootingVM: AnyObject {
 
 /// The step that failed and what it threw, before the driver turns it into its ``VMError``.
 public struct BootStepFailure: Error {
+    /// The name of the step that threw.
     public var step: String
+    /// What it threw, unchanged.
     public var error: any Error
 }

@@ -5,7 +5,9 @@ import Logging
 public enum BootSteps {
     /// A finished step.
     public struct Timing: Sendable, Hashable {
+        /// The step's name.
         public var name: String
+        /// How long it took.
         public var duration: Duration
     }
 

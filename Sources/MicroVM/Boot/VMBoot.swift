@@ -5,6 +5,7 @@ import Logging
 /// ``withVM(_:logger:_:)`` returns. A snapshot that cannot be made or restored costs speed, never the
 /// job: the VM then boots cold, and a snapshot the VMM refused is removed so the next VM makes a new one.
 public struct VMBoot<VMM: BootableVMM>: Sendable {
+    /// The driver's side: its VMs, steps and failure reports.
     public let vmm: VMM
 
     public init(_ vmm: VMM) {

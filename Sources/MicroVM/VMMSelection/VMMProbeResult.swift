@@ -1,6 +1,8 @@
 /// Whether one VMM can run VMs on this host, and exactly why (for `doctor` and startup logs).
 public struct VMMProbeResult: Sendable, Hashable, CustomStringConvertible {
+    /// The VMM checked.
     public var kind: VMMKind
+    /// Whether it can boot the image here (for QEMU under TCG at a worker's start: taken as so).
     public var usable: Bool
     /// For a person: what was checked and what failed, in the VMM's own words where there are some.
     public var reason: String

@@ -8,7 +8,9 @@ public enum VMMSelection {
 
     /// One VMM the settings let the worker use: to be probed, or settled by the settings themselves.
     public enum Candidate: Sendable, Hashable {
+        /// Usable only if its probe says so.
         case probe(VMMKind)
+        /// Decided by a setting (`qemu-accelerator=kvm` or `tcg`); no probe runs.
         case settled(VMMProbeResult)
     }
 
@@ -84,7 +86,9 @@ public enum VMMSelection {
 /// What ``VMMSelection/choose(vmm:qemuAccelerator:probe:report:)`` found: every result, in the
 /// order checked (for the startup log and `doctor`), and the VMM picked or why there is none.
 public struct VMMDecision: Sendable {
+    /// One result per candidate, in preference order.
     public var probes: [VMMProbeResult]
+    /// The VMM to use, or `vmmUnavailable` with every reason.
     public var choice: Result<VMMKind, VMError>
 
     public init(probes: [VMMProbeResult], choice: Result<VMMKind, VMError>) {

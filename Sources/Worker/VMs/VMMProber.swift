@@ -19,9 +19,13 @@ public struct VMMProber: Sendable {
         case everything
     }
 
+    /// The image a probe boots, and whose files the static checks look for.
     public var image: GuestImage
+    /// How far each probe goes.
     public var thoroughness: Thoroughness
+    /// Which binaries (and jailer) Firecracker's probe checks and boots.
     public var firecracker: FirecrackerDriver.Configuration
+    /// Which binary QEMU's probes check and boot; its accelerator and snapshot settings are the probe's own.
     public var qemu: QEMUDriver.Configuration
     /// Bound of each probe boot; nil keeps each driver's own (Firecracker 30 s, QEMU's `kvmProbeTimeout`).
     public var bootTimeout: Duration?
@@ -42,6 +46,7 @@ public struct VMMProber: Sendable {
         self.memoDirectory = memoDirectory
     }
 
+    /// One VMM's result; never throws: what failed is the result's reason.
     public func probe(_ kind: VMMKind, logger: Logger) async -> VMMProbeResult {
         let boot = thoroughness != .staticChecks
         switch kind {
