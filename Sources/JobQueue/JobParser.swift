@@ -1,5 +1,3 @@
-import AgentProtocol
-
 /// Turns a payload from the intake list into a ``JobRequest`` or an ``InvalidJob`` whose reason names the field.
 ///
 /// Unknown fields are ignored so that platforms can add fields without breaking older workers.
@@ -74,7 +72,7 @@ public struct JobParser: Sendable {
         let command = try reader.string("command", nonEmpty: true)
         let code = try reader.string("code")
         let language = try reader.language()
-        let workload: Workload
+        let workload: JobRequest.Workload
         switch (command, code) {
         case (.some, .some):
             throw context.invalid(.conflictingWorkload, "invalid job: fields 'command' and 'code' are mutually exclusive")
@@ -142,7 +140,8 @@ public struct JobParser: Sendable {
             wallTimeMilliseconds: try limits.positiveInt("wall_time_ms"),
             memoryBytes: memory,
             processes: try limits.positiveInt("processes"),
-            outputBytes: try limits.positiveInt("output_bytes")
+            outputBytes: try limits.positiveInt("output_bytes"),
+            memoryMiB: memoryMB
         )
     }
 }
@@ -218,7 +217,7 @@ extension JobParser {
         }
 
         /// `language`, or its alias `variant` (sent by the later CodeBench API).
-        func language() throws -> Language? {
+        func language() throws -> JobLanguage? {
             let language = try string("language")
             let variant = try string("variant")
             if let language, let variant, language != variant {
@@ -227,21 +226,12 @@ extension JobParser {
             }
             guard let name = language ?? variant else { return nil }
             let field = language != nil ? "language" : "variant"
-            guard let parsed = Self.languageAliases[name.lowercased()] else {
-                let known = Language.allCases.map(\.rawValue).joined(separator: ", ")
+            guard let parsed = JobLanguage(named: name) else {
                 throw context.invalid(
-                    .unknownLanguage, "invalid job: field '\(field)' has unknown language '\(name)' (known: \(known))")
+                    .unknownLanguage,
+                    "invalid job: field '\(field)' has unknown language '\(name)' (known: \(JobLanguage.knownList))")
             }
             return parsed
         }
-
-        static let languageAliases: [String: Language] = {
-            var aliases: [String: Language] = [
-                "python3": .python, "py": .python, "py3": .python,
-                "c++": .cpp, "cxx": .cpp,
-            ]
-            for language in Language.allCases { aliases[language.rawValue] = language }
-            return aliases
-        }()
     }
 }

@@ -17,8 +17,9 @@ extension JobQueue {
     public func reapDeadWorkers() async throws -> ReapReport {
         let lock = configuration.reaperLock
         let owner = configuration.workerID
-        let acquired = try await command("SET", lock, owner, "NX", "PX", configuration.reaperLockTTLMilliseconds)
-        guard !acquired.isNull else { return ReapReport(acquiredLock: false) }
+        // SET NX answers OK, or null when another worker holds the lock.
+        let acquired = try await command("SET", lock, owner, "NX", "PX", configuration.reaperLockTTLMilliseconds, as: String?.self)
+        guard acquired != nil else { return ReapReport(acquiredLock: false) }
         var report = ReapReport(acquiredLock: true)
         do {
             for worker in try await candidateWorkers() {
@@ -57,7 +58,7 @@ extension JobQueue {
     /// Registered workers, plus owners of processing lists that are not registered (a worker unregistered by a
     /// reaper while it was only slow, which then claimed a job and died before its next heartbeat).
     private func candidateWorkers() async throws -> [String] {
-        var workers = Set(try await command("SMEMBERS", configuration.workersSet).strings())
+        var workers = Set(try await command("SMEMBERS", configuration.workersSet, as: [String].self))
         let now = ContinuousClock.now
         if let last = lastOrphanScan, last.duration(to: now) < configuration.orphanScanInterval {
             workers.remove(configuration.workerID)
@@ -67,12 +68,12 @@ extension JobQueue {
         let prefix = configuration.processingList(for: "")
         var cursor = "0"
         repeat {
-            let reply = try await command("SCAN", cursor, "MATCH", prefix + "*", "COUNT", 1000, "TYPE", "list")
-            guard case .array(let parts) = reply, parts.count == 2 else {
-                throw JobQueueError(.unexpectedReply, "SCAN replied \(reply)")
+            let parts = try await command("SCAN", cursor, "MATCH", prefix + "*", "COUNT", 1000, "TYPE", "list", as: [RESPToken].self)
+            guard parts.count == 2 else {
+                throw JobQueueError(.unexpectedReply, "SCAN replied \(parts.count) elements instead of a cursor and keys")
             }
-            cursor = try parts[0].string()
-            for key in try parts[1].strings() where key.hasPrefix(prefix) {
+            cursor = try Self.decode(parts[0], as: String.self, from: "SCAN")
+            for key in try Self.decode(parts[1], as: [String].self, from: "SCAN") where key.hasPrefix(prefix) {
                 workers.insert(String(key.dropFirst(prefix.count)))
             }
         } while cursor != "0"
@@ -117,8 +118,8 @@ extension JobQueue {
         let returned = try await integer(
             script: QueueScripts.requeueAll, keys: [processingList, configuration.intakeList, configuration.claimedIDsHash],
             arguments: ["", configuration.workerID, configuration.inFlightPrefix])
-        _ = try await command("DEL", configuration.heartbeatKey(for: configuration.workerID))
-        _ = try await command("SREM", configuration.workersSet, configuration.workerID)
+        _ = try await command("DEL", configuration.heartbeatKey(for: configuration.workerID), as: Int.self)
+        _ = try await command("SREM", configuration.workersSet, configuration.workerID, as: Int.self)
         if returned > 0 { logger.notice("returned unfinished jobs to the intake", metadata: ["count": "\(returned)"]) }
         return returned
     }

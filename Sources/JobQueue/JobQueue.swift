@@ -1,11 +1,12 @@
 import FoundationEssentials
 import Logging
+import NIOCore
 import RESP
 import RedisClient
 
 /// The worker's side of the Redis job queue: claim, report statuses, finish exactly once, and recover the jobs of
 /// dead workers. See docs/wire-contract.md for the keys and docs/reliability.md for the guarantees.
-public actor JobQueue {
+public actor JobQueue: JobQueueBackend {
     public nonisolated let configuration: QueueConfiguration
     let client: RedisClient
     let parser: JobParser
@@ -142,8 +143,8 @@ public actor JobQueue {
         let milliseconds = max(10, QueueConfiguration.milliseconds(timeout))
         let seconds = "\(milliseconds / 1000).\(String(milliseconds % 1000).leftPadded(to: 3))"
         let reply = try await blockingCommand(
-            "BLMOVE", configuration.intakeList, processingList, "LEFT", "RIGHT", seconds)
-        return try reply.optionalBytes()
+            "BLMOVE", configuration.intakeList, processingList, "LEFT", "RIGHT", seconds, as: ByteBuffer?.self)
+        return reply.map { Array($0.readableBytesView) }
     }
 
     // MARK: Statuses

@@ -1,24 +1,38 @@
-import AgentProtocol
-
 /// A validated job, as the platform submitted it.
 ///
 /// Limits are what the job *asked for*: every field is optional and the Worker clamps them to the
 /// operator's maximums. The parser only guarantees they are positive integers.
 public struct JobRequest: Sendable, Equatable {
+    /// What the job runs, as the wire contract puts it. The Worker turns it into the guest's own
+    /// request; the queue knows nothing of the guest.
+    public enum Workload: Sendable, Equatable {
+        /// `command`: a shell command line (non-empty).
+        case shell(command: String)
+        /// `language` (or `variant`) + `code`: a program's source.
+        case program(language: JobLanguage, source: String)
+    }
+
     /// Limits requested by the job (`limits` object of the job JSON).
     public struct RequestedLimits: Sendable, Equatable {
         /// `wall_time_ms`.
         public var wallTimeMilliseconds: Int?
         /// From `memory_bytes`, or `memory_mb` converted to bytes.
         public var memoryBytes: Int?
+        /// `memory_mb` as sent, when the job gave its memory in MiB (``memoryBytes`` holds the same
+        /// limit in bytes): kept so that a refusal names the field the job actually used.
+        public var memoryMiB: Int?
         /// `processes`: the most processes (pids) the job may have at once.
         public var processes: Int?
         /// `output_bytes`: bytes kept per output stream.
         public var outputBytes: Int?
 
-        public init(wallTimeMilliseconds: Int? = nil, memoryBytes: Int? = nil, processes: Int? = nil, outputBytes: Int? = nil) {
+        public init(
+            wallTimeMilliseconds: Int? = nil, memoryBytes: Int? = nil, processes: Int? = nil, outputBytes: Int? = nil,
+            memoryMiB: Int? = nil
+        ) {
             self.wallTimeMilliseconds = wallTimeMilliseconds
             self.memoryBytes = memoryBytes
+            self.memoryMiB = memoryMiB
             self.processes = processes
             self.outputBytes = outputBytes
         }
@@ -32,6 +46,7 @@ public struct JobRequest: Sendable, Equatable {
     public var stdin: [UInt8]
     /// `timeout_ms`: the job's overall time budget, when given.
     public var timeoutMilliseconds: Int?
+    /// `limits`: what the job asked for, before the Worker clamps it.
     public var limits: RequestedLimits
     /// Whether the job asks for network access; the Worker refuses it unless the operator allows it.
     public var network: Bool

@@ -1,4 +1,3 @@
-import AgentProtocol
 import FoundationEssentials
 
 /// The JSON element appended after the original worker's terminal elements (`done`, stdout, stderr / `failed`, reason).
@@ -10,7 +9,7 @@ public struct JobResultRecord: Sendable, Codable, Equatable {
     public var id: String?
     /// `status`: `done` or `failed`, set by the queue.
     public var status: String?
-    /// `verdict`: an ``AgentProtocol/Verdict`` raw value (`ok`, `time_limit`, ...).
+    /// `verdict`: how the guest judged the run (`ok`, `runtime_error`, `time_limit`, ...; docs/wire-contract.md).
     public var verdict: String?
     /// `exit_code`, when the program exited.
     public var exitCode: Int32?
@@ -79,17 +78,6 @@ public struct JobResultRecord: Sendable, Codable, Equatable {
         self.queueMilliseconds = queueMilliseconds
     }
 
-    /// The record of a run that produced a result in the guest.
-    public init(run: RunResult, vmm: String? = nil, bootMilliseconds: Int? = nil, queueMilliseconds: Int? = nil) {
-        self.init(
-            verdict: run.verdict.rawValue, exitCode: run.exitCode, signal: run.signal,
-            wallMilliseconds: run.wallTimeMilliseconds, cpuMilliseconds: run.cpuTimeMilliseconds,
-            peakMemoryBytes: run.peakMemoryBytes, stdoutTruncated: run.stdoutTruncated,
-            stderrTruncated: run.stderrTruncated,
-            compileOutput: run.compileOutput.map { String(decoding: $0, as: UTF8.self) },
-            message: run.message, vmm: vmm, bootMilliseconds: bootMilliseconds, queueMilliseconds: queueMilliseconds)
-    }
-
     /// Compact JSON with sorted keys.
     public func json() -> String {
         let encoder = JSONEncoder()
@@ -97,14 +85,5 @@ public struct JobResultRecord: Sendable, Codable, Equatable {
         // Encoding a struct of optionals and scalars cannot fail.
         let data = (try? encoder.encode(self)) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
-    }
-}
-
-extension JobOutcome {
-    /// `done` with the run's output and its record.
-    public static func done(_ run: RunResult, vmm: String? = nil, bootMilliseconds: Int? = nil, queueMilliseconds: Int? = nil) -> JobOutcome {
-        .done(
-            stdout: Array(run.stdout), stderr: Array(run.stderr),
-            result: JobResultRecord(run: run, vmm: vmm, bootMilliseconds: bootMilliseconds, queueMilliseconds: queueMilliseconds))
     }
 }

@@ -4,9 +4,9 @@ import JobQueue
 import Logging
 import MicroVM
 
-/// Takes one claimed job through its lifecycle: parse check, `received`, a fresh VM, `running`,
-/// the run, and exactly one terminal status. Never throws: every failure becomes a `failed` status
-/// (or, when the worker is draining, a requeue).
+/// Takes one claimed job through its lifecycle: parse check, `received`,
+/// a fresh VM, `running`, the run, and exactly one terminal status. Never throws: every failure becomes
+/// a `failed` status (or, when the worker is draining, a requeue).
 struct JobRunner: Sendable {
     let configuration: WorkerConfiguration
     let driver: any MicroVMDriver
@@ -29,6 +29,8 @@ struct JobRunner: Sendable {
             job = parsed
         }
         logger[metadataKey: "job.id"] = "\(job.id)"
+        let limits = configuration.effectiveLimits(for: job)
+        let request = RunRequest(id: job.id, workload: job.workload.agentWorkload, stdin: Data(job.stdin), limits: limits)
         logger.info("job received", metadata: ["deliveries": "\(claimed.deliveries)"])
         await outbox.submit(.status(.received, claimed), logger: logger)
 
@@ -36,9 +38,7 @@ struct JobRunner: Sendable {
             await finish(claimed, .failed(reason: "network access is not allowed on this worker", result: nil), logger)
             return
         }
-        let limits = configuration.effectiveLimits(for: job)
-        let request = RunRequest(id: job.id, workload: job.workload, stdin: Data(job.stdin), limits: limits)
-        let hostTimeout = configuration.hostTimeout(for: limits, workload: job.workload)
+        let hostTimeout = configuration.hostTimeout(for: limits, workload: request.workload)
         let queued = ContinuousClock.now - claimed.claimedAt
         let queueMilliseconds = Int(queued.milliseconds)
         metrics.queued(queued)
@@ -53,7 +53,7 @@ struct JobRunner: Sendable {
                 }
             }
             metrics.booted(in: boot)
-            outcome = Self.outcome(
+            outcome = OutcomePolicy.outcome(
                 for: result, limits: limits, vmm: driver.name, bootMilliseconds: Int(boot.milliseconds),
                 queueMilliseconds: queueMilliseconds)
         } catch {
@@ -64,17 +64,9 @@ struct JobRunner: Sendable {
                 await outbox.submit(.requeue(claimed), logger: logger)
                 return
             }
-            let reason: String
-            if let vmError = error as? VMError {
-                reason = OutcomePolicy.reason(for: vmError, limits: limits)
-                logger.warning(
-                    "VM failed", metadata: ["error": "\(vmError)", "console": "\(vmError.consoleTail?.suffix(2000) ?? "")"])
-            } else {
-                reason = "VM failure: \(error)"
-                logger.warning("VM failed", metadata: ["error": "\(error)"])
-            }
-            outcome = .failed(
-                reason: reason, result: JobResultRecord(message: reason, vmm: driver.name, queueMilliseconds: queueMilliseconds))
+            let console = (error as? VMError)?.consoleTail?.suffix(2000) ?? ""
+            logger.warning("VM failed", metadata: ["error": "\(error)", "console": "\(console)"])
+            outcome = OutcomePolicy.outcome(for: error, limits: limits, vmm: driver.name, queueMilliseconds: queueMilliseconds)
         }
         await finish(claimed, outcome, logger)
     }
@@ -91,20 +83,5 @@ struct JobRunner: Sendable {
             metrics.finished(.failed)
         }
         await outbox.submit(.finish(claimed, outcome), logger: logger)
-    }
-
-    /// The platform's view of a guest result (see ``OutcomePolicy``).
-    static func outcome(
-        for result: RunResult, limits: ResourceLimits, vmm: String, bootMilliseconds: Int, queueMilliseconds: Int
-    ) -> JobOutcome {
-        var record = JobResultRecord(
-            run: result, vmm: vmm, bootMilliseconds: bootMilliseconds, queueMilliseconds: queueMilliseconds)
-        switch OutcomePolicy.status(for: result, limits: limits) {
-        case .done:
-            return .done(stdout: Array(result.stdout), stderr: Array(result.stderr), result: record)
-        case .failed(let reason):
-            record.message = reason
-            return .failed(reason: reason, result: record)
-        }
     }
 }

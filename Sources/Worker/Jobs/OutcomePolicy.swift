@@ -1,5 +1,6 @@
-import Foundation
 import AgentProtocol
+import Foundation
+import JobQueue
 import MicroVM
 
 /// How a job ends for the platform: `done` means the program ran, whatever its exit code;
@@ -19,7 +20,11 @@ public enum TerminalStatus: Sendable, Equatable {
 /// - `compile_error` is `failed` ("compile error: <first error line>"): the program never ran. The full
 ///   compiler output is in the result JSON (`compile_output`).
 /// - A VM that could not boot or died is `failed` with the VM's message.
+///
+/// It is also the one place a guest ``RunResult`` becomes the wire's ``JobResultRecord``: the queue
+/// publishes records and knows nothing of the guest.
 public enum OutcomePolicy {
+    /// `done` or `failed` (with its reason) for what the guest reported.
     public static func status(for result: RunResult, limits: ResourceLimits) -> TerminalStatus {
         switch result.verdict {
         case .ok, .runtimeError:
@@ -41,6 +46,42 @@ public enum OutcomePolicy {
         case .internalError:
             return .failed(reason: "internal error in the VM: \(clip(result.message ?? "no detail", 300))")
         }
+    }
+
+    /// What the platform sees of a run the guest reported: the status, the output (`done`) or the reason
+    /// (`failed`), and the result JSON either way.
+    public static func outcome(
+        for result: RunResult, limits: ResourceLimits, vmm: String, bootMilliseconds: Int, queueMilliseconds: Int
+    ) -> JobOutcome {
+        var record = Self.record(for: result, vmm: vmm, bootMilliseconds: bootMilliseconds, queueMilliseconds: queueMilliseconds)
+        switch Self.status(for: result, limits: limits) {
+        case .done:
+            return .done(stdout: Array(result.stdout), stderr: Array(result.stderr), result: record)
+        case .failed(let reason):
+            // The guest's message explains its verdict; the platform's reason is what a person acts on.
+            record.message = reason
+            return .failed(reason: reason, result: record)
+        }
+    }
+
+    /// What the platform sees of a job whose VM failed (could not boot, died, or outlived the host's bound):
+    /// `failed` with ``reason(for:limits:)`` (any other error is quoted as a VM failure), and a result JSON
+    /// that says where it happened.
+    public static func outcome(for error: any Error, limits: ResourceLimits, vmm: String, queueMilliseconds: Int) -> JobOutcome {
+        let reason = (error as? VMError).map { Self.reason(for: $0, limits: limits) } ?? "VM failure: \(error)"
+        return .failed(reason: reason, result: JobResultRecord(message: reason, vmm: vmm, queueMilliseconds: queueMilliseconds))
+    }
+
+    /// The result JSON of a run: the guest's verdict and measurements, and where and after how long it ran.
+    static func record(for run: RunResult, vmm: String, bootMilliseconds: Int, queueMilliseconds: Int) -> JobResultRecord {
+        JobResultRecord(
+            verdict: run.verdict.rawValue, exitCode: run.exitCode, signal: run.signal,
+            wallMilliseconds: run.wallTimeMilliseconds, cpuMilliseconds: run.cpuTimeMilliseconds,
+            peakMemoryBytes: run.peakMemoryBytes, stdoutTruncated: run.stdoutTruncated,
+            stderrTruncated: run.stderrTruncated,
+            // Compiler output is text for a person; bytes that are not UTF-8 cannot go in JSON as they are.
+            compileOutput: run.compileOutput.map { String(decoding: $0, as: UTF8.self) },
+            message: run.message, vmm: vmm, bootMilliseconds: bootMilliseconds, queueMilliseconds: queueMilliseconds)
     }
 
     /// The reason for a job whose VM failed (the platform could not run it).

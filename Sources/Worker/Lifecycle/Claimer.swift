@@ -5,7 +5,7 @@ import Logging
 /// with backoff, never thrown, so a lost connection cannot stop the worker. Each claim's outcome is
 /// also the worker's readiness: the claim is the one call that tells whether jobs can be taken.
 struct Claimer {
-    let queue: JobQueue
+    let queue: any JobQueueBackend
     let logger: Logger
     let health: WorkerHealth
     let metrics: WorkerMetrics
@@ -16,7 +16,7 @@ struct Claimer {
     /// Set when Redis came back after an outage; the claim loop then looks for orphaned claims.
     var recoveredFromOutage = false
 
-    init(queue: JobQueue, health: WorkerHealth, metrics: WorkerMetrics, logger: Logger) {
+    init(queue: any JobQueueBackend, health: WorkerHealth, metrics: WorkerMetrics, logger: Logger) {
         self.queue = queue
         self.health = health
         self.metrics = metrics

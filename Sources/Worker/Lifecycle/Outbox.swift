@@ -13,20 +13,25 @@ actor Outbox {
         case requeue(ClaimedJob)
     }
 
-    private let queue: JobQueue
+    private let queue: any JobQueueBackend
     private let capacity: Int
     private let logger: Logger
+    /// How ``run()`` paces its retries while the queue stays unreachable.
+    private let retry: Backoff
     private var pending: [(item: Item, logger: Logger)] = []
     private var dropped = 0
 
-    init(queue: JobQueue, capacity: Int, logger: Logger) {
+    init(queue: any JobQueueBackend, capacity: Int, retry: Backoff = Backoff(), logger: Logger) {
         self.queue = queue
         self.capacity = capacity
+        self.retry = retry
         self.logger = logger
     }
 
     /// Writes kept for later.
     var count: Int { pending.count }
+    /// Writes refused because the outbox was full (each is logged when it happens).
+    var droppedCount: Int { dropped }
 
     /// Makes the write now if nothing is waiting before it, else (or if Redis fails) keeps it.
     func submit(_ item: Item, logger: Logger) async {
@@ -50,7 +55,7 @@ actor Outbox {
 
     /// Retries kept writes, oldest first, until the task is cancelled.
     func run() async {
-        var backoff = Backoff()
+        var backoff = retry
         while !Task.isCancelled {
             guard let (item, itemLogger) = pending.first else {
                 try? await Task.sleep(for: .milliseconds(50))

@@ -13,7 +13,7 @@ import ServiceLifecycle
 public struct WorkerService: Service, CustomStringConvertible {
     public let configuration: WorkerConfiguration
     public let workerID: String
-    private let queue: JobQueue
+    private let queue: any JobQueueBackend
     private let driver: any MicroVMDriver
     private let logger: Logger
     private let metrics: WorkerMetrics
@@ -23,12 +23,14 @@ public struct WorkerService: Service, CustomStringConvertible {
     private let pool: WarmVMPool?
 
     /// - Parameters:
-    ///   - queue: the job queue, configured with ``WorkerConfiguration/queueConfiguration(workerID:)`` for `workerID`.
+    ///   - queue: the job queue: ``JobQueue`` on Redis, configured with
+    ///     ``WorkerConfiguration/queueConfiguration(workerID:)`` for `workerID` (``WorkerAssembly`` builds it),
+    ///     or any other ``JobQueueBackend``.
     ///   - driver: boots the VMs (see ``DriverSelection`` for the production choice).
     ///   - health: updated as the service starts, loses or regains Redis, and drains.
     ///   - metricsFactory: where the metrics go; the process-wide `MetricsSystem.factory` by default.
     public init(
-        configuration: WorkerConfiguration, workerID: String, queue: JobQueue, driver: any MicroVMDriver,
+        configuration: WorkerConfiguration, workerID: String, queue: any JobQueueBackend, driver: any MicroVMDriver,
         health: WorkerHealth = WorkerHealth(), metricsFactory: any MetricsFactory = MetricsSystem.factory, logger: Logger
     ) {
         self.configuration = configuration

@@ -41,7 +41,7 @@ struct OutcomePolicyTests {
     @Test("a compile error fails with the compiler's first error line, all of its output in the result JSON")
     func compileError() {
         let output = "main.c: In function 'main':\nmain.c:1:1: error: unknown type name 'foo'\n    1 | foo bar;\n"
-        let outcome = JobRunner.outcome(
+        let outcome = OutcomePolicy.outcome(
             for: result(.compileError, exitCode: 1, compileOutput: output), limits: limits, vmm: "qemu-tcg", bootMilliseconds: 1,
             queueMilliseconds: 0)
         guard case .failed(let reason, let record) = outcome else {
@@ -58,6 +58,14 @@ struct OutcomePolicyTests {
         let reason = OutcomePolicy.reason(for: VMError(.hostTimeout, "no result after 10 s"), limits: limits)
         #expect(reason.hasPrefix("time limit of 5 s exceeded"))
         #expect(OutcomePolicy.reason(for: VMError(.bootFailed, "qemu exited with 1"), limits: limits) == "VM failure: qemu exited with 1")
+    }
+
+    @Test("every language of the wire runs in the guest under the same name, and every guest language is reachable")
+    func languagesMatch() {
+        for language in JobLanguage.allCases {
+            #expect(language.agentLanguage.rawValue == language.rawValue)
+        }
+        #expect(Set(JobLanguage.allCases.map(\.agentLanguage)) == Set(Language.allCases))
     }
 
     @Test("requested limits are clamped to the operator's maximum, missing ones defaulted")
