@@ -126,6 +126,8 @@ struct StepRunner {
             if stdout.isOpen { fds.append(pollfd(fd: stdout.fd, events: Int16(POLLIN), revents: 0)) }
             if stderr.isOpen { fds.append(pollfd(fd: stderr.fd, events: Int16(POLLIN), revents: 0)) }
             _ = poll(&fds, nfds_t(fds.count), Int32(max(0, min(timeout, 1000))))
+            // One bounded pass each, then back to the checks above: a program that writes as fast as it
+            // can must not keep the agent reading past its output limit or its deadline.
             stdout.drain()
             stderr.drain()
         }

@@ -56,6 +56,27 @@ struct AgentHostModeTests {
         #expect(!chatty.stderrTruncated)
     }
 
+    /// A writer faster than the agent's reads must not keep it from its checks: each stream is read in
+    /// bounded passes (issue 11). Figures are the agent's own wall times, not the host's.
+    @Test func stopsFastWritersAtTheOutputLimitAndTheDeadline() throws {
+        let agent = try HostAgent()
+        defer { agent.stop() }
+        _ = try agent.receive()
+        let oneBytePerWrite = "python3 -c 'import os\nwhile True: os.write(1, b\"x\")'"
+        for (command, output) in [("yes", 1 << 20), ("cat /dev/zero", 1 << 20), ("yes >&2", 1 << 20), (oneBytePerWrite, 4096)] {
+            let flood = try agent.run(.shell(command: command), limits: ResourceLimits(wallTimeMilliseconds: 5000, maxOutputBytesPerStream: output))
+            #expect(flood.verdict == .outputLimit, "\(command): \(flood.verdict) \(flood.message ?? "")")
+            #expect(flood.stdout.count + flood.stderr.count == output, "\(command)")
+            #expect(flood.wallTimeMilliseconds < 5000, "\(command): \(flood.wallTimeMilliseconds) ms")
+        }
+        // With room for all it can write, the one-byte writer meets the deadline instead.
+        let steady = try agent.run(
+            .shell(command: oneBytePerWrite), limits: ResourceLimits(wallTimeMilliseconds: 1000, maxOutputBytesPerStream: RequestRules.maximumOutputBytes))
+        #expect(steady.verdict == .timeLimit, "\(steady.verdict) \(steady.message ?? "")")
+        #expect(steady.stdout.count > 0)
+        #expect((1000..<2000).contains(steady.wallTimeMilliseconds), "\(steady.wallTimeMilliseconds) ms")
+    }
+
     @Test func answersBadFramesAndRequestsWithErrorsAndKeepsServing() throws {
         let agent = try HostAgent()
         defer { agent.stop() }
@@ -79,7 +100,7 @@ struct AgentHostModeTests {
         try agent.send(try AgentFrame.encode(.run(RunRequest(id: "big", workload: .shell(command: "true"), limits: ResourceLimits(maxProcesses: 0)))))
         let invalid = try agent.receiveError()
         #expect(invalid.code == .invalidRequest)
-        #expect(invalid.message.contains("maxProcesses"))
+        #expect(invalid.message == "request big: field 'limits.processes' must be at least 1")
 
         let after = try agent.run(.shell(command: "echo still here"))
         #expect(String(decoding: after.stdout, as: UTF8.self) == "still here\n")
