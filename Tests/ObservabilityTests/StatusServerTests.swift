@@ -5,11 +5,18 @@ import Observability
 import Prometheus
 import ServiceLifecycle
 import Synchronization
+import TestSupport
 import Testing
 
 /// The status server over real loopback sockets, without a worker: routes, limits, shutdown.
 @Suite("Status server")
 struct StatusServerTests {
+    static let logger: Logger = {
+        var logger = Logger(label: "status-server-test")
+        logger.logLevel = .warning
+        return logger
+    }()
+
     /// A readiness the test sets by hand.
     final class ReadinessSwitch: Sendable {
         let current = Mutex<Readiness>(.ready)
@@ -25,7 +32,7 @@ struct StatusServerTests {
         var configuration = StatusServerConfiguration(host: "127.0.0.1", port: 0)
         configure(&configuration)
         let server = try await StatusServer.start(
-            configuration: configuration, registry: registry, readiness: { readiness.value }, logger: WorkerHarness.logger)
+            configuration: configuration, registry: registry, readiness: { readiness.value }, logger: Self.logger)
         defer { server.close() }
         return try await body(server)
     }
@@ -135,7 +142,7 @@ struct StatusServerTests {
     @Test("graceful shutdown of its service group closes open connections and the listener")
     func gracefulShutdown() async throws {
         try await Self.withServer { server in
-            let group = ServiceGroup(configuration: .init(services: [server], logger: WorkerHarness.logger))
+            let group = ServiceGroup(configuration: .init(services: [server], logger: Self.logger))
             let running = Task { try await group.run() }
             // A keep-alive connection that has had its answer and stays open.
             let open = try await RawHTTPClient.connect(port: server.port)

@@ -1,5 +1,6 @@
 import Logging
 import MicroVM
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
