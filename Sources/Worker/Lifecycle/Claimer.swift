@@ -47,10 +47,7 @@ struct Claimer {
                 metrics.redisOutageBegan()
                 logger.warning("cannot claim jobs, Redis unreachable; retrying with backoff", metadata: ["error": "\(error)"])
             }
-            let until = ContinuousClock.now + backoff.next()
-            while ContinuousClock.now < until, !stop.isSet {
-                try? await Task.sleep(for: .milliseconds(50))
-            }
+            await stop.sleep(until: ContinuousClock.now + backoff.next())
             return nil
         }
     }

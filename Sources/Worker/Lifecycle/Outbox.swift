@@ -20,6 +20,8 @@ actor Outbox {
     private let retry: Backoff
     private var pending: [(item: Item, logger: Logger)] = []
     private var dropped = 0
+    /// Wakes ``run()`` when a write is kept, instead of it polling an empty outbox.
+    private let kept = Signal()
 
     init(queue: any JobQueueBackend, capacity: Int, retry: Backoff = Backoff(), logger: Logger) {
         self.queue = queue
@@ -51,6 +53,7 @@ actor Outbox {
             return
         }
         pending.append((item, logger))
+        kept.notify()
     }
 
     /// Retries kept writes, oldest first, until the task is cancelled.
@@ -58,7 +61,7 @@ actor Outbox {
         var backoff = retry
         while !Task.isCancelled {
             guard let (item, itemLogger) = pending.first else {
-                try? await Task.sleep(for: .milliseconds(50))
+                await kept.wait()
                 continue
             }
             do {

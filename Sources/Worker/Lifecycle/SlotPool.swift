@@ -5,6 +5,8 @@ actor SlotPool {
     private let total: Int
     private var waiters: [CheckedContinuation<Bool, Never>] = []
     private var closed = false
+    /// Wakes a drain when the last slot comes back, instead of it polling ``inUse``.
+    private let released = Signal()
 
     init(slots: Int) {
         precondition(slots > 0, "a slot pool needs at least one slot")
@@ -28,7 +30,16 @@ actor SlotPool {
             waiters.removeFirst().resume(returning: true)
         } else {
             free = min(total, free + 1)
+            if free == total { released.notify() }
         }
+    }
+
+    /// Waits until no slot is held, at most until `deadline`; returns whether none is.
+    func waitUntilIdle(before deadline: ContinuousClock.Instant) async -> Bool {
+        while inUse > 0, ContinuousClock.now < deadline, !Task.isCancelled {
+            await released.wait(until: deadline)
+        }
+        return inUse == 0
     }
 
     /// Wakes every waiter with false and refuses further acquisitions.

@@ -154,9 +154,7 @@ public struct WorkerService: Service, CustomStringConvertible {
         logger.notice(
             "draining", metadata: ["running": "\(running)", "grace_seconds": "\(configuration.drainGracePeriod.milliseconds / 1000)"])
         let deadline = ContinuousClock.now + configuration.drainGracePeriod
-        while await slots.inUse > 0, ContinuousClock.now < deadline, !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
+        _ = await slots.waitUntilIdle(before: deadline)
         let left = await slots.inUse
         if left > 0 {
             logger.notice("grace period over, stopping the remaining VMs and requeueing their jobs", metadata: ["jobs": "\(left)"])
