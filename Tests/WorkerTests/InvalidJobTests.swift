@@ -25,6 +25,24 @@ struct InvalidJobTests {
         }
     }
 
+    @Test("values the guest agent would refuse are refused through the worker with the field named, and no VM boots")
+    func refusedBeforeBoot() async throws {
+        let cases: [(id: String, payload: String, reason: String)] = [
+            ("r1", #"{"id":"r1","command":"true","limits":{"memory_bytes":1}}"#,
+             "invalid job: field 'limits.memory_bytes' must be at least 16777216"),
+            ("r2", #"{"id":"r2","command":"echo a\u0000b"}"#, "invalid job: field 'command' must not contain a NUL byte"),
+        ]
+        try await WorkerHarness.with { harness in
+            for job in cases { try harness.push(job.payload) }
+            for job in cases {
+                let elements = try await harness.readStatuses(job.id)
+                #expect(elements.prefix(2) == ["failed", job.reason], "job \(job.id)")
+                #expect(WorkerHarness.result(elements)["message"] as? String == job.reason, "job \(job.id)")
+            }
+            #expect(harness.driver.total == 0)
+        }
+    }
+
     @Test("a payload without a readable id goes to jobs:invalid with its reason, and the worker goes on")
     func noID() async throws {
         try await WorkerHarness.with { harness in

@@ -80,12 +80,25 @@ extension WorkerConfiguration {
         }
     }
 
+    /// Each limit within what the guest agent accepts (``RequestRules``), else every job it shapes would be
+    /// refused; output at least 1 byte, since 0 would make any output an output-limit failure.
     private static func validate(limits: ResourceLimits, prefix: String) throws(WorkerConfigurationError) {
-        if limits.wallTimeMilliseconds < 1 { throw WorkerConfigurationError(.inconsistent, "\(prefix)-wall-ms must be at least 1") }
-        if limits.memoryBytes < 1 << 20 { throw WorkerConfigurationError(.inconsistent, "\(prefix)-memory-mib must be at least 1") }
-        if limits.maxProcesses < 1 { throw WorkerConfigurationError(.inconsistent, "\(prefix)-processes must be at least 1") }
-        if limits.maxOutputBytesPerStream < 1 {
-            throw WorkerConfigurationError(.inconsistent, "\(prefix)-output-bytes must be at least 1")
+        typealias Rules = RequestRules
+        let mebibyte = 1 << 20
+        let checks: [(name: String, value: Int, range: ClosedRange<Int>)] = [
+            ("wall-ms", limits.wallTimeMilliseconds, Rules.minimumWallTimeMilliseconds...Rules.maximumWallTimeMilliseconds),
+            ("memory-mib", limits.memoryBytes / mebibyte, Rules.minimumMemoryBytes / mebibyte...Rules.maximumMemoryBytes / mebibyte),
+            ("processes", limits.maxProcesses, Rules.minimumProcesses...Rules.maximumProcesses),
+            ("output-bytes", limits.maxOutputBytesPerStream, max(1, Rules.minimumOutputBytes)...Rules.maximumOutputBytes),
+        ]
+        for check in checks {
+            if check.value < check.range.lowerBound {
+                throw WorkerConfigurationError(.inconsistent, "\(prefix)-\(check.name) must be at least \(check.range.lowerBound)")
+            }
+            if check.value > check.range.upperBound {
+                throw WorkerConfigurationError(
+                    .inconsistent, "\(prefix)-\(check.name) must be at most \(check.range.upperBound) (the guest agent's limit)")
+            }
         }
     }
 

@@ -1,10 +1,9 @@
 import AgentProtocol
-import Foundation
 import JobQueue
 import Logging
 import MicroVM
 
-/// Takes one claimed job through its lifecycle: parse check, `received`,
+/// Takes one claimed job through its lifecycle: parse check, admission (``JobAdmission``), `received`,
 /// a fresh VM, `running`, the run, and exactly one terminal status. Never throws: every failure becomes
 /// a `failed` status (or, when the worker is draining, a requeue).
 struct JobRunner: Sendable {
@@ -30,7 +29,18 @@ struct JobRunner: Sendable {
         }
         logger[metadataKey: "job.id"] = "\(job.id)"
         let limits = configuration.effectiveLimits(for: job)
-        let request = RunRequest(id: job.id, workload: job.workload.agentWorkload, stdin: Data(job.stdin), limits: limits)
+        let request: RunRequest
+        switch JobAdmission.request(for: job, limits: limits) {
+        case .failure(let refusal):
+            // Like a payload the parser refused: no `received`, no VM, the reason on the job's list.
+            logger.notice("invalid job", metadata: ["reason": "\(refusal.reason)"])
+            metrics.finished(.invalid)
+            let outcome = JobOutcome.failed(reason: refusal.reason, result: JobResultRecord(message: refusal.reason))
+            await outbox.submit(.finish(claimed, outcome), logger: logger)
+            return
+        case .success(let admitted):
+            request = admitted
+        }
         logger.info("job received", metadata: ["deliveries": "\(claimed.deliveries)"])
         await outbox.submit(.status(.received, claimed), logger: logger)
 
