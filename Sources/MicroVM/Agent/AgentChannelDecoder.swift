@@ -47,22 +47,21 @@ final class AgentChannelDecoder: ByteToMessageDecoder {
         }
 
         guard buffer.readableBytes >= AgentFrame.headerSize else { return .needMoreData }
+        // The magic before the length: garbage (console noise on the port) is reported as such, at once,
+        // not as a frame of whatever size its bytes 4-7 happen to spell.
+        if let magic = buffer.getBytes(at: buffer.readerIndex, length: 3), magic != AgentFrame.magic {
+            throw AgentFrameError(.badMagic, "stream is not at a frame boundary")
+        }
         guard let length = buffer.getInteger(at: buffer.readerIndex + 4, endianness: .big, as: UInt32.self) else {
             return .needMoreData
         }
-        // Magic and version are checked by AgentFrameDecoder; the size must be checked before buffering.
+        // The version is checked by AgentFrameDecoder; the size must be checked before buffering.
         let maximum = limit.value
         guard Int(length) <= maximum else {
             throw AgentFrameError(.tooLarge, "frame of \(length) bytes exceeds the host limit of \(maximum)")
         }
         let frameSize = AgentFrame.headerSize + Int(length)
-        guard buffer.readableBytes >= frameSize else {
-            // Cheap early check so garbage is reported at once instead of after waiting for `length` bytes.
-            if let magic = buffer.getBytes(at: buffer.readerIndex, length: 3), magic != AgentFrame.magic {
-                throw AgentFrameError(.badMagic, "stream is not at a frame boundary")
-            }
-            return .needMoreData
-        }
+        guard buffer.readableBytes >= frameSize else { return .needMoreData }
         var frameDecoder = AgentFrameDecoder(maximumPayload: Int(length))
         frameDecoder.append(buffer.readableBytesView.prefix(frameSize))
         buffer.moveReaderIndex(forwardBy: frameSize)
