@@ -169,7 +169,7 @@ extension AgentConnection {
             case .inbound(.message(.hello)):
                 continue
             case .inbound(.message(.error(let reply))):
-                throw VMError(.agentProtocol, "the restored agent refused its resume (\(reply.code.rawValue)): \(reply.message)")
+                throw VMError(.agentProtocol, "the restored agent refused its resume (\(reply.code.rawValue)): \(GuestText.quoted(reply.message))")
             case .inbound(.message(let other)):
                 throw VMError(.agentProtocol, "expected the answer to resume, got \(Self.kind(of: other))")
             case .inbound(.handshakeAccepted):

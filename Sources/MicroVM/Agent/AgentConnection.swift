@@ -84,13 +84,13 @@ public final class AgentConnection: Sendable {
             switch outcome {
             case .inbound(.message(.result(let result))):
                 guard result.id == request.id else {
-                    throw VMError(.agentProtocol, "the agent answered request \(result.id), expected \(request.id)")
+                    throw VMError(.agentProtocol, "the agent answered request \(GuestText.quoted(result.id)), expected \(request.id)")
                 }
                 finished = true
                 return result
             case .inbound(.message(.error(let reply))):
                 finished = true
-                throw VMError(.agentProtocol, "the agent rejected the request (\(reply.code.rawValue)): \(reply.message)")
+                throw VMError(.agentProtocol, "the agent rejected the request (\(reply.code.rawValue)): \(GuestText.quoted(reply.message))")
             case .inbound(.message(.hello)):
                 // A restarted agent says hello again; that is not an answer.
                 logger.debug("ignoring a repeated agent hello while waiting for a result")
