@@ -190,8 +190,6 @@ let package = Package(
             name: "QEMUDriverTests",
             dependencies: [
                 "QEMUDriver", "MicroVM", "AgentProtocol", "TestSupport",
-                // The agent channel fuzz drives the real pipeline in an EmbeddedChannel.
-                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -205,6 +203,9 @@ let package = Package(
             dependencies: [
                 "MicroVM", "AgentProtocol", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                // The agent channel fuzz drives the real pipeline in an EmbeddedChannel.
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
