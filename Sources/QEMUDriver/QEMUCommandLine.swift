@@ -18,6 +18,21 @@ struct QEMUCommandLine: Sendable, Hashable {
     var incomingStatePath: String?
     /// For a VM with network: the runtime directory the egress proxy keeps its slots and log in.
     var egressStateDirectory: String?
+    /// QEMU runs in ``QEMUJail``: the image, the egress proxy and the snapshot are where the jail puts
+    /// them (``QEMUJail/Path``), and QEMU's seccomp sandbox is on.
+    var jailed = false
+
+    var kernelPath: String { jailed ? QEMUJail.Path.kernel : vm.image.kernelPath }
+    var rootfsPath: String { jailed ? QEMUJail.Path.rootfs : vm.image.rootfsPath }
+    var egressProxyPath: String { jailed ? QEMUJail.Path.egress : configuration.resolvedEgressProxyPath }
+
+    /// QEMU's seccomp filter: no obsolete system calls, no set*uid, no resource-limit changes, and no
+    /// fork/exec, except for a VM with network, whose `guestfwd` runs an egress proxy per connection
+    /// (the jail's remaining gap, docs/security.md).
+    var sandboxArguments: [String] {
+        guard jailed else { return [] }
+        return ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=\(vm.network ? "allow" : "deny"),resourcecontrol=deny"]
+    }
 
     /// The guest's only way out: user networking with `restrict=on` (no route to the host or anywhere)
     /// and one forwarded address, whose every connection QEMU hands to a fresh egress proxy process on
@@ -25,7 +40,7 @@ struct QEMUCommandLine: Sendable, Hashable {
     var networkArguments: [String] {
         guard vm.network, let egressStateDirectory else { return [] }
         let command = ([
-            configuration.resolvedEgressProxyPath,
+            egressProxyPath,
             "--allow-ports", configuration.egressPorts.map(String.init).joined(separator: ","),
             "--slots-dir", egressStateDirectory, "--max-connections", "16",
             "--log-file", egressStateDirectory + "/egress.log",
@@ -86,11 +101,14 @@ struct QEMUCommandLine: Sendable, Hashable {
 
     /// Arguments after argv[0].
     var arguments: [String] {
-        var arguments = machineArguments + networkArguments
+        var arguments = sandboxArguments + machineArguments + networkArguments
         if let qmpSocketPath {
             arguments += ["-qmp", "unix:\(Self.escapeOption(qmpSocketPath)),server=on,wait=off"]
         }
-        if let incomingStatePath {
+        if jailed, incomingStatePath != nil {
+            // The jail's launcher opened the state read-only as descriptor 3; the file is not in the jail.
+            arguments += ["-incoming", "fd:\(QEMUJail.Path.incomingFD)"]
+        } else if let incomingStatePath {
             // `exec:` runs the command with /bin/sh; SnapshotStore only makes plain paths ([A-Za-z0-9/._-]).
             // Once loaded, the VM runs on at once: it was saved running, idle in the agent's poll().
             arguments += ["-incoming", "exec:cat \(incomingStatePath)"]
@@ -109,9 +127,9 @@ struct QEMUCommandLine: Sendable, Hashable {
             "-m", "\(vm.memoryMiB)",
             "-smp", "\(vm.vcpus)",
             "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
-            "-kernel", vm.image.kernelPath,
+            "-kernel", kernelPath,
             "-append", kernelArguments.joined(separator: " "),
-            "-drive", "id=root,file=\(Self.escapeOption(vm.image.rootfsPath)),format=raw,if=none,read-only=on",
+            "-drive", "id=root,file=\(Self.escapeOption(rootfsPath)),format=raw,if=none,read-only=on",
             "-device", "virtio-blk-device,drive=root",
             // Entropy at once: the Swift runtime's getrandom would otherwise block for about a second.
             "-device", "virtio-rng-device",

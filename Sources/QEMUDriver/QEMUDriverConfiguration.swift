@@ -31,6 +31,8 @@ extension QEMUDriver {
         public static let defaultSnapshotDirectory = "/var/cache/codebench/snapshots"
         /// Loads what most jobs start with: the shell and the Python interpreter with its startup modules.
         public static let defaultSnapshotWarmup = "true && python3 -c pass"
+        /// The TCG translation cache every VM gets unless configured otherwise (docs/security.md).
+        public static let defaultTranslationCacheMiB = 64
 
         /// The QEMU system emulator.
         public var binaryPath: String
@@ -40,8 +42,13 @@ extension QEMUDriver {
         /// Host TSC frequency for `tsc_early_khz=` (without it TSC calibration under TCG can hang);
         /// nil reads it from the host (sysfs, else /proc/cpuinfo).
         public var tscKHz: Int?
-        /// TCG translation-block cache size in MiB (`-accel tcg,tb-size=`); nil keeps QEMU's default.
+        /// TCG translation-block cache size in MiB (`-accel tcg,tb-size=`); nil keeps QEMU's default,
+        /// which grows up to 1 GiB for a guest that keeps writing fresh code. Bounded by default: it is
+        /// part of each VM's cgroup memory limit.
         public var tcgTranslationCacheMiB: Int?
+        /// How QEMU is jailed (docs/security.md); nil runs it unjailed, as the worker's own uid (root).
+        /// Off by default until the jailed snapshot save and the jailed egress proxy work (issue 12).
+        public var jail: QEMUJail?
         /// Bound of a probe boot (``QEMUDriver/probe(accelerator:image:configuration:boot:logger:)``).
         public var kvmProbeTimeout: Duration
         /// `-cpu` value; nil picks `max,-xsave` under TCG and `max` under KVM.
@@ -70,7 +77,7 @@ extension QEMUDriver {
             accelerator: Accelerator = .tcg,
             extraKernelArguments: [String] = [],
             tscKHz: Int? = nil,
-            tcgTranslationCacheMiB: Int? = nil,
+            tcgTranslationCacheMiB: Int? = Configuration.defaultTranslationCacheMiB,
             kvmProbeTimeout: Duration = .seconds(10),
             cpuModel: String? = nil,
             snapshotDirectory: String? = nil,
@@ -78,8 +85,10 @@ extension QEMUDriver {
             snapshotWarmup: String? = Configuration.defaultSnapshotWarmup,
             egressProxyPath: String? = nil,
             egressPorts: [Int] = [443, 80],
-            egressAllowedAddresses: [String] = []
+            egressAllowedAddresses: [String] = [],
+            jail: QEMUJail? = nil
         ) {
+            self.jail = jail
             self.binaryPath = binaryPath
             self.accelerator = accelerator
             self.extraKernelArguments = extraKernelArguments

@@ -19,9 +19,10 @@ struct QEMUSession: GuestSession {
             // If QEMU is gone the channel error is only a symptom: say the VM crashed, with its console.
             if error.code != .hostTimeout, let status = await resources.vmmExitStatus() {
                 let message = resources.vmmMessage
+                let cause = resources.cgroup?.oomReason.map { "out of memory: " + $0 + "; " } ?? ""
                 error = VMError(
                     .vmCrashed,
-                    "the VM stopped (QEMU \(status)) while running \(request.id)\(message.isEmpty ? "" : "; QEMU said: \(message)") [\(error.message)]",
+                    "\(cause)the VM stopped (QEMU \(status)) while running \(request.id)\(message.isEmpty ? "" : "; QEMU said: \(message)") [\(error.message)]",
                     consoleTail: resources.consoleTail)
             } else {
                 error.consoleTail = error.consoleTail ?? resources.consoleTail

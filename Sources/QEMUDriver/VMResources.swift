@@ -11,6 +11,10 @@ struct VMResources: Sendable {
     var runtimeDirectory: RuntimeDirectory?
     var process: VMMProcess?
     var connection: AgentConnection?
+    /// The jailed QEMU's uid, returned to its pool once QEMU is dead.
+    var jailUID: UInt32?
+    var uidPool: UIDPool?
+    var cgroup: QEMUCgroup?
 
     /// Closes the channel, SIGKILLs QEMU's process group, reaps it, and removes the runtime directory.
     /// Nothing here observes cancellation: teardown always completes.
@@ -25,6 +29,9 @@ struct VMResources: Sendable {
             await process.closeOutputs()
         }
         runtimeDirectory?.remove()
+        // Only now: the process group is dead, so no process of this uid is left to share it.
+        if let jailUID, let uidPool { uidPool.release(jailUID) }
+        cgroup?.remove()
         logger.debug(
             "VM destroyed",
             metadata: [
@@ -53,7 +60,9 @@ struct VMResources: Sendable {
     /// QEMU's own last words (its stderr), trimmed, for error messages.
     var vmmMessage: String {
         guard let process else { return "" }
-        return process.stderr.tail(maxBytes: 2048).trimming(" \n\r\t")
+        let message = process.stderr.tail(maxBytes: 2048).trimming(" \n\r\t")
+        guard let reason = cgroup?.oomReason else { return message }
+        return message.isEmpty ? reason : reason + "; " + message
     }
 
     /// The end of the guest console, for error reports.

@@ -19,7 +19,8 @@ import Testing
     @Test func describesAMinimalMicroVM() {
         let arguments = commandLine().arguments
         #expect(value(after: "-M", in: arguments) == ["microvm,acpi=off"])
-        #expect(value(after: "-accel", in: arguments) == ["tcg"])
+        // The translation cache is bounded by default: it is part of each VM's cgroup memory limit.
+        #expect(value(after: "-accel", in: arguments) == ["tcg,tb-size=\(QEMUDriver.Configuration.defaultTranslationCacheMiB)"])
         #expect(value(after: "-cpu", in: arguments) == ["max,-xsave"])
         #expect(value(after: "-cpu", in: commandLine(accelerator: .kvm).arguments) == ["max"])
         #expect(value(after: "-m", in: arguments) == ["192"])
@@ -111,6 +112,43 @@ import Testing
         #expect(!append.contains("mitigations=off"))
         #expect(!append.contains("tsc_early_khz"))
         #expect(append.contains("init=/sbin/codebench-init"))
+    }
+
+    @Test func jailedCommandLineUsesTheJailsPathsAndTheSandbox() {
+        var line = commandLine()
+        line.jailed = true
+        line.incomingStatePath = "/var/cache/codebench/snapshots/0123/state"
+        let arguments = line.arguments
+        #expect(value(after: "-sandbox", in: arguments) == ["on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"])
+        #expect(value(after: "-kernel", in: arguments) == [QEMUJail.Path.kernel])
+        #expect(value(after: "-drive", in: arguments) == ["id=root,file=\(QEMUJail.Path.rootfs),format=raw,if=none,read-only=on"])
+        // No `exec:`: the sandbox forbids spawning; the launcher opened the state as descriptor 3.
+        #expect(value(after: "-incoming", in: arguments) == ["fd:3"])
+        #expect(!arguments.joined(separator: " ").contains("/img"))
+        var network = commandLine(vm: VMConfiguration(image: GuestImage(kernelPath: "/k", rootfsPath: "/r"), network: true))
+        network.jailed = true
+        network.egressStateDirectory = QEMUJail.Path.run
+        #expect(value(after: "-sandbox", in: network.arguments).first?.contains("spawn=allow") == true)
+        #expect(network.arguments.joined(separator: " ").contains("cmd:\(QEMUJail.Path.egress) "))
+    }
+
+    @Test func jailLauncherDropsEverythingBeforeQEMU() {
+        let launcher = QEMUJailLauncher(
+            jail: QEMUJail(), qemuPath: "/usr/bin/qemu-system-x86_64", rootMountPoint: "/run/q1/r", socketDirectory: "/run/q1/j",
+            kernelPath: "/img/vmlinux", rootfsPath: "/img/rootfs.ext4", uid: 64_001, newNetworkNamespace: true, bindKVM: false,
+            fileSizeLimit: 1 << 20)
+        let arguments = launcher.arguments(qemuArguments: ["-M", "microvm"])
+        #expect(launcher.executable == "/usr/bin/setpriv")
+        #expect(Array(arguments.prefix(3)) == ["--pdeathsig=KILL", "--", "/usr/bin/unshare"])
+        for flag in ["--mount", "--pid", "--fork", "--ipc", "--uts", "--net", "--kill-child=KILL"] { #expect(arguments.contains(flag)) }
+        #expect(Array(arguments.suffix(4)) == ["--", "/usr/bin/qemu-system-x86_64", "-M", "microvm"])
+        #expect(arguments.contains("64001"))
+        for step in ["pivot_root", "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all", "--pdeathsig=KILL", "prlimit"] {
+            #expect(QEMUJailLauncher.script.contains(step))
+        }
+        var networked = launcher
+        networked.newNetworkNamespace = false
+        #expect(!networked.arguments(qemuArguments: []).contains("--net"))
     }
 
     @Test func acceleratorOptions() {

@@ -2,6 +2,18 @@ import AgentProtocol
 import Logging
 import MicroVM
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The jail's entries in a VM's runtime directory.
+enum QEMUJailDirectory {
+    /// Owned by the VM's uid, seen in the jail as ``QEMUJail/Path/run``.
+    static let sockets = "j"
+    /// The (empty, root-owned) mount point of the jail's root.
+    static let root = "r"
+}
+
 /// The bodies of QEMU's boot steps (``QEMUBoot/steps(for:)``). Each records what it acquires in the
 /// VM's resources as soon as it exists, so a failure at any point is torn down completely.
 extension QEMUDriver {
@@ -9,8 +21,27 @@ extension QEMUDriver {
         Self.cleanLeftoversOnce(under: vm.configuration.runtimeDirectory, logger: vm.logger)
         let directory = try RuntimeDirectory.create(under: vm.configuration.runtimeDirectory, prefix: "q")
         vm.resources.runtimeDirectory = directory
-        vm.agentSocketPath = try directory.socketPath("agent.sock")
         vm.logger[metadataKey: "runtime_dir"] = "\(directory.path)"
+        guard let jail = configuration.jail else {
+            vm.agentSocketPath = try directory.socketPath("agent.sock")
+            return
+        }
+        let pool = UIDPool.shared(range: jail.uidRange)
+        guard let uid = pool.acquire() else {
+            throw VMError(.bootFailed, "every uid of the QEMU jail's range \(jail.uidRange) is in use by a live VM")
+        }
+        vm.resources.uidPool = pool
+        vm.resources.jailUID = uid
+        vm.logger[metadataKey: "vmm_uid"] = "\(uid)"
+        // `j` is the only directory the jailed QEMU can write: its sockets (and a network VM's proxy
+        // state). The owner and vmm records stay in the parent, out of its reach.
+        let socketDirectory = directory.file(QEMUJailDirectory.sockets)
+        for (path, owner) in [(socketDirectory, uid), (directory.file(QEMUJailDirectory.root), 0)] {
+            guard mkdir(path, 0o700) == 0, chown(path, owner, owner == 0 ? 0 : jail.gid) == 0 else {
+                throw VMError(.bootFailed, "cannot prepare the jail directory \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+        vm.agentSocketPath = try directory.socketPath(QEMUJailDirectory.sockets + "/agent.sock")
     }
 
     func spawn(_ vm: QEMUVM, purpose: BootPurpose) async throws {
@@ -24,14 +55,72 @@ extension QEMUDriver {
         case .restore(let snapshot): commandLine.incomingStatePath = snapshot + "/" + Self.snapshotStateFile
         }
         if vm.configuration.network { commandLine.egressStateDirectory = directory.path }
-        vm.logger.debug("QEMU command line", metadata: ["argv": "\(([configuration.binaryPath] + commandLine.arguments).joined(separator: " "))"])
+        var executable = configuration.binaryPath
+        var arguments = commandLine.arguments
+        var environment: [String]?
+        if let jail = configuration.jail, let uid = vm.resources.jailUID {
+            let launcher = try prepareJail(jail, uid: uid, vm: vm, directory: directory, commandLine: &commandLine, purpose: purpose)
+            executable = launcher.executable
+            arguments = launcher.arguments(qemuArguments: commandLine.arguments)
+            environment = QEMUJailLauncher.environment
+        }
+        vm.logger.debug("QEMU command line", metadata: ["argv": "\(([executable] + arguments).joined(separator: " "))"])
         vm.spawnedAt = vm.clock.now
         let process = try await VMMProcess.spawn(
-            executable: configuration.binaryPath, arguments: commandLine.arguments,
+            executable: executable, arguments: arguments, environment: environment,
             stdout: ConsoleRing(capacity: vm.configuration.consoleBufferBytes), stderr: ConsoleRing(capacity: 8 << 10))
         vm.resources.process = process
         directory.recordVMM(pid: process.pid)
         vm.logger[metadataKey: "vmm_pid"] = "\(process.pid)"
+    }
+
+    /// The jail's launcher for `vm`, with QEMU's command line switched to the jail's paths, and the
+    /// VM's cgroup created.
+    private func prepareJail(
+        _ jail: QEMUJail, uid: UInt32, vm: QEMUVM, directory: RuntimeDirectory, commandLine: inout QEMUCommandLine,
+        purpose: BootPurpose
+    ) throws -> QEMUJailLauncher {
+        let socketDirectory = directory.file(QEMUJailDirectory.sockets)
+        let incoming = commandLine.incomingStatePath
+        commandLine.jailed = true
+        commandLine.agentSocketPath = QEMUJail.Path.run + "/agent.sock"
+        if commandLine.qmpSocketPath != nil {
+            // The host connects to the same socket by its host path (``saveSnapshot(of:to:)``).
+            commandLine.qmpSocketPath = QEMUJail.Path.run + "/" + Self.qmpSocketName
+        }
+        if vm.configuration.network { commandLine.egressStateDirectory = QEMUJail.Path.run }
+        var outgoing: String?
+        var fileSizeLimit = jail.maximumFileSizeBytes
+        if case .template = purpose {
+            // The state is written through a descriptor the launcher opens as root, to a file outside the jail.
+            outgoing = directory.file(Self.jailedOutgoingStateFile)
+            fileSizeLimit = max(fileSizeLimit, vm.configuration.memoryMiB << 20 + jail.snapshotFileAllowanceBytes)
+        }
+        var cgroupFiles: [String] = []
+        if let limits = jail.cgroup {
+            let name = directory.path.split(separator: "/").last.map(String.init) ?? "vm"
+            let memory = QEMUCgroup.memoryLimitBytes(
+                memoryMiB: vm.configuration.memoryMiB,
+                translationCacheMiB: configuration.accelerator == .tcg ? configuration.tcgTranslationCacheMiB ?? 1024 : nil,
+                limits: limits)
+            let cgroup = try QEMUCgroup.create(name: name, memoryLimitBytes: memory, vcpus: vm.configuration.vcpus, limits: limits)
+            vm.resources.cgroup = cgroup
+            cgroupFiles = cgroup.procsFiles
+            vm.logger[metadataKey: "cgroup"] = "\(cgroup.memoryDirectory)"
+        }
+        let kvm = configuration.accelerator == .kvm
+        var groups: [UInt32] = []
+        if kvm {
+            var info = stat()
+            if stat("/dev/kvm", &info) == 0, info.st_gid != 0 { groups = [info.st_gid] }
+        }
+        return QEMUJailLauncher(
+            jail: jail, qemuPath: configuration.binaryPath, rootMountPoint: directory.file(QEMUJailDirectory.root),
+            socketDirectory: socketDirectory, kernelPath: vm.configuration.image.kernelPath, rootfsPath: vm.configuration.image.rootfsPath,
+            egressPath: vm.configuration.network ? configuration.resolvedEgressProxyPath : nil,
+            egressLibraryDirectories: vm.configuration.network ? QEMUJailLauncher.swiftRuntimeDirectories : [],
+            incomingStatePath: incoming, outgoingStatePath: outgoing, cgroupProcsFiles: cgroupFiles, uid: uid, groups: groups,
+            newNetworkNamespace: !vm.configuration.network, bindKVM: kvm, fileSizeLimit: fileSizeLimit)
     }
 
     func connectAgent(_ vm: QEMUVM) async throws {

@@ -12,6 +12,8 @@ extension QEMUDriver {
     static let qmpSocketName = "qmp.sock"
     /// QEMU's migration stream, in the snapshot directory.
     static let snapshotStateFile = "state"
+    /// A jailed template's state, written through the launcher's descriptor, before it moves to the store.
+    static let jailedOutgoingStateFile = "state.out"
 
     /// The key of QEMU snapshots: the binary, kernel and root filesystem, and the machine arguments.
     static func snapshotKey(binaryPath: String, image: GuestImage, machine: QEMUCommandLine, warmup: String?) -> SnapshotKey {
@@ -25,9 +27,11 @@ extension QEMUDriver {
     /// at all: an invalid VM must not start a template.
     func snapshotKey(for vm: VMConfiguration) throws -> SnapshotKey {
         try validate(vm)
-        let machine = QEMUCommandLine(
+        var machine = QEMUCommandLine(
             configuration: configuration, vm: vm, accelerator: configuration.accelerator, agentSocketPath: SnapshotKey.socketPlaceholder,
             tscKHz: configuration.tscKHz ?? HostTSC.kHz)
+        // A jailed VM names the image by its jail paths: its snapshot is its own.
+        machine.jailed = configuration.jail != nil
         return Self.snapshotKey(binaryPath: configuration.binaryPath, image: vm.image, machine: machine, warmup: configuration.snapshotWarmup)
     }
 
@@ -37,11 +41,23 @@ extension QEMUDriver {
         guard let directory = template.resources.runtimeDirectory, let process = template.resources.process else {
             throw VMError(.bootFailed, "the template VM has no runtime directory")
         }
-        let qmpSocket = try directory.socketPath(Self.qmpSocketName)
+        let jailed = configuration.jail != nil
+        let qmpSocket = try directory.socketPath((jailed ? QEMUJailDirectory.sockets + "/" : "") + Self.qmpSocketName)
+        // Jailed, QEMU may not spawn `cat`: it writes to the descriptor its launcher opened on a
+        // root-owned file outside the jail, which then moves into the store.
+        let uri = jailed ? "fd:\(QEMUJail.Path.outgoingFD)" : "exec:cat > \(path)"
         let timeout = configuration.snapshotSaveTimeout
         try await Self.untilExit(of: process) {
             try await Self.withDeadline(timeout, what: "saving the VM snapshot") {
-                try await Self.migrate(qmpSocket: qmpSocket, to: path)
+                try await Self.migrate(qmpSocket: qmpSocket, uri: uri)
+            }
+        }
+        if jailed {
+            let written = directory.file(Self.jailedOutgoingStateFile)
+            do {
+                try FileManager.default.moveItem(atPath: written, toPath: path)
+            } catch {
+                throw VMError(.bootFailed, "cannot move the saved snapshot \(written) to \(path): \(error)")
             }
         }
         var info = stat()
@@ -51,11 +67,11 @@ extension QEMUDriver {
     }
 
     /// Live-migrates the (idle) VM into a file: it is saved running, so a restored VM runs on at once.
-    private static func migrate(qmpSocket: String, to path: String) async throws {
+    private static func migrate(qmpSocket: String, uri: String) async throws {
         try await QMPClient.withConnection(socketPath: qmpSocket) { qmp in
             // QEMU 7.2 throttles migration to 32 MiB/s by default; a file takes what it is given.
             _ = try await qmp.execute("migrate-set-parameters", arguments: #"{"max-bandwidth":1099511627776}"#)
-            _ = try await qmp.execute("migrate", arguments: #"{"uri":"exec:cat > \#(path)"}"#)
+            _ = try await qmp.execute("migrate", arguments: #"{"uri":"\#(uri)"}"#)
             while true {
                 let status = try MigrationStatus(reply: try await qmp.execute("query-migrate"))
                 switch status.status {

@@ -1,0 +1,138 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import MicroVM
+
+/// One VM's cgroup: memory (no swap), CPU and task limits, and how many times the kernel's OOM
+/// killer struck in it. cgroup v2 (`/sys/fs/cgroup/cgroup.controllers`) when the host has it,
+/// else the v1 `memory`, `cpu` and `pids` hierarchies (as on this project's CI hosts).
+/// Each VM's cgroup is nested under the worker's own, so the worker's limits still bound all of them.
+struct QEMUCgroup: Sendable, Hashable {
+    /// Every directory created (one per v1 hierarchy, one on v2), removed with the VM.
+    var directories: [String]
+    /// The directory whose memory files tell about OOM kills.
+    var memoryDirectory: String
+    var isV2: Bool
+    var memoryLimitBytes: Int
+
+    static let root = "/sys/fs/cgroup"
+    static var isV2Host: Bool { access(root + "/cgroup.controllers", F_OK) == 0 }
+
+    /// `cgroup.procs` of every directory: the launcher writes its pid into each before exec.
+    var procsFiles: [String] { directories.map { $0 + "/cgroup.procs" } }
+
+    /// memory.max = guest memory + translation cache + QEMU's overhead.
+    static func memoryLimitBytes(memoryMiB: Int, translationCacheMiB: Int?, limits: QEMUCgroupLimits) -> Int {
+        (memoryMiB + (translationCacheMiB ?? 0) + limits.overheadMiB) << 20
+    }
+
+    /// Creates `codebench-qemu/<name>` under this process's cgroup in each hierarchy and sets its limits.
+    static func create(name: String, memoryLimitBytes: Int, vcpus: Int, limits: QEMUCgroupLimits) throws -> QEMUCgroup {
+        let quota = limits.cpuQuotaMicrosecondsPerVCPU * vcpus
+        if isV2Host {
+            // v2 forbids processes in a cgroup whose controllers are delegated to children, so VM
+            // cgroups go beside the worker's, under a parent that only holds VMs.
+            let own = ownCgroup(hierarchy: "")
+            let parentOfOwn = own.split(separator: "/").dropLast().joined(separator: "/")
+            let base = root + (parentOfOwn.isEmpty ? "" : "/" + parentOfOwn) + "/codebench-qemu"
+            try makeDirectory(base)
+            try? write(base + "/cgroup.subtree_control", "+memory +cpu +pids")
+            let directory = base + "/" + name
+            try makeDirectory(directory)
+            let cgroup = QEMUCgroup(directories: [directory], memoryDirectory: directory, isV2: true, memoryLimitBytes: memoryLimitBytes)
+            do {
+                try write(directory + "/memory.max", String(memoryLimitBytes))
+                try? write(directory + "/memory.swap.max", "0")
+                try write(directory + "/cpu.max", "\(quota) \(limits.cpuPeriodMicroseconds)")
+                try write(directory + "/pids.max", String(limits.maximumTasks))
+            } catch {
+                cgroup.remove()
+                throw error
+            }
+            return cgroup
+        }
+        var directories: [String] = []
+        func child(_ hierarchy: String) throws -> String {
+            let own = ownCgroup(hierarchy: hierarchy)
+            let base = root + "/" + hierarchy + (own.isEmpty ? "" : "/" + own) + "/codebench-qemu"
+            try makeDirectory(base)
+            let directory = base + "/" + name
+            try makeDirectory(directory)
+            directories.append(directory)
+            return directory
+        }
+        do {
+            let memory = try child("memory")
+            try write(memory + "/memory.limit_in_bytes", String(memoryLimitBytes))
+            // memsw = memory: no swap. Absent when the kernel accounts no swap; then there is none to use.
+            try? write(memory + "/memory.memsw.limit_in_bytes", String(memoryLimitBytes))
+            let cpu = try child("cpu")
+            try write(cpu + "/cpu.cfs_period_us", String(limits.cpuPeriodMicroseconds))
+            try write(cpu + "/cpu.cfs_quota_us", String(quota))
+            let pids = try child("pids")
+            try write(pids + "/pids.max", String(limits.maximumTasks))
+            return QEMUCgroup(directories: directories, memoryDirectory: memory, isV2: false, memoryLimitBytes: memoryLimitBytes)
+        } catch {
+            QEMUCgroup(directories: directories, memoryDirectory: "", isV2: false, memoryLimitBytes: 0).remove()
+            throw error
+        }
+    }
+
+    /// How many processes the kernel's OOM killer killed in this cgroup (`oom_kill` of v2's
+    /// memory.events, v1's memory.oom_control).
+    var oomKills: Int {
+        let file = memoryDirectory + (isV2 ? "/memory.events" : "/memory.oom_control")
+        guard let text = readSmallFile(file) else { return 0 }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count == 2, fields[0] == "oom_kill", let count = Int(fields[1]) { return count }
+        }
+        return 0
+    }
+
+    /// The reason a job's error gives when QEMU died of its cgroup's memory limit.
+    var oomReason: String? {
+        oomKills > 0
+            ? "the kernel's OOM killer killed QEMU: it reached its cgroup's memory limit (\(memoryLimitBytes >> 20) MiB = guest memory + translation cache + QEMU overhead)"
+            : nil
+    }
+
+    /// Removes the directories (call once every process in them is dead; retried briefly while the
+    /// kernel finishes tearing the last one down).
+    func remove() {
+        for directory in directories where !directory.isEmpty {
+            for _ in 0..<50 {
+                if rmdir(directory) == 0 || errno == ENOENT { break }
+                usleep(10_000)
+            }
+        }
+    }
+
+    /// This process's cgroup path in `hierarchy` (a v1 controller name, or "" for v2), without the leading slash.
+    static func ownCgroup(hierarchy: String) -> String {
+        guard let text = readSmallFile("/proc/self/cgroup") else { return "" }
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3 else { continue }
+            let matches = hierarchy.isEmpty ? parts[1].isEmpty : parts[1].split(separator: ",").contains(Substring(hierarchy))
+            if matches { return parts[2].split(separator: "/").joined(separator: "/") }
+        }
+        return ""
+    }
+
+    private static func makeDirectory(_ path: String) throws {
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
+            throw VMError(.bootFailed, "cannot create the VM's cgroup \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    private static func write(_ path: String, _ value: String) throws {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw VMError(.bootFailed, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        guard Glibc.write(fd, bytes, bytes.count) == bytes.count else {
+            throw VMError(.bootFailed, "cannot write \(value) to \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+}

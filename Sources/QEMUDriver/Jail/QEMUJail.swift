@@ -1,0 +1,82 @@
+/// How each QEMU runs jailed (docs/security.md): its own uid and gid from a pool, no capabilities,
+/// `no_new_privs`, new mount, PID, IPC, UTS (and, without network, network) namespaces, a root that
+/// holds only `/usr` (read-only: QEMU, its libraries and firmware), the VM's kernel and root
+/// filesystem (read-only), its socket directory and a few device nodes, QEMU's `-sandbox` seccomp
+/// filter, rlimits on file size and open files, a per-VM cgroup, and a parent-death signal.
+///
+/// The launch is composed from util-linux (`setpriv`, `unshare`, `prlimit`, `mount`, `pivot_root`)
+/// and `/bin/sh`, see ``QEMUJailLauncher``; the worker must run as root to use it.
+public struct QEMUJail: Sendable, Hashable {
+    /// Each VM's QEMU runs as its own uid from this range; never shared by two live VMs of this process.
+    public var uidRange: ClosedRange<UInt32>
+    /// The gid all jailed QEMUs share; it owns nothing on the host.
+    public var gid: UInt32
+    /// `RLIMIT_FSIZE` of a VM's QEMU (bounds the files it may write: the egress proxy's log).
+    public var maximumFileSizeBytes: Int
+    /// `RLIMIT_FSIZE` of the VM a snapshot is saved from, on top of its guest memory: the migration
+    /// stream of a 256 MiB guest measured 53 MB, never more than guest memory plus device state.
+    public var snapshotFileAllowanceBytes: Int
+    /// `RLIMIT_NOFILE`.
+    public var maximumOpenFiles: Int
+    /// The per-VM cgroup; nil leaves QEMU in the worker's cgroup.
+    public var cgroup: QEMUCgroupLimits?
+
+    public var setprivPath: String
+    public var unsharePath: String
+    public var shellPath: String
+
+    public init(
+        uidRange: ClosedRange<UInt32> = 64_000...64_999,
+        gid: UInt32 = 64_000,
+        maximumFileSizeBytes: Int = 16 << 20,
+        snapshotFileAllowanceBytes: Int = 64 << 20,
+        maximumOpenFiles: Int = 256,
+        cgroup: QEMUCgroupLimits? = QEMUCgroupLimits(),
+        setprivPath: String = "/usr/bin/setpriv",
+        unsharePath: String = "/usr/bin/unshare",
+        shellPath: String = "/bin/sh"
+    ) {
+        self.uidRange = uidRange
+        self.gid = gid
+        self.maximumFileSizeBytes = maximumFileSizeBytes
+        self.snapshotFileAllowanceBytes = snapshotFileAllowanceBytes
+        self.maximumOpenFiles = maximumOpenFiles
+        self.cgroup = cgroup
+        self.setprivPath = setprivPath
+        self.unsharePath = unsharePath
+        self.shellPath = shellPath
+    }
+
+    /// Where the VM's files appear inside the jail.
+    enum Path {
+        static let kernel = "/vm/kernel"
+        static let rootfs = "/vm/rootfs"
+        static let egress = "/vm/egress"
+        /// The VM's socket directory (the host's `<runtime dir>/j`).
+        static let run = "/run/vm"
+        /// The incoming snapshot (restore) and the outgoing one (template) are descriptors the launcher
+        /// opens as root before dropping privileges; the files themselves are not in the jail.
+        static let incomingFD = 3
+        static let outgoingFD = 4
+    }
+}
+
+/// The per-VM cgroup's limits.
+public struct QEMUCgroupLimits: Sendable, Hashable {
+    /// QEMU's own memory on top of guest RAM and the translation cache: code, heap, device state,
+    /// page tables (measured in docs/security.md).
+    public var overheadMiB: Int
+    /// `cpu.max` quota per vCPU per period (100 000 = one whole CPU per vCPU). QEMU's I/O thread
+    /// runs beside the vCPU thread, so a VM may use a little more than its vCPUs when allowed.
+    public var cpuQuotaMicrosecondsPerVCPU: Int
+    public var cpuPeriodMicroseconds: Int
+    /// `pids.max`: QEMU's threads (vCPUs, I/O, RCU, worker pool) and, with network, its egress proxies.
+    public var maximumTasks: Int
+
+    public init(overheadMiB: Int = 96, cpuQuotaMicrosecondsPerVCPU: Int = 100_000, cpuPeriodMicroseconds: Int = 100_000, maximumTasks: Int = 128) {
+        self.overheadMiB = overheadMiB
+        self.cpuQuotaMicrosecondsPerVCPU = cpuQuotaMicrosecondsPerVCPU
+        self.cpuPeriodMicroseconds = cpuPeriodMicroseconds
+        self.maximumTasks = maximumTasks
+    }
+}

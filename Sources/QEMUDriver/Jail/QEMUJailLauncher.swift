@@ -1,0 +1,139 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The command that starts one jailed QEMU. Pure, so it can be checked without booting.
+///
+/// The worker spawns (in its own process group, as ``VMMProcess`` does for every VMM):
+///
+///     setpriv --pdeathsig=KILL -- unshare --mount --pid --fork --ipc --uts [--net] --kill-child=KILL
+///         --propagation=private -- /bin/sh -c <script> <arguments> -- qemu-system-x86_64 <QEMU arguments>
+///
+/// - `setpriv --pdeathsig` makes the worker's own child (which becomes `unshare`) die with the worker.
+/// - `unshare --fork` waits for its child, PID 1 of the new PID namespace, and reports its exit as
+///   its own (re-raising a signal); `--kill-child` SIGKILLs that child when `unshare` dies.
+/// - The script (as root, in the new mount namespace) moves itself into the VM's cgroup, builds the
+///   root on a small tmpfs (``QEMUJail/Path``), opens the snapshot descriptors, `pivot_root`s into it,
+///   remounts it read-only and execs `prlimit` → `setpriv` (uid, gid, no groups, no capabilities in
+///   any set, `no_new_privs`, parent-death signal again, since changing credentials clears it) → QEMU,
+///   which stays PID 1 of its namespace: when it dies every process of the namespace dies.
+/// A shell script rather than a helper binary: each step is a standard tool an operator can read
+/// and run by hand, and the tools exist on every distribution QEMU does.
+struct QEMUJailLauncher: Sendable, Hashable {
+    var jail: QEMUJail
+    var qemuPath: String
+    /// The host directory the jail's root is mounted on (an empty directory in the runtime directory).
+    var rootMountPoint: String
+    /// The host directory that appears as ``QEMUJail/Path/run`` (owned by `uid`).
+    var socketDirectory: String
+    var kernelPath: String
+    var rootfsPath: String
+    var egressPath: String?
+    /// Read-only directories a VM with network needs for its egress proxy (its libraries).
+    var egressLibraryDirectories: [String] = []
+    var incomingStatePath: String?
+    var outgoingStatePath: String?
+    /// `cgroup.procs` files the launcher writes its pid into.
+    var cgroupProcsFiles: [String] = []
+    var uid: UInt32
+    var groups: [UInt32] = []
+    var newNetworkNamespace: Bool
+    var bindKVM: Bool
+    var fileSizeLimit: Int
+
+    var executable: String { jail.setprivPath }
+
+    /// The directories outside /usr holding the Swift runtime this process runs with (found in its
+    /// memory map): the egress proxy, built with the same toolchain, needs them in the jail. Empty for
+    /// a statically linked build or a runtime under /usr.
+    static let swiftRuntimeDirectories: [String] = {
+        let fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while bytes.count < 16 << 20 {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        var directories: [String] = []
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            guard let slash = line.firstIndex(of: "/"), line.hasSuffix("/libswiftCore.so") else { continue }
+            let directory = String(line[slash...].dropLast("/libswiftCore.so".count))
+            if !directory.hasPrefix("/usr/"), !directories.contains(directory) { directories.append(directory) }
+        }
+        return directories
+    }()
+
+    /// A fixed, minimal environment: QEMU and the tools need nothing of the worker's.
+    static let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"]
+
+    /// Arguments after argv[0]; `qemuArguments` are QEMU's after its argv[0].
+    func arguments(qemuArguments: [String]) -> [String] {
+        var arguments = ["--pdeathsig=KILL", "--", jail.unsharePath, "--mount", "--pid", "--fork", "--ipc", "--uts"]
+        if newNetworkNamespace { arguments.append("--net") }
+        arguments += ["--kill-child=KILL", "--propagation=private", "--", jail.shellPath, "-c", Self.script, "codebench-jail"]
+        func optional(_ value: String?) -> String { value ?? "-" }
+        arguments += [
+            rootMountPoint, socketDirectory, kernelPath, rootfsPath, optional(egressPath),
+            egressLibraryDirectories.isEmpty ? "-" : egressLibraryDirectories.joined(separator: ":"),
+            optional(incomingStatePath), optional(outgoingStatePath),
+            cgroupProcsFiles.isEmpty ? "-" : cgroupProcsFiles.joined(separator: ":"),
+            String(uid), String(jail.gid), groups.isEmpty ? "-" : groups.map(String.init).joined(separator: ","),
+            String(fileSizeLimit), String(jail.maximumOpenFiles), bindKVM ? "kvm" : "-",
+        ]
+        return arguments + ["--", qemuPath] + qemuArguments
+    }
+
+    /// The launcher script. Paths arrive as positional arguments (never interpolated into the script),
+    /// lists separated by `:`; `-` means none.
+    static let script = #"""
+        set -eu
+        root=$1 run=$2 kernel=$3 rootfs=$4 egress=$5 egresslibs=$6 incoming=$7 outgoing=$8 cgroups=$9
+        uid=${10} gid=${11} groups=${12} fsize=${13} nofile=${14} kvm=${15}
+        shift 15
+        [ "$1" = -- ] && shift
+        IFS=:
+        if [ "$cgroups" != - ]; then for procs in $cgroups; do echo $$ > "$procs"; done; fi
+        unset IFS
+        mount -t tmpfs -o size=256k,mode=755,nosuid,nodev codebench-jail "$root"
+        cd "$root"
+        mkdir usr vm dev run run/vm
+        for link in bin lib lib64 sbin; do
+          if [ -L "/$link" ]; then ln -s "$(readlink "/$link")" "$link"; fi
+        done
+        bind() { # source target [options]; nodev unless the options name dev (device nodes)
+          if [ -d "$1" ]; then mkdir -p "$2"; else : > "$2"; fi
+          mount --bind "$1" "$2"
+          case "${3:-}" in *dev*) opts="nosuid,$3" ;; *) opts="nosuid,nodev${3:+,$3}" ;; esac
+          mount -o "remount,bind,$opts" "$2"
+        }
+        bind /usr usr ro
+        bind "$kernel" vm/kernel ro,noexec
+        bind "$rootfs" vm/rootfs ro,noexec
+        bind "$run" run/vm noexec
+        bind /dev/null dev/null dev,noexec
+        bind /dev/urandom dev/urandom dev,ro,noexec
+        if [ "$kvm" = kvm ]; then bind /dev/kvm dev/kvm dev,noexec; fi
+        if [ "$egress" != - ]; then bind "$egress" vm/egress ro; fi
+        if [ "$egresslibs" != - ]; then
+          IFS=:; for dir in $egresslibs; do unset IFS; bind "$dir" ".$dir" ro; done; unset IFS
+        fi
+        if [ "$incoming" != - ]; then exec 3< "$incoming"; fi
+        if [ "$outgoing" != - ]; then exec 4> "$outgoing"; fi
+        # umount and mount read /proc/self/mountinfo: a proc of the new PID namespace, only until exec.
+        mkdir .old proc
+        mount -t proc -o nosuid,nodev,noexec proc proc
+        pivot_root . .old
+        umount -l /.old
+        rmdir /.old
+        mount -o remount,bind,ro,nosuid,nodev /
+        umount /proc
+        if [ "$groups" = - ]; then groupopt=--clear-groups; else groupopt=--groups=$groups; fi
+        exec prlimit --fsize="$fsize" --nofile="$nofile" -- \
+          setpriv --reuid="$uid" --regid="$gid" "$groupopt" --inh-caps=-all --bounding-set=-all \
+          --no-new-privs --pdeathsig=KILL -- "$@"
+        """#
+}

@@ -1,0 +1,233 @@
+import AgentProtocol
+import Logging
+import MicroVM
+import TestSupport
+import Testing
+
+@testable import QEMUDriver
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The jail with real VMs (docs/security.md): what a running job's QEMU can see and do.
+@Suite(.serialized) struct QEMUJailTests {
+    static let driver = QEMUDriver(configuration: .init(accelerator: .tcg, jail: QEMUJail()))
+    /// Its own runtime root: other suites' censuses of VMTest.runtimeRoot must not see these VMs.
+    static let runtimeRoot = "/tmp/cbj-\(getpid())"
+
+    static func configuration() throws -> VMConfiguration {
+        var vm = try VMTest.configuration()
+        vm.runtimeDirectory = runtimeRoot
+        return vm
+    }
+
+    static func withJailedVM<T: Sendable>(_ vm: VMConfiguration, _ body: (any GuestSession) async throws -> T) async throws -> T {
+        do {
+            return try await driver.withVM(vm, logger: VMTest.logger, body)
+        } catch let error as VMError {
+            throw DiagnosedVMError(error: error)
+        }
+    }
+
+    /// The jailed QEMUs of this test process: `qemu-system` processes whose parent (the launcher's
+    /// `unshare`) names a runtime directory under `runtimeRoot`.
+    static func jailedQEMUs(under runtimeRoot: String) -> [Int32] {
+        RuntimeDirectory.entries(of: "/proc").compactMap { name -> Int32? in
+            guard let pid = Int32(name), let stat = readText("/proc/\(name)/stat"), stat.contains("(qemu-system") else { return nil }
+            guard let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, let parent = Int32(fields[1]) else { return nil }
+            let parentCommandLine = (readText("/proc/\(parent)/cmdline") ?? "").replacingNULs
+            return parentCommandLine.contains(runtimeRoot + "/") ? pid : nil
+        }
+    }
+
+    static func readText(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < 1 << 20 {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func field(_ name: String, in status: String) -> String? {
+        status.split(separator: "\n").first { $0.hasPrefix(name + ":") }.map {
+            $0.dropFirst(name.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
+        }
+    }
+
+    static func namespace(_ pid: String, _ kind: String) -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let length = readlink("/proc/\(pid)/ns/\(kind)", &buffer, buffer.count - 1)
+        return length > 0 ? String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
+    }
+
+    @Test func aRunningJobsQEMUIsUnprivilegedConfinedAndLimited() async throws {
+        let vm = try Self.configuration()
+        let root = vm.runtimeDirectory
+        let observed = try await Self.withJailedVM(vm) { session in
+            async let result = session.run(VMTest.request("sleep 3; echo done"), timeout: .seconds(20))
+            var pids: [Int32] = []
+            _ = await eventually(timeout: .seconds(5)) {
+                pids = Self.jailedQEMUs(under: root)
+                return !pids.isEmpty
+            }
+            var observations: [String: String] = [:]
+            if let pid = pids.first {
+                let status = Self.readText("/proc/\(pid)/status") ?? ""
+                for name in ["Uid", "Gid", "CapEff", "CapPrm", "CapBnd", "Seccomp", "NoNewPrivs"] {
+                    observations[name] = Self.field(name, in: status) ?? "?"
+                }
+                for kind in ["mnt", "pid", "ipc", "uts", "net"] {
+                    observations["ns " + kind] = Self.namespace("\(pid)", kind) == Self.namespace("self", kind) ? "shared" : "own"
+                }
+                observations["sees /etc/shadow"] = "\(access("/proc/\(pid)/root/etc/shadow", F_OK) == 0)"
+                observations["sees /work"] = "\(access("/proc/\(pid)/root/work", F_OK) == 0)"
+                observations["sees /tmp"] = "\(access("/proc/\(pid)/root/tmp", F_OK) == 0)"
+                observations["sees its kernel"] = "\(access("/proc/\(pid)/root/vm/kernel", F_OK) == 0)"
+                let interfaces = (Self.readText("/proc/\(pid)/net/dev") ?? "").split(separator: "\n").dropFirst(2)
+                    .compactMap { $0.split(separator: ":").first?.trimmingCharacters(in: .whitespaces) }
+                observations["interfaces"] = interfaces.joined(separator: ",")
+                let cgroups = (Self.readText("/proc/\(pid)/cgroup") ?? "").split(separator: "\n")
+                observations["in a VM cgroup"] = "\(cgroups.contains { $0.contains("/codebench-qemu/") })"
+                let limits = Self.readText("/proc/\(pid)/limits") ?? ""
+                observations["file size limit"] = limits.split(separator: "\n").first { $0.hasPrefix("Max file size") }.map(String.init) ?? "?"
+                if let memory = cgroups.first(where: { $0.contains(":memory:") || $0.hasPrefix("0::") }) {
+                    let path = String(memory.split(separator: ":", maxSplits: 2)[2])
+                    let v2 = QEMUCgroup.isV2Host
+                    let file = QEMUCgroup.root + (v2 ? "" : "/memory") + path + (v2 ? "/memory.max" : "/memory.limit_in_bytes")
+                    observations["memory limit"] = Self.readText(file)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+                }
+            }
+            let finished = try await result
+            observations["job"] = finished.stdoutText
+            return observations
+        }
+        #expect(observed["job"] == "done\n")
+        let uid = observed["Uid"]?.split(separator: " ").first.flatMap { UInt32($0) } ?? 0
+        #expect(QEMUJail().uidRange.contains(uid), "\(observed)")
+        #expect(observed["Gid"]?.hasPrefix("\(QEMUJail().gid) ") == true)
+        for set in ["CapEff", "CapPrm", "CapBnd"] { #expect(observed[set] == "0000000000000000", "\(set): \(observed)") }
+        #expect(observed["Seccomp"] == "2")
+        #expect(observed["NoNewPrivs"] == "1")
+        for kind in ["mnt", "pid", "ipc", "uts", "net"] { #expect(observed["ns " + kind] == "own", "\(kind): \(observed)") }
+        #expect(observed["sees /etc/shadow"] == "false")
+        #expect(observed["sees /work"] == "false")
+        #expect(observed["sees /tmp"] == "false")
+        #expect(observed["sees its kernel"] == "true")
+        #expect(observed["interfaces"] == "lo")
+        #expect(observed["in a VM cgroup"] == "true")
+        let expected = QEMUCgroup.memoryLimitBytes(memoryMiB: vm.memoryMiB, translationCacheMiB: 64, limits: QEMUCgroupLimits())
+        #expect(observed["memory limit"] == "\(expected)")
+        #expect(observed["file size limit"]?.contains("\(16 << 20)") == true)
+        // Torn down: no jailed QEMU, no VM cgroup left.
+        #expect(Self.jailedQEMUs(under: root).isEmpty)
+    }
+
+    /// The translation-cache attack of issue 12: fresh machine code written and run in a loop. The
+    /// cache is bounded (tb-size) and QEMU stays inside its cgroup; the job ends, the next one runs.
+    @Test func freshCodeInALoopStaysInsideTheCgroup() async throws {
+        let program = """
+            import mmap, ctypes, time
+            size = 32 << 20
+            m = mmap.mmap(-1, size, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+            base = ctypes.addressof(ctypes.c_char.from_buffer(m))
+            end, n, calls = time.time() + 20, 0, 0
+            while time.time() < end:
+                for off in range(0, size, 4096):
+                    m[off:off + 6] = b"\\xb8" + ((n * 7919 + off) & 0xffffffff).to_bytes(4, "little") + b"\\xc3"
+                    ctypes.CFUNCTYPE(ctypes.c_uint)(base + off)()
+                    calls += 1
+                    if time.time() >= end: break
+                n += 1
+            print("calls", calls)
+            """
+        let vm = try Self.configuration()
+        let root = vm.runtimeDirectory
+        var peakRSSKiB = 0
+        let (first, next) = try await Self.withJailedVM(vm) { session in
+            async let result = session.run(
+                VMTest.request("python3 -c '\(program.replacingOccurrences(of: "'", with: "'\\''"))'", wallMs: 40_000),
+                timeout: .seconds(60))
+            let clock = ContinuousClock()
+            let deadline = clock.now + .seconds(25)
+            var peak = 0
+            while clock.now < deadline {
+                for pid in Self.jailedQEMUs(under: root) {
+                    let status = Self.readText("/proc/\(pid)/status") ?? ""
+                    let rss = Self.field("VmRSS", in: status)?.split(separator: " ").first.flatMap { Int($0) } ?? 0
+                    peak = max(peak, rss)
+                }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            let first: Result<RunResult, any Error>
+            do { first = .success(try await result) } catch { first = .failure(error) }
+            peakRSSKiB = peak
+            return (first, session.isAlive ? try? await session.run(VMTest.request("echo next"), timeout: .seconds(20)) : nil)
+        }
+        let limitKiB = QEMUCgroup.memoryLimitBytes(memoryMiB: vm.memoryMiB, translationCacheMiB: 64, limits: QEMUCgroupLimits()) >> 10
+        print("fresh-code job: peak QEMU RSS \(peakRSSKiB >> 10) MiB, cgroup limit \(limitKiB >> 10) MiB, result \(first)")
+        #expect(peakRSSKiB > 0)
+        #expect(peakRSSKiB <= limitKiB)
+        switch first {
+        case .success(let result):
+            // It ran its course inside the limits, or was stopped with a reason.
+            #expect(result.verdict == .ok || result.message?.isEmpty == false, "\(result.summary)")
+            #expect(next?.stdoutText == "echo next" || next?.stdoutText == "next\n")
+        case .failure(let error):
+            // Killed by its cgroup: the error says so.
+            #expect("\(error)".contains("OOM"), "\(error)")
+        }
+        // The next job runs, on a fresh VM.
+        let after = try await Self.withJailedVM(vm) { try await $0.run(VMTest.request("echo after"), timeout: .seconds(20)) }
+        #expect(after.stdoutText == "after\n")
+    }
+
+    /// A worker SIGKILLed mid-job: its QEMU dies with it (parent-death signal on the launcher, which
+    /// SIGKILLs QEMU, init of the VM's PID namespace).
+    @Test func aKilledParentLeavesNoQEMU() async throws {
+        let vm = try Self.configuration()
+        let directory = try RuntimeDirectory.create(under: vm.runtimeDirectory, prefix: "k")
+        defer { directory.remove() }
+        let uid: UInt32 = QEMUJail().uidRange.upperBound
+        for (name, owner) in [(QEMUJailDirectory.sockets, uid), (QEMUJailDirectory.root, 0)] {
+            #expect(mkdir(directory.file(name), 0o700) == 0 && chown(directory.file(name), owner, owner == 0 ? 0 : QEMUJail().gid) == 0)
+        }
+        let launcher = QEMUJailLauncher(
+            jail: QEMUJail(cgroup: nil), qemuPath: QEMUDriver.Configuration().binaryPath, rootMountPoint: directory.file(QEMUJailDirectory.root),
+            socketDirectory: directory.file(QEMUJailDirectory.sockets), kernelPath: vm.image.kernelPath, rootfsPath: vm.image.rootfsPath,
+            uid: uid, newNetworkNamespace: true, bindKVM: false, fileSizeLimit: 1 << 20)
+        var line = QEMUCommandLine(
+            configuration: .init(), vm: vm.resolvingSymlinks(), accelerator: .tcg, agentSocketPath: QEMUJail.Path.run + "/agent.sock", tscKHz: HostTSC.kHz)
+        line.jailed = true
+        // The "worker": a shell that starts the launcher as its child and waits.
+        let quoted = ([launcher.executable] + launcher.arguments(qemuArguments: line.arguments)).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let worker = try await VMMProcess.spawn(
+            executable: "/bin/sh", arguments: ["-c", quoted.joined(separator: " ") + " & wait"],
+            stdout: ConsoleRing(capacity: 1 << 16), stderr: ConsoleRing(capacity: 1 << 16))
+        let started = await eventually(timeout: .seconds(10)) { access(directory.file(QEMUJailDirectory.sockets + "/agent.sock"), F_OK) == 0 }
+        #expect(started, "\(worker.stderr.tail(maxBytes: 2000))")
+        #expect(!Self.jailedQEMUs(under: vm.runtimeDirectory).isEmpty)
+        // Only the "worker" shell: SIGKILL it alone, not its process group.
+        kill(worker.pid, SIGKILL)
+        _ = await worker.waitForExitIgnoringCancellation()
+        try await Task.sleep(for: .seconds(2))
+        #expect(Self.jailedQEMUs(under: vm.runtimeDirectory).isEmpty)
+        let leftovers = RuntimeDirectory.entries(of: "/proc").filter { name in
+            (Self.readText("/proc/\(name)/cmdline") ?? "").replacingNULs.contains(directory.path + "/")
+        }
+        #expect(leftovers.isEmpty, "still running: \(leftovers)")
+        await worker.closeOutputs()
+    }
+}
+
+extension String {
+    fileprivate var replacingNULs: String { replacingOccurrences(of: "\0", with: " ") }
+}
