@@ -78,6 +78,12 @@ public struct JobResultRecord: Sendable, Codable, Equatable {
         self.queueMilliseconds = queueMilliseconds
     }
 
+    /// Reads a record back from its JSON (a client reading the trailing element); nil when it is not one.
+    public init?(json: String) {
+        guard let record = try? JSONDecoder().decode(JobResultRecord.self, from: Data(json.utf8)) else { return nil }
+        self = record
+    }
+
     /// Compact JSON with sorted keys.
     public func json() -> String {
         let encoder = JSONEncoder()

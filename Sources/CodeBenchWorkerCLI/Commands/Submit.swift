@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JobQueue
 import Logging
 import RedisClient
 
@@ -40,57 +41,59 @@ struct Submit: AsyncParsableCommand {
         let url = redisUrl ?? ProcessInfo.processInfo.environment["CODEBENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379"
         let client = RedisClient(configuration: try RedisClientConfiguration(url: url), logger: Logger(label: "codebench.submit"))
         defer { client.close() }
-        let jobID = id ?? "cli-\(UInt64.random(in: 0...UInt64.max))"
-        let payload = try jobPayload(id: jobID)
-        let statusList = statusKeyPrefix + jobID
-        _ = try await client.send(RedisCommand("RPUSH", intakeList, payload))
-        print("pushed job \(jobID) onto \(intakeList); reading \(statusList)")
+        let job = try jobRequest(id: id ?? "cli-\(UInt64.random(in: 0...UInt64.max))")
+        let statusList = statusKeyPrefix + job.id
+        _ = try await client.send(RedisCommand("RPUSH", intakeList, job.payload))
+        print("pushed job \(job.id) onto \(intakeList); reading \(statusList)")
 
-        var terminal: String?
-        var following = 0
-        var elements: [String] = []
-        while terminal == nil || following > 0 {
+        var reader = StatusListReader()
+        while true {
             let reply = try await client.send(RedisCommand("BLPOP", statusList, waitSeconds), as: [String]?.self)
             guard let pair = reply, pair.count == 2 else {
                 print("no status within \(waitSeconds) s")
                 throw ExitCode(3)
             }
-            let element = pair[1]
-            elements.append(element)
-            if terminal != nil {
-                following -= 1
-            } else if element == "done" || element == "failed" {
-                terminal = element
-                following = element == "done" ? 3 : 2
-            } else {
-                print(element)
+            switch reader.read(pair[1]) {
+            case .progress(let status):
+                print(status.rawValue)
+            case .pending:
+                continue
+            case .unexpected(let element):
+                print("(not a status: \(element))")
+            case .finished(let report):
+                try show(report)
+                return
             }
         }
-        print(terminal!)
-        if terminal == "done" {
-            print("--- stdout ---\n\(elements[elements.count - 3])", terminator: elements[elements.count - 3].hasSuffix("\n") ? "" : "\n")
-            print("--- stderr ---\n\(elements[elements.count - 2])", terminator: elements[elements.count - 2].hasSuffix("\n") ? "" : "\n")
-        } else {
-            print("reason: \(elements[elements.count - 2])")
-        }
-        let resultJSON = elements[elements.count - 1]
-        print("--- result ---\n\(resultJSON)")
-        guard terminal == "done" else { throw ExitCode(2) }
-        let exitCode = (try? JSONSerialization.jsonObject(with: Data(resultJSON.utf8)) as? [String: Any])?["exit_code"] as? Int
-        if exitCode != 0 { throw ExitCode(1) }
     }
 
-    private func jobPayload(id: String) throws -> String {
-        var job: [String: Any] = ["id": id]
-        if let file, let language {
-            job["language"] = language
-            job["code"] = try String(contentsOfFile: file, encoding: .utf8)
-        } else {
-            job["command"] = ShellWords.commandLine(command)
+    /// Prints the terminal push; the exit code says how the job ended.
+    private func show(_ report: JobReport) throws {
+        switch report {
+        case .done(let stdout, let stderr, let resultJSON):
+            print("done")
+            print("--- stdout ---\n\(stdout)", terminator: stdout.hasSuffix("\n") ? "" : "\n")
+            print("--- stderr ---\n\(stderr)", terminator: stderr.hasSuffix("\n") ? "" : "\n")
+            print("--- result ---\n\(resultJSON)")
+            if report.result?.exitCode != 0 { throw ExitCode(1) }
+        case .failed(let reason, let resultJSON):
+            print("failed")
+            print("reason: \(reason)")
+            print("--- result ---\n\(resultJSON)")
+            throw ExitCode(2)
         }
-        if let stdin { job["stdin"] = stdin }
-        if let timeoutMs { job["timeout_ms"] = timeoutMs }
-        let data = try JSONSerialization.data(withJSONObject: job, options: [.sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self)
+    }
+
+    private func jobRequest(id: String) throws -> JobRequest {
+        let workload: JobRequest.Workload
+        if let file, let language {
+            guard let parsed = JobLanguage(named: language) else {
+                throw ValidationError("unknown language \(language); one of \(JobLanguage.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            workload = .program(language: parsed, source: try String(contentsOfFile: file, encoding: .utf8))
+        } else {
+            workload = .shell(command: ShellWords.commandLine(command))
+        }
+        return JobRequest(id: id, workload: workload, stdin: Array((stdin ?? "").utf8), timeoutMilliseconds: timeoutMs)
     }
 }
