@@ -155,7 +155,7 @@ let package = Package(
         .executableTarget(
             name: "CodeBenchBench",
             dependencies: [
-                "Benchmarks", "Worker", "QEMUDriver",
+                "Benchmarks", "Worker", "QEMUDriver", "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

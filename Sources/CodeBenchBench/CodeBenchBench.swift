@@ -1,5 +1,5 @@
 import ArgumentParser
-import Logging
+import Observability
 
 /// `codebench-bench`: benchmarks are commands that print figures, never timed tests. A binary of their
 /// own, so the production `codebench-worker` links nothing that starts a throw-away redis-server.
@@ -19,12 +19,7 @@ struct CodeBenchBench: AsyncParsableCommand {
 
 /// Logs to stderr at the level a benchmark's `--log-level` names (quiet by default: figures go to stdout).
 func bootstrapLogging(level name: String) throws {
-    guard let level = Logger.Level(rawValue: name) else {
-        throw ValidationError("unknown --log-level \(name) (trace, debug, info, notice, warning, error, critical)")
-    }
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
+    guard StandardErrorLogging.bootstrap(levelNamed: name) != nil else {
+        throw ValidationError("unknown --log-level \(name) (\(StandardErrorLogging.levelNames.joined(separator: ", ")))")
     }
 }
