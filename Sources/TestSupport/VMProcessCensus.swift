@@ -40,17 +40,7 @@ public struct VMProcessCensus: Sendable, Equatable, CustomStringConvertible {
 
     /// The NUL-separated arguments of a process joined by spaces; empty for zombies.
     private static func readCommandLine(_ pid: Int32) -> String {
-        let fd = open("/proc/\(pid)/cmdline", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return "" }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while bytes.count < 1 << 20 {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { break }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-        return String(decoding: bytes.map { $0 == 0 ? UInt8(ascii: " ") : $0 }, as: UTF8.self)
+        (readSmallFile("/proc/\(pid)/cmdline") ?? "").replacingOccurrences(of: "\0", with: " ")
     }
 
     private static func readFile(_ path: String) -> String? {

@@ -34,27 +34,13 @@ import Glibc
     /// `unshare`) names a runtime directory under `runtimeRoot`.
     static func jailedQEMUs(under runtimeRoot: String) -> [Int32] {
         RuntimeDirectory.entries(of: "/proc").compactMap { name -> Int32? in
-            guard let pid = Int32(name), let stat = readText("/proc/\(name)/stat"), stat.contains("(qemu-system") else { return nil }
+            guard let pid = Int32(name), let stat = readSmallFile("/proc/\(name)/stat"), stat.contains("(qemu-system") else { return nil }
             guard let close = stat.lastIndex(of: ")") else { return nil }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             guard fields.count > 1, let parent = Int32(fields[1]) else { return nil }
-            let parentCommandLine = (readText("/proc/\(parent)/cmdline") ?? "").replacingNULs
+            let parentCommandLine = (readSmallFile("/proc/\(parent)/cmdline") ?? "").replacingNULs
             return parentCommandLine.contains(runtimeRoot + "/") ? pid : nil
         }
-    }
-
-    static func readText(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        while bytes.count < 1 << 20 {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { break }
-            bytes.append(contentsOf: chunk[0..<n])
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func field(_ name: String, in status: String) -> String? {
@@ -81,7 +67,7 @@ import Glibc
             }
             var observations: [String: String] = [:]
             if let pid = pids.first {
-                let status = Self.readText("/proc/\(pid)/status") ?? ""
+                let status = readSmallFile("/proc/\(pid)/status") ?? ""
                 for name in ["Uid", "Gid", "CapEff", "CapPrm", "CapBnd", "Seccomp", "NoNewPrivs"] {
                     observations[name] = Self.field(name, in: status) ?? "?"
                 }
@@ -92,18 +78,18 @@ import Glibc
                 observations["sees /work"] = "\(access("/proc/\(pid)/root/work", F_OK) == 0)"
                 observations["sees /tmp"] = "\(access("/proc/\(pid)/root/tmp", F_OK) == 0)"
                 observations["sees its kernel"] = "\(access("/proc/\(pid)/root/vm/kernel", F_OK) == 0)"
-                let interfaces = (Self.readText("/proc/\(pid)/net/dev") ?? "").split(separator: "\n").dropFirst(2)
+                let interfaces = (readSmallFile("/proc/\(pid)/net/dev") ?? "").split(separator: "\n").dropFirst(2)
                     .compactMap { $0.split(separator: ":").first?.trimmingCharacters(in: .whitespaces) }
                 observations["interfaces"] = interfaces.joined(separator: ",")
-                let cgroups = (Self.readText("/proc/\(pid)/cgroup") ?? "").split(separator: "\n")
+                let cgroups = (readSmallFile("/proc/\(pid)/cgroup") ?? "").split(separator: "\n")
                 observations["in a VM cgroup"] = "\(cgroups.contains { $0.contains("/codebench-qemu/") })"
-                let limits = Self.readText("/proc/\(pid)/limits") ?? ""
+                let limits = readSmallFile("/proc/\(pid)/limits") ?? ""
                 observations["file size limit"] = limits.split(separator: "\n").first { $0.hasPrefix("Max file size") }.map(String.init) ?? "?"
                 if let memory = cgroups.first(where: { $0.contains(":memory:") || $0.hasPrefix("0::") }) {
                     let path = String(memory.split(separator: ":", maxSplits: 2)[2])
                     let v2 = QEMUCgroup.isV2Host
                     let file = QEMUCgroup.root + (v2 ? "" : "/memory") + path + (v2 ? "/memory.max" : "/memory.limit_in_bytes")
-                    observations["memory limit"] = Self.readText(file)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+                    observations["memory limit"] = readSmallFile(file)?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
                 }
             }
             let finished = try await result
@@ -161,7 +147,7 @@ import Glibc
             var peak = 0
             while clock.now < deadline {
                 for pid in Self.jailedQEMUs(under: root) {
-                    let status = Self.readText("/proc/\(pid)/status") ?? ""
+                    let status = readSmallFile("/proc/\(pid)/status") ?? ""
                     let rss = Self.field("VmRSS", in: status)?.split(separator: " ").first.flatMap { Int($0) } ?? 0
                     peak = max(peak, rss)
                 }
@@ -221,7 +207,7 @@ import Glibc
         try await Task.sleep(for: .seconds(2))
         #expect(Self.jailedQEMUs(under: vm.runtimeDirectory).isEmpty)
         let leftovers = RuntimeDirectory.entries(of: "/proc").filter { name in
-            (Self.readText("/proc/\(name)/cmdline") ?? "").replacingNULs.contains(directory.path + "/")
+            (readSmallFile("/proc/\(name)/cmdline") ?? "").replacingNULs.contains(directory.path + "/")
         }
         #expect(leftovers.isEmpty, "still running: \(leftovers)")
         await worker.closeOutputs()
