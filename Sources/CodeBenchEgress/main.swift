@@ -1,4 +1,5 @@
-// codebench-egress: one guest connection to the egress proxy, served on fd 0.
+// codebench-egress: one guest connection to the egress proxy, served on fd 0; or, with `--listeners`,
+// every connection of a worker's jailed VMs, as one long-running process.
 //
 // QEMU's user-mode network (libslirp) starts this once per guest TCP connection to the guestfwd address,
 // with that connection's socket as stdin, stdout AND stderr. So when serving, nothing may ever be written
@@ -19,6 +20,13 @@ if arguments.contains("--check") {
         _ = message.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
         exit(2)
     }
+}
+
+// `--listeners FD`: the one long-running proxy of a worker whose QEMUs are jailed (ListenerService).
+// Its stderr is the worker's, never a guest's socket.
+if let parsed = try? EgressArguments.parse(arguments), let control = parsed.listenerControlFD {
+    signal(SIGPIPE, SIG_IGN)
+    exit(ListenerService.run(control: control, options: parsed.options))
 }
 
 // Point stdout and stderr at /dev/null before anything else can write there, so not even a Swift

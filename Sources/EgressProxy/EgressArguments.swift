@@ -4,13 +4,17 @@
 /// ```
 /// codebench-egress [--allow-ports 443,80] [--allow-address IP]... [--slots-dir DIR]
 ///                  [--max-connections N] [--log-file PATH] [--idle-timeout-seconds S]
-///                  [--head-timeout-seconds S] [--connect-timeout-seconds S] [--max-bytes N] [--check]
+///                  [--head-timeout-seconds S] [--connect-timeout-seconds S] [--max-bytes N]
+///                  [--listeners FD] [--check]
 /// ```
 /// Each option takes its value as the next argument or after `=` (`--max-bytes=1024`).
 public struct EgressArguments: Equatable, Sendable {
     public var options = EgressOptions()
     /// `--check`: validate the arguments and exit instead of serving (for operators; see main.swift).
     public var checkOnly = false
+    /// `--listeners FD`: serve, as one long-running process, every VM listener that arrives on the
+    /// control socket `FD` (``ListenerService``), instead of one connection on fd 0.
+    public var listenerControlFD: CInt?
 
     public init() {}
 
@@ -41,7 +45,7 @@ public struct EgressArguments: Equatable, Sendable {
 
     static let known: Set<String> = [
         "--allow-ports", "--allow-address", "--slots-dir", "--max-connections", "--log-file",
-        "--idle-timeout-seconds", "--head-timeout-seconds", "--connect-timeout-seconds", "--max-bytes",
+        "--idle-timeout-seconds", "--head-timeout-seconds", "--connect-timeout-seconds", "--max-bytes", "--listeners",
     ]
 
     private mutating func apply(_ name: String, _ value: String) throws(ArgumentError) {
@@ -70,6 +74,9 @@ public struct EgressArguments: Equatable, Sendable {
         case "--idle-timeout-seconds": options.idleTimeout = try Self.seconds(name, value)
         case "--head-timeout-seconds": options.headTimeout = try Self.seconds(name, value)
         case "--connect-timeout-seconds": options.connectTimeout = try Self.seconds(name, value)
+        case "--listeners":
+            guard let fd = CInt(value), fd > 2 else { throw ArgumentError("--listeners: '\(value)' is not a descriptor above 2") }
+            listenerControlFD = fd
         case "--max-bytes":
             guard let bytes = Int(value), bytes > 0 else { throw ArgumentError("--max-bytes: '\(value)' is not a positive number") }
             options.maxBytes = bytes

@@ -6,7 +6,7 @@ import Musl
 
 /// Runs `body` on a new detached OS thread, for calls that must block (waitid) without holding a
 /// thread of the Swift concurrency pool or of an event loop.
-func startDetachedThread(_ body: @escaping @Sendable () -> Void) throws {
+package func startDetachedThread(_ body: @escaping @Sendable () -> Void) throws {
     final class Box {
         let body: @Sendable () -> Void
         init(_ body: @escaping @Sendable () -> Void) { self.body = body }

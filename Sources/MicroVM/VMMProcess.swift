@@ -57,10 +57,12 @@ public final class VMMProcess: Sendable {
 
     /// Spawns `executable` with `arguments` (argv[0] excluded). stdin is /dev/null. `stdout` and
     /// `stderr` may be the same ring. `environment` (`NAME=value` entries) replaces ours when given.
+    /// `passing` descriptors become the child's 3, 4, ... (every other one of ours is closed in it).
     public static func spawn(
         executable: String,
         arguments: [String],
         environment: [String]? = nil,
+        passing descriptors: [Int32] = [],
         stdout: ConsoleRing,
         stderr: ConsoleRing,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
@@ -75,9 +77,14 @@ public final class VMMProcess: Sendable {
         // ETXTBSY: another thread of this process forked while holding the executable open for
         // writing (an install or upgrade in progress); it clears when that child execs.
         for attempt in 0..<20 {
-            spawnResult = spawnChild(
-                executable: executable, arguments: arguments, environment: environment,
-                stdoutFD: outPipe.write, stderrFD: errPipe.write, pid: &pid)
+            // On the one thread that never exits: a parent-death signal must mean the worker's death.
+            (spawnResult, pid) = try await SpawnerThread.shared.run {
+                var pid: pid_t = 0
+                let result = spawnChild(
+                    executable: executable, arguments: arguments, environment: environment, descriptors: descriptors,
+                    stdoutFD: outPipe.write, stderrFD: errPipe.write, pid: &pid)
+                return (result, pid)
+            }
             guard spawnResult == ETXTBSY, attempt < 19 else { break }
             try? await Task.sleep(for: .milliseconds(5))
         }
@@ -226,7 +233,8 @@ public final class VMMProcess: Sendable {
     }
 
     private static func spawnChild(
-        executable: String, arguments: [String], environment: [String]?, stdoutFD: Int32, stderrFD: Int32, pid: inout pid_t
+        executable: String, arguments: [String], environment: [String]?, descriptors: [Int32], stdoutFD: Int32, stderrFD: Int32,
+        pid: inout pid_t
     ) -> Int32 {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -249,9 +257,11 @@ public final class VMMProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, stdoutFD, 1)
         posix_spawn_file_actions_adddup2(&actions, stderrFD, 2)
-        // Only stdin/stdout/stderr: any other descriptor of ours (a Redis connection, another VM's
-        // pipe, a test's redis-cli pipe caught between its pipe() and exec) must not live on in the VMM.
-        addCloseFrom(&actions, lowest: 3)
+        // glibc's dup2 action onto the same number clears close-on-exec, as wanted here.
+        for (index, fd) in descriptors.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, 3 + Int32(index)) }
+        // Only stdin/stdout/stderr and those passed: any other descriptor of ours (a Redis connection,
+        // another VM's pipe, a test's redis-cli pipe caught between its pipe() and exec) must not live on in the VMM.
+        addCloseFrom(&actions, lowest: 3 + Int32(descriptors.count))
 
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }

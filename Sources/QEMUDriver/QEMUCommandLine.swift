@@ -18,38 +18,56 @@ struct QEMUCommandLine: Sendable, Hashable {
     var incomingStatePath: String?
     /// For a VM with network: the runtime directory the egress proxy keeps its slots and log in.
     var egressStateDirectory: String?
-    /// QEMU runs in ``QEMUJail``: the image, the egress proxy and the snapshot are where the jail puts
+    /// QEMU runs in ``QEMUJail``: the image and the snapshot are where the jail puts
     /// them (``QEMUJail/Path``), and QEMU's seccomp sandbox is on.
     var jailed = false
 
     var kernelPath: String { jailed ? QEMUJail.Path.kernel : vm.image.kernelPath }
     var rootfsPath: String { jailed ? QEMUJail.Path.rootfs : vm.image.rootfsPath }
-    var egressProxyPath: String { jailed ? QEMUJail.Path.egress : configuration.resolvedEgressProxyPath }
 
     /// QEMU's seccomp filter: no obsolete system calls, no set*uid, no resource-limit changes, and no
-    /// fork/exec, except for a VM with network, whose `guestfwd` runs an egress proxy per connection
-    /// (the jail's remaining gap, docs/security.md).
+    /// fork/exec (a jailed VM's egress proxy is the worker's, not QEMU's child).
     var sandboxArguments: [String] {
         guard jailed else { return [] }
-        return ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=\(vm.network ? "allow" : "deny"),resourcecontrol=deny"]
+        return ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
     }
 
-    /// The guest's only way out: user networking with `restrict=on` (no route to the host or anywhere)
-    /// and one forwarded address, whose every connection QEMU hands to a fresh egress proxy process on
-    /// its stdin/stdout. The guest side is fixed in GuestNetwork (agent): 10.0.2.15, proxy at 10.0.2.100:3128.
+    /// The guest's only way out, to the egress proxy at 10.0.2.100:3128 (fixed in the agent's GuestNetwork).
+    ///
+    /// Jailed: user networking whose host address is 10.0.2.100, so slirp turns the guest's
+    /// connections to it into connections to 127.0.0.1 of QEMU's own network namespace. That
+    /// namespace holds only its loopback and the listener the worker puts there for the proxy
+    /// (``NamespaceListener``): every other address is unreachable, whatever slirp is asked.
+    ///
+    /// Unjailed (QEMU in the host's namespace): `restrict=on` (no route to the host or anywhere) and
+    /// one forwarded address, whose every connection QEMU hands to a fresh proxy process on its stdin/stdout.
     var networkArguments: [String] {
-        guard vm.network, let egressStateDirectory else { return [] }
+        guard vm.network else { return [] }
+        if jailed {
+            return [
+                "-netdev", "user,id=net0,ipv6=off,net=10.0.2.0/24,host=\(Self.guestProxyAddress)",
+                "-device", "virtio-net-device,netdev=net0",
+            ]
+        }
+        guard let egressStateDirectory else { return [] }
         let command = ([
-            egressProxyPath,
+            configuration.resolvedEgressProxyPath,
             "--allow-ports", configuration.egressPorts.map(String.init).joined(separator: ","),
-            "--slots-dir", egressStateDirectory, "--max-connections", "16",
+            "--slots-dir", egressStateDirectory, "--max-connections", "\(Self.egressConnectionsPerVM)",
             "--log-file", egressStateDirectory + "/egress.log",
         ] + configuration.egressAllowedAddresses.flatMap { ["--allow-address", $0] }).joined(separator: " ")
         return [
-            "-netdev", "user,id=net0,restrict=on,ipv6=off,net=10.0.2.0/24,guestfwd=tcp:10.0.2.100:3128-cmd:\(Self.escapeOption(command))",
+            "-netdev",
+            "user,id=net0,restrict=on,ipv6=off,net=10.0.2.0/24,guestfwd=tcp:\(Self.guestProxyAddress):\(Self.guestProxyPort)-cmd:\(Self.escapeOption(command))",
             "-device", "virtio-net-device,netdev=net0",
         ]
     }
+
+    /// Where the guest finds its proxy (GuestNetwork in the agent says the same).
+    static let guestProxyAddress = "10.0.2.100"
+    static let guestProxyPort: UInt16 = 3128
+    /// Tunnels one VM may hold open at once (docs/network.md).
+    static let egressConnectionsPerVM = 16
 
     /// Kernel command line. `quiet` because every console byte costs time in the emulated UART;
     /// `panic=-1` with QEMU's `-no-reboot` turns a guest panic into a QEMU exit, which the host sees at once.

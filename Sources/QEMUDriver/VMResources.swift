@@ -15,6 +15,8 @@ struct VMResources: Sendable {
     var jailUID: UInt32?
     var uidPool: UIDPool?
     var cgroup: QEMUCgroup?
+    /// A jailed network VM's registration with the egress proxy.
+    var egress: (host: EgressProxyHost, name: String)?
 
     /// Closes the channel, SIGKILLs QEMU's process group, reaps it, and removes the runtime directory.
     /// Nothing here observes cancellation: teardown always completes.
@@ -22,6 +24,7 @@ struct VMResources: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         if let connection { await connection.close() }
+        if let egress { egress.host.unregister(vm: egress.name) }
         var status: VMMProcess.ExitStatus?
         if let process {
             process.kill()

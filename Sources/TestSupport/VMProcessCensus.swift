@@ -7,16 +7,18 @@ import Glibc
 /// What is left of VMs on the host: live VMM processes that are children of this process, and
 /// entries in a runtime directory. Tests compare a census before and after to prove teardown.
 public struct VMProcessCensus: Sendable, Equatable, CustomStringConvertible {
-    /// Pids of this process's children whose command name starts with `commandPrefix`.
+    /// Pids of this process's children whose command name starts with one of the census's prefixes.
     public var vmmChildren: [Int32]
     /// Names in the runtime directory.
     public var runtimeEntries: [String]
 
-    /// Counts children of this process named like `commandPrefix` (`qemu-system` by default; the
-    /// kernel truncates comm to 15 bytes) whose command line mentions `runtimeDirectory` (so VMs of
-    /// other tests running in the same process, under other runtime roots, are not counted), and the
-    /// entries of `runtimeDirectory`.
-    public static func take(runtimeDirectory: String, commandPrefix: String = "qemu-system") -> VMProcessCensus {
+    /// Counts children of this process named like one of `commandPrefixes` (`qemu-system`, or a
+    /// jailed QEMU's launcher, `setpriv` becoming `unshare`; the kernel truncates comm to 15 bytes)
+    /// whose command line mentions `runtimeDirectory` (so VMs of other tests running in the same
+    /// process, under other runtime roots, are not counted), and the entries of `runtimeDirectory`.
+    public static func take(
+        runtimeDirectory: String, commandPrefixes: [String] = ["qemu-system", "unshare", "setpriv"]
+    ) -> VMProcessCensus {
         let me = getpid()
         var children: [Int32] = []
         for name in RuntimeDirectory.entries(of: "/proc") {
@@ -25,7 +27,7 @@ public struct VMProcessCensus: Sendable, Equatable, CustomStringConvertible {
             let comm = String(stat[stat.index(after: open)..<close])
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             // fields[0] is the state, fields[1] the parent pid. Zombies count too: they were not reaped.
-            guard fields.count > 1, Int32(fields[1]) == me, comm.hasPrefix(commandPrefix) else { continue }
+            guard fields.count > 1, Int32(fields[1]) == me, commandPrefixes.contains(where: comm.hasPrefix) else { continue }
             // A zombie has an empty cmdline: it is ours if nobody else's VMs are children of this process.
             let commandLine = readCommandLine(pid)
             guard commandLine.isEmpty || commandLine.contains(runtimeDirectory + "/") else { continue }

@@ -127,15 +127,20 @@ import Testing
         #expect(!arguments.joined(separator: " ").contains("/img"))
         var network = commandLine(vm: VMConfiguration(image: GuestImage(kernelPath: "/k", rootfsPath: "/r"), network: true))
         network.jailed = true
-        network.egressStateDirectory = QEMUJail.Path.run
-        #expect(value(after: "-sandbox", in: network.arguments).first?.contains("spawn=allow") == true)
-        #expect(network.arguments.joined(separator: " ").contains("cmd:\(QEMUJail.Path.egress) "))
+        // Jailed with network: still no spawning; slirp's host address is the guest's proxy address,
+        // and no guestfwd command (the listener is in QEMU's own network namespace).
+        #expect(value(after: "-sandbox", in: network.arguments).first?.contains("spawn=deny") == true)
+        #expect(value(after: "-netdev", in: network.arguments) == ["user,id=net0,ipv6=off,net=10.0.2.0/24,host=10.0.2.100"])
+        var unjailed = commandLine(vm: VMConfiguration(image: GuestImage(kernelPath: "/k", rootfsPath: "/r"), network: true))
+        unjailed.egressStateDirectory = "/run/q1"
+        #expect(value(after: "-netdev", in: unjailed.arguments).first?.contains("restrict=on") == true)
+        #expect(value(after: "-netdev", in: unjailed.arguments).first?.contains("guestfwd=tcp:10.0.2.100:3128-cmd:") == true)
     }
 
     @Test func jailLauncherDropsEverythingBeforeQEMU() {
         let launcher = QEMUJailLauncher(
             jail: QEMUJail(), qemuPath: "/usr/bin/qemu-system-x86_64", rootMountPoint: "/run/q1/r", socketDirectory: "/run/q1/j",
-            kernelPath: "/img/vmlinux", rootfsPath: "/img/rootfs.ext4", uid: 64_001, newNetworkNamespace: true, bindKVM: false,
+            kernelPath: "/img/vmlinux", rootfsPath: "/img/rootfs.ext4", uid: 64_001, bindKVM: false,
             fileSizeLimit: 1 << 20)
         let arguments = launcher.arguments(qemuArguments: ["-M", "microvm"])
         #expect(launcher.executable == "/usr/bin/setpriv")
@@ -146,9 +151,6 @@ import Testing
         for step in ["pivot_root", "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all", "--pdeathsig=KILL", "prlimit"] {
             #expect(QEMUJailLauncher.script.contains(step))
         }
-        var networked = launcher
-        networked.newNetworkNamespace = false
-        #expect(!networked.arguments(qemuArguments: []).contains("--net"))
     }
 
     @Test func acceleratorOptions() {

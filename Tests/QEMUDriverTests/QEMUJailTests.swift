@@ -189,7 +189,7 @@ import Glibc
         let launcher = QEMUJailLauncher(
             jail: QEMUJail(cgroup: nil), qemuPath: QEMUDriver.Configuration().binaryPath, rootMountPoint: directory.file(QEMUJailDirectory.root),
             socketDirectory: directory.file(QEMUJailDirectory.sockets), kernelPath: vm.image.kernelPath, rootfsPath: vm.image.rootfsPath,
-            uid: uid, newNetworkNamespace: true, bindKVM: false, fileSizeLimit: 1 << 20)
+            uid: uid, bindKVM: false, fileSizeLimit: 1 << 20)
         var line = QEMUCommandLine(
             configuration: .init(), vm: vm.resolvingSymlinks(), accelerator: .tcg, agentSocketPath: QEMUJail.Path.run + "/agent.sock", tscKHz: HostTSC.kHz)
         line.jailed = true
@@ -212,6 +212,144 @@ import Glibc
         #expect(leftovers.isEmpty, "still running: \(leftovers)")
         await worker.closeOutputs()
     }
+}
+
+extension QEMUJailTests {
+    /// A jailed template is saved through a descriptor the worker hands QEMU on QMP (the file is
+    /// outside the jail, QEMU may not spawn), and jailed VMs restore from it.
+    @Test func aJailedTemplateIsSavedAndRestoredVMsRunJobs() async throws {
+        let store = "/tmp/cbj-snap-\(getpid())"
+        defer { _ = try? runShell("rm -rf \(store)") }
+        var configuration = Self.driver.configuration
+        configuration.snapshotDirectory = store
+        let driver = QEMUDriver(configuration: configuration)
+        let vm = try Self.configuration()
+        var hellos: [AgentHello] = []
+        for index in 0..<2 {
+            let (hello, result) = try await driver.withVM(vm, logger: VMTest.logger) { session in
+                (session.hello, try await session.run(VMTest.request("echo run \(index)"), timeout: .seconds(20)))
+            }
+            #expect(result.stdoutText == "run \(index)\n", "\(result.summary)")
+            hellos.append(hello)
+        }
+        let states = (try? runShell("ls \(store)/*/state 2>/dev/null"))?.split(separator: "\n") ?? []
+        #expect(states.count == 1, "one snapshot saved: \(states)")
+        let owner = try runShell("stat -c %u:%a \(states.first ?? "/nonexistent")")
+        #expect(owner == "0:600", "the state belongs to the worker, not the VM's uid: \(owner)")
+        #expect(hellos.allSatisfy { $0.resumeNonce != nil }, "both jobs ran in restored VMs")
+        #expect(Self.jailedQEMUs(under: vm.runtimeDirectory).isEmpty)
+    }
+
+    /// A jailed VM with network reaches only the listener in its own network namespace, which the
+    /// worker's one egress proxy serves: nothing is spawned per connection, a flood of connections
+    /// is capped per VM and leaves no zombie.
+    @Test func aJailedNetworkVMGoesOutOnlyThroughTheOneProxy() async throws {
+        var vm = try Self.configuration()
+        vm.network = true
+        let probe = """
+            import socket, time
+            def direct(host, port):
+                try:
+                    socket.create_connection((host, port), timeout=2).close()
+                    return "open"
+                except OSError:
+                    return "blocked"
+            def connect(target):
+                s = socket.create_connection(("10.0.2.100", 3128), timeout=10)
+                s.sendall(("CONNECT %s HTTP/1.1\\r\\nHost: %s\\r\\n\\r\\n" % (target, target)).encode())
+                line = s.recv(200).split(b"\\r\\n")[0].decode()
+                s.close()
+                return line
+            print("host-ssh", direct("10.0.2.2", 22))
+            print("other-port", direct("10.0.2.100", 22))
+            print("internet", direct("1.1.1.1", 443))
+            print("loopback", connect("127.0.0.1:6379"))
+            print("metadata", connect("169.254.169.254:80"))
+            # 500 connections, 50 held open at a time: the proxy serves 16 at once and refuses the rest.
+            answers = {}
+            for round in range(10):
+                held = []
+                for _ in range(50):
+                    try:
+                        held.append(socket.create_connection(("10.0.2.100", 3128), timeout=10))
+                    except OSError as error:
+                        answers["error"] = answers.get("error", 0) + 1
+                for s in held:
+                    try:
+                        s.sendall(b"CONNECT 127.0.0.1:1 HTTP/1.1\\r\\n\\r\\n")
+                        s.settimeout(10)
+                        line = s.recv(100).split(b" ")[1].decode()
+                    except (OSError, IndexError):
+                        line = "closed"
+                    answers[line] = answers.get(line, 0) + 1
+                    s.close()
+            print("flood", " ".join("%s=%d" % item for item in sorted(answers.items())))
+            """
+        let request = RunRequest(
+            id: "jail-net", workload: .program(language: .python, source: probe),
+            limits: ResourceLimits(wallTimeMilliseconds: 120_000, memoryBytes: 256 << 20, maxProcesses: 64, maxOutputBytesPerStream: 1 << 20))
+        let (result, qemuChildren, proxies) = try await Self.withJailedVM(vm) { session in
+            let result = try await session.run(request, timeout: .seconds(150))
+            let qemus = Self.jailedQEMUs(under: vm.runtimeDirectory)
+            let children = qemus.flatMap { Self.children(of: $0) }
+            return (result, children, Self.processes(named: "codebench-egres"))
+        }
+        let lines = Dictionary(
+            result.stdoutText.split(separator: "\n").map { line in
+                let parts = line.split(separator: " ", maxSplits: 1).map(String.init)
+                return (parts[0], parts.count > 1 ? parts[1] : "")
+            }, uniquingKeysWith: { first, _ in first })
+        #expect(result.verdict == .ok, "\(result.summary)")
+        #expect(lines["host-ssh"] == "blocked", "\(result.summary)")
+        #expect(lines["other-port"] == "blocked", "\(result.summary)")
+        #expect(lines["internet"] == "blocked", "\(result.summary)")
+        #expect(lines["loopback"]?.hasPrefix("HTTP/1.1 403") == true, "\(result.summary)")
+        #expect(lines["metadata"]?.hasPrefix("HTTP/1.1 403") == true, "\(result.summary)")
+        // Every one of the 500 got an answer: 403 (the address check) while a slot was free, else 503.
+        let flood = Dictionary(
+            (lines["flood"] ?? "").split(separator: " ").compactMap { pair -> (String, Int)? in
+                let parts = pair.split(separator: "=")
+                return parts.count == 2 ? (String(parts[0]), Int(parts[1]) ?? 0) : nil
+            }, uniquingKeysWith: +)
+        print("QEMUJailTests: 500 connections from one jailed VM: \(flood.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")), proxy processes \(proxies.count), QEMU children \(qemuChildren.count)")
+        #expect(flood.values.reduce(0, +) == 500, "\(flood)")
+        #expect((flood["403"] ?? 0) > 0, "\(flood)")
+        #expect(qemuChildren.isEmpty, "QEMU spawned nothing: \(qemuChildren)")
+        #expect(proxies.count == 1, "one proxy process for the worker: \(proxies)")
+        for pid in proxies {
+            let status = readSmallFile("/proc/\(pid)/status") ?? ""
+            #expect(Self.field("Uid", in: status)?.hasPrefix("\(QEMUJail().egressProxyUID) ") == true, "\(status)")
+            #expect(Self.field("CapEff", in: status) == "0000000000000000")
+            #expect(Self.field("NoNewPrivs", in: status) == "1")
+            #expect(Self.children(of: pid).isEmpty, "the proxy spawns nothing")
+        }
+        #expect(Self.jailedQEMUs(under: vm.runtimeDirectory).isEmpty)
+    }
+
+    /// The parent-death signal fires when the *thread* that spawned the launcher exits; Swift's
+    /// pool retires idle threads after about 5 s. A job that outlives that must not lose its VM.
+    @Test func aJailedVMOutlivesIdleWorkerThreads() async throws {
+        let result = try await Self.withJailedVM(try Self.configuration()) { session in
+            try await session.run(VMTest.request("sleep 9; echo still here"), timeout: .seconds(30))
+        }
+        #expect(result.stdoutText == "still here\n", "\(result.summary)")
+    }
+
+    static func children(of parent: Int32) -> [Int32] {
+        RuntimeDirectory.entries(of: "/proc").compactMap { name -> Int32? in
+            guard let pid = Int32(name), let stat = readSmallFile("/proc/\(name)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == parent ? pid : nil
+        }
+    }
+
+    static func processes(named comm: String) -> [Int32] {
+        RuntimeDirectory.entries(of: "/proc").compactMap { name -> Int32? in
+            guard let pid = Int32(name), let stat = readSmallFile("/proc/\(name)/stat") else { return nil }
+            return stat.contains("(\(comm))") ? pid : nil
+        }
+    }
+
 }
 
 extension String {

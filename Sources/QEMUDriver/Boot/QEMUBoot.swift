@@ -36,6 +36,11 @@ struct QEMUBoot: BootableVMM {
             BootStep("spawn VMM") { vm in try await driver.spawn(vm, purpose: purpose) },
             BootStep("connect agent channel") { vm in try await driver.connectAgent(vm) },
         ]
+        if driver.configuration.jail != nil {
+            steps.append(BootStep("open egress listener") { vm in
+                if vm.configuration.network { try await driver.openEgress(vm) }
+            })
+        }
         if case .restore = purpose {
             steps.append(BootStep("resume agent") { vm in try await driver.resumeAgent(vm) })
         } else {

@@ -88,12 +88,9 @@ extension QEMUDriver {
             // The host connects to the same socket by its host path (``saveSnapshot(of:to:)``).
             commandLine.qmpSocketPath = QEMUJail.Path.run + "/" + Self.qmpSocketName
         }
-        if vm.configuration.network { commandLine.egressStateDirectory = QEMUJail.Path.run }
-        var outgoing: String?
         var fileSizeLimit = jail.maximumFileSizeBytes
         if case .template = purpose {
-            // The state is written through a descriptor the launcher opens as root, to a file outside the jail.
-            outgoing = directory.file(Self.jailedOutgoingStateFile)
+            // RLIMIT_FSIZE bounds writes through any descriptor, the snapshot's too.
             fileSizeLimit = max(fileSizeLimit, vm.configuration.memoryMiB << 20 + jail.snapshotFileAllowanceBytes)
         }
         var cgroupFiles: [String] = []
@@ -117,10 +114,20 @@ extension QEMUDriver {
         return QEMUJailLauncher(
             jail: jail, qemuPath: configuration.binaryPath, rootMountPoint: directory.file(QEMUJailDirectory.root),
             socketDirectory: socketDirectory, kernelPath: vm.configuration.image.kernelPath, rootfsPath: vm.configuration.image.rootfsPath,
-            egressPath: vm.configuration.network ? configuration.resolvedEgressProxyPath : nil,
-            egressLibraryDirectories: vm.configuration.network ? QEMUJailLauncher.swiftRuntimeDirectories : [],
-            incomingStatePath: incoming, outgoingStatePath: outgoing, cgroupProcsFiles: cgroupFiles, uid: uid, groups: groups,
-            newNetworkNamespace: !vm.configuration.network, bindKVM: kvm, fileSizeLimit: fileSizeLimit)
+            incomingStatePath: incoming, cgroupProcsFiles: cgroupFiles, uid: uid, groups: groups,
+            bindKVM: kvm, fileSizeLimit: fileSizeLimit)
+    }
+
+    /// A jailed VM with network: the proxy's listener in QEMU's network namespace, handed to the
+    /// worker's one egress proxy (``EgressProxyHost``).
+    func openEgress(_ vm: QEMUVM) async throws {
+        guard let host = egressProxyHost, let process = vm.resources.process, let directory = vm.resources.runtimeDirectory else {
+            throw VMError(.bootFailed, "a jailed VM with network needs the egress proxy")
+        }
+        let listener = try await NamespaceListener.open(inNetworkNamespaceOf: process.pid, port: QEMUCommandLine.guestProxyPort)
+        let name = directory.path.split(separator: "/").last.map(String.init) ?? "vm"
+        try await host.register(vm: name, listener: listener, maximumConnections: QEMUCommandLine.egressConnectionsPerVM)
+        vm.resources.egress = (host, name)
     }
 
     func connectAgent(_ vm: QEMUVM) async throws {

@@ -1,5 +1,5 @@
 /// How each QEMU runs jailed (docs/security.md): its own uid and gid from a pool, no capabilities,
-/// `no_new_privs`, new mount, PID, IPC, UTS (and, without network, network) namespaces, a root that
+/// `no_new_privs`, new mount, PID, IPC, UTS and network namespaces, a root that
 /// holds only `/usr` (read-only: QEMU, its libraries and firmware), the VM's kernel and root
 /// filesystem (read-only), its socket directory and a few device nodes, QEMU's `-sandbox` seccomp
 /// filter, rlimits on file size and open files, a per-VM cgroup, and a parent-death signal.
@@ -20,6 +20,10 @@ public struct QEMUJail: Sendable, Hashable {
     public var maximumOpenFiles: Int
     /// The per-VM cgroup; nil leaves QEMU in the worker's cgroup.
     public var cgroup: QEMUCgroupLimits?
+    /// The uid and gid of the worker's one egress proxy process (``EgressProxyHost``): outside the
+    /// VMs' range, so no QEMU can signal or trace it.
+    public var egressProxyUID: UInt32
+    public var egressProxyGID: UInt32
 
     public var setprivPath: String
     public var unsharePath: String
@@ -32,6 +36,8 @@ public struct QEMUJail: Sendable, Hashable {
         snapshotFileAllowanceBytes: Int = 64 << 20,
         maximumOpenFiles: Int = 256,
         cgroup: QEMUCgroupLimits? = QEMUCgroupLimits(),
+        egressProxyUID: UInt32 = 63_999,
+        egressProxyGID: UInt32 = 63_999,
         setprivPath: String = "/usr/bin/setpriv",
         unsharePath: String = "/usr/bin/unshare",
         shellPath: String = "/bin/sh"
@@ -42,6 +48,8 @@ public struct QEMUJail: Sendable, Hashable {
         self.snapshotFileAllowanceBytes = snapshotFileAllowanceBytes
         self.maximumOpenFiles = maximumOpenFiles
         self.cgroup = cgroup
+        self.egressProxyUID = egressProxyUID
+        self.egressProxyGID = egressProxyGID
         self.setprivPath = setprivPath
         self.unsharePath = unsharePath
         self.shellPath = shellPath
@@ -51,13 +59,12 @@ public struct QEMUJail: Sendable, Hashable {
     enum Path {
         static let kernel = "/vm/kernel"
         static let rootfs = "/vm/rootfs"
-        static let egress = "/vm/egress"
         /// The VM's socket directory (the host's `<runtime dir>/j`).
         static let run = "/run/vm"
-        /// The incoming snapshot (restore) and the outgoing one (template) are descriptors the launcher
-        /// opens as root before dropping privileges; the files themselves are not in the jail.
+        /// The incoming snapshot (restore) is a descriptor the launcher opens as root before dropping
+        /// privileges; the file itself is not in the jail. The outgoing one (template) is a descriptor
+        /// the worker hands over on QMP (``QMPDescriptorHandOver``).
         static let incomingFD = 3
-        static let outgoingFD = 4
     }
 }
 

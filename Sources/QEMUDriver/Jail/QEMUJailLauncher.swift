@@ -6,7 +6,7 @@ import Glibc
 ///
 /// The worker spawns (in its own process group, as ``VMMProcess`` does for every VMM):
 ///
-///     setpriv --pdeathsig=KILL -- unshare --mount --pid --fork --ipc --uts [--net] --kill-child=KILL
+///     setpriv --pdeathsig=KILL -- unshare --mount --pid --fork --ipc --uts --net --kill-child=KILL
 ///         --propagation=private -- /bin/sh -c <script> <arguments> -- qemu-system-x86_64 <QEMU arguments>
 ///
 /// - `setpriv --pdeathsig` makes the worker's own child (which becomes `unshare`) die with the worker.
@@ -28,58 +28,28 @@ struct QEMUJailLauncher: Sendable, Hashable {
     var socketDirectory: String
     var kernelPath: String
     var rootfsPath: String
-    var egressPath: String?
-    /// Read-only directories a VM with network needs for its egress proxy (its libraries).
-    var egressLibraryDirectories: [String] = []
     var incomingStatePath: String?
-    var outgoingStatePath: String?
     /// `cgroup.procs` files the launcher writes its pid into.
     var cgroupProcsFiles: [String] = []
     var uid: UInt32
     var groups: [UInt32] = []
-    var newNetworkNamespace: Bool
     var bindKVM: Bool
     var fileSizeLimit: Int
 
     var executable: String { jail.setprivPath }
-
-    /// The directories outside /usr holding the Swift runtime this process runs with (found in its
-    /// memory map): the egress proxy, built with the same toolchain, needs them in the jail. Empty for
-    /// a statically linked build or a runtime under /usr.
-    static let swiftRuntimeDirectories: [String] = {
-        let fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        while bytes.count < 16 << 20 {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            bytes.append(contentsOf: chunk[0..<count])
-        }
-        var directories: [String] = []
-        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
-            guard let slash = line.firstIndex(of: "/"), line.hasSuffix("/libswiftCore.so") else { continue }
-            let directory = String(line[slash...].dropLast("/libswiftCore.so".count))
-            if !directory.hasPrefix("/usr/"), !directories.contains(directory) { directories.append(directory) }
-        }
-        return directories
-    }()
 
     /// A fixed, minimal environment: QEMU and the tools need nothing of the worker's.
     static let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"]
 
     /// Arguments after argv[0]; `qemuArguments` are QEMU's after its argv[0].
     func arguments(qemuArguments: [String]) -> [String] {
-        var arguments = ["--pdeathsig=KILL", "--", jail.unsharePath, "--mount", "--pid", "--fork", "--ipc", "--uts"]
-        if newNetworkNamespace { arguments.append("--net") }
+        // Always a network namespace of its own: a VM with network reaches only the listener the
+        // worker puts in it (``NamespaceListener``).
+        var arguments = ["--pdeathsig=KILL", "--", jail.unsharePath, "--mount", "--pid", "--fork", "--ipc", "--uts", "--net"]
         arguments += ["--kill-child=KILL", "--propagation=private", "--", jail.shellPath, "-c", Self.script, "codebench-jail"]
         func optional(_ value: String?) -> String { value ?? "-" }
         arguments += [
-            rootMountPoint, socketDirectory, kernelPath, rootfsPath, optional(egressPath),
-            egressLibraryDirectories.isEmpty ? "-" : egressLibraryDirectories.joined(separator: ":"),
-            optional(incomingStatePath), optional(outgoingStatePath),
+            rootMountPoint, socketDirectory, kernelPath, rootfsPath, optional(incomingStatePath),
             cgroupProcsFiles.isEmpty ? "-" : cgroupProcsFiles.joined(separator: ":"),
             String(uid), String(jail.gid), groups.isEmpty ? "-" : groups.map(String.init).joined(separator: ","),
             String(fileSizeLimit), String(jail.maximumOpenFiles), bindKVM ? "kvm" : "-",
@@ -91,9 +61,9 @@ struct QEMUJailLauncher: Sendable, Hashable {
     /// lists separated by `:`; `-` means none.
     static let script = #"""
         set -eu
-        root=$1 run=$2 kernel=$3 rootfs=$4 egress=$5 egresslibs=$6 incoming=$7 outgoing=$8 cgroups=$9
-        uid=${10} gid=${11} groups=${12} fsize=${13} nofile=${14} kvm=${15}
-        shift 15
+        root=$1 run=$2 kernel=$3 rootfs=$4 incoming=$5 cgroups=$6
+        uid=$7 gid=$8 groups=$9 fsize=${10} nofile=${11} kvm=${12}
+        shift 12
         [ "$1" = -- ] && shift
         IFS=:
         if [ "$cgroups" != - ]; then for procs in $cgroups; do echo $$ > "$procs"; done; fi
@@ -117,12 +87,7 @@ struct QEMUJailLauncher: Sendable, Hashable {
         bind /dev/null dev/null dev,noexec
         bind /dev/urandom dev/urandom dev,ro,noexec
         if [ "$kvm" = kvm ]; then bind /dev/kvm dev/kvm dev,noexec; fi
-        if [ "$egress" != - ]; then bind "$egress" vm/egress ro; fi
-        if [ "$egresslibs" != - ]; then
-          IFS=:; for dir in $egresslibs; do unset IFS; bind "$dir" ".$dir" ro; done; unset IFS
-        fi
         if [ "$incoming" != - ]; then exec 3< "$incoming"; fi
-        if [ "$outgoing" != - ]; then exec 4> "$outgoing"; fi
         # umount and mount read /proc/self/mountinfo: a proc of the new PID namespace, only until exec.
         mkdir .old proc
         mount -t proc -o nosuid,nodev,noexec proc proc

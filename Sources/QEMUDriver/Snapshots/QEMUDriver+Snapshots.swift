@@ -12,8 +12,6 @@ extension QEMUDriver {
     static let qmpSocketName = "qmp.sock"
     /// QEMU's migration stream, in the snapshot directory.
     static let snapshotStateFile = "state"
-    /// A jailed template's state, written through the launcher's descriptor, before it moves to the store.
-    static let jailedOutgoingStateFile = "state.out"
 
     /// The key of QEMU snapshots: the binary, kernel and root filesystem, and the machine arguments.
     static func snapshotKey(binaryPath: String, image: GuestImage, machine: QEMUCommandLine, warmup: String?) -> SnapshotKey {
@@ -43,23 +41,29 @@ extension QEMUDriver {
         }
         let jailed = configuration.jail != nil
         let qmpSocket = try directory.socketPath((jailed ? QEMUJailDirectory.sockets + "/" : "") + Self.qmpSocketName)
-        // Jailed, QEMU may not spawn `cat`: it writes to the descriptor its launcher opened on a
-        // root-owned file outside the jail, which then moves into the store.
-        let uri = jailed ? "fd:\(QEMUJail.Path.outgoingFD)" : "exec:cat > \(path)"
         let timeout = configuration.snapshotSaveTimeout
+        guard jailed else {
+            try await Self.untilExit(of: process) {
+                try await Self.withDeadline(timeout, what: "saving the VM snapshot") {
+                    try await Self.migrate(qmpSocket: qmpSocket, uri: "exec:cat > \(path)", passing: nil)
+                }
+            }
+            return try Self.checkSaved(path)
+        }
+        // Jailed, QEMU may neither spawn `cat` nor open a file outside its root: it writes to a
+        // descriptor of a root-owned file the worker opens and hands over on the QMP socket.
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else { throw VMError(.bootFailed, "cannot create the snapshot file \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
         try await Self.untilExit(of: process) {
             try await Self.withDeadline(timeout, what: "saving the VM snapshot") {
-                try await Self.migrate(qmpSocket: qmpSocket, uri: uri)
+                try await Self.migrate(qmpSocket: qmpSocket, uri: "fd:snapshot", passing: (fd, "snapshot"))
             }
         }
-        if jailed {
-            let written = directory.file(Self.jailedOutgoingStateFile)
-            do {
-                try FileManager.default.moveItem(atPath: written, toPath: path)
-            } catch {
-                throw VMError(.bootFailed, "cannot move the saved snapshot \(written) to \(path): \(error)")
-            }
-        }
+        try Self.checkSaved(path)
+    }
+
+    private static func checkSaved(_ path: String) throws {
         var info = stat()
         guard stat(path, &info) == 0, info.st_size > 0 else {
             throw VMError(.bootFailed, "QEMU reported the snapshot saved, but \(path) is missing or empty")
@@ -67,8 +71,8 @@ extension QEMUDriver {
     }
 
     /// Live-migrates the (idle) VM into a file: it is saved running, so a restored VM runs on at once.
-    private static func migrate(qmpSocket: String, uri: String) async throws {
-        try await QMPClient.withConnection(socketPath: qmpSocket) { qmp in
+    private static func migrate(qmpSocket: String, uri: String, passing descriptor: (fd: CInt, name: String)?) async throws {
+        try await QMPClient.withConnection(socketPath: qmpSocket, passing: descriptor) { qmp in
             // QEMU 7.2 throttles migration to 32 MiB/s by default; a file takes what it is given.
             _ = try await qmp.execute("migrate-set-parameters", arguments: #"{"max-bandwidth":1099511627776}"#)
             _ = try await qmp.execute("migrate", arguments: #"{"uri":"\#(uri)"}"#)

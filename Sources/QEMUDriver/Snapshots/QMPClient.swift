@@ -16,19 +16,33 @@ struct QMPClient: Sendable {
     }
 
     /// Connects, reads the greeting and negotiates capabilities, then runs `body`; closes afterwards.
+    /// With `descriptor`, QEMU first receives that file descriptor under its name (QMP `getfd`),
+    /// for commands that take a descriptor name (`migrate` to `fd:<name>`).
     static func withConnection<T: Sendable>(
-        socketPath: String, _ body: (inout Session) async throws -> T
+        socketPath: String, passing descriptor: (fd: CInt, name: String)? = nil, _ body: (inout Session) async throws -> T
     ) async throws -> T {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(unixDomainSocketPath: socketPath) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
+        let bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let wrap: @Sendable (any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
+        }
+        guard let descriptor else {
+            let channel = try await bootstrap.connect(unixDomainSocketPath: socketPath, channelInitializer: wrap)
+            return try await channel.executeThenClose { inbound, outbound in
+                var session = Session(lines: LineReader(inbound.makeAsyncIterator()), outbound: outbound)
+                _ = try await session.nextObject()  // {"QMP": {"version": ...}}
+                _ = try await session.execute("qmp_capabilities")
+                return try await body(&session)
+            }
+        }
+        // Blocking calls, bounded by the hand-over's own socket timeouts: off the event loops.
+        let handOver = try await NIOThreadPool.singleton.runIfActive {
+            try QMPDescriptorHandOver.connect(socketPath: socketPath, passing: descriptor.fd, as: descriptor.name)
+        }
+        let channel = try await bootstrap.withConnectedSocket(handOver.socket, channelInitializer: wrap)
         return try await channel.executeThenClose { inbound, outbound in
-            var session = Session(lines: LineReader(inbound.makeAsyncIterator()), outbound: outbound)
-            _ = try await session.nextObject()  // {"QMP": {"version": ...}}
-            _ = try await session.execute("qmp_capabilities")
+            var session = Session(lines: LineReader(inbound.makeAsyncIterator(), pending: handOver.leftover), outbound: outbound)
             return try await body(&session)
         }
     }
@@ -62,8 +76,9 @@ struct QMPClient: Sendable {
         var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
         var pending: [UInt8] = []
 
-        init(_ iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator) {
+        init(_ iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator, pending: [UInt8] = []) {
             self.iterator = iterator
+            self.pending = pending
         }
 
         mutating func next() async throws -> String {
