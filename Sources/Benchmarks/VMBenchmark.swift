@@ -18,6 +18,8 @@ public struct VMBenchmark: Sendable {
         public var accelerator = QEMUDriver.Accelerator.tcg
         /// Where the warm series' snapshot is kept; nil measures cold launches only.
         public var snapshotDirectory: String? = QEMUDriver.Configuration.defaultSnapshotDirectory
+        /// Also measure the driver with QEMU jailed (``QEMUJail``), interleaved with the rest: the jail's cost per start.
+        public var jailed = true
 
         public init() {}
     }
@@ -65,6 +67,11 @@ public struct VMBenchmark: Sendable {
             let state = try await warmDriver.snapshotState(for: vm, logger: logger)
             warm = (warmDriver, warmDriver.commandLineArguments(for: vm, accelerator: options.accelerator, agentSocketPath: bareSocket, incomingStatePath: state))
         }
+        // The jailed drivers: same machine, QEMU as its own uid in its namespaces and cgroup.
+        let jailedCold = options.jailed ? QEMUDriver(configuration: .init(accelerator: options.accelerator, jail: QEMUJail())) : nil
+        let jailedWarm = options.jailed
+            ? options.snapshotDirectory.map { QEMUDriver(configuration: .init(accelerator: options.accelerator, snapshotDirectory: $0, jail: QEMUJail())) }
+            : nil
 
         output("vm benchmark: \(options.runs) launches of `true` per series, interleaved; \(driver.name), \(options.memoryMiB) MiB, 1 vCPU")
         // One of each first so the kernel, rootfs, snapshot and QEMU are in the page cache for every series.
@@ -75,8 +82,9 @@ public struct VMBenchmark: Sendable {
             _ = try await VMBareLaunch.sample(
                 binary: binary, arguments: warm.arguments, socketPath: bareSocket, request: request, resume: .fresh(), timeout: .seconds(30))
         }
+        for jailed in [jailedCold, jailedWarm].compactMap({ $0 }) { _ = try await ours(driver: jailed, vm: vm, request: request) }
 
-        var series = (cold: Series(), coldBare: Series(), warm: Series(), warmBare: Series())
+        var series = (cold: Series(), coldBare: Series(), warm: Series(), warmBare: Series(), coldJailed: Series(), warmJailed: Series())
         for _ in 0..<options.runs {
             series.cold.add(try await ours(driver: driver, vm: vm, request: request))
             series.coldBare.add(
@@ -87,6 +95,8 @@ public struct VMBenchmark: Sendable {
                     try await VMBareLaunch.sample(
                         binary: binary, arguments: warm.arguments, socketPath: bareSocket, request: request, resume: .fresh(), timeout: .seconds(30)))
             }
+            if let jailedCold { series.coldJailed.add(try await ours(driver: jailedCold, vm: vm, request: request)) }
+            if let jailedWarm { series.warmJailed.add(try await ours(driver: jailedWarm, vm: vm, request: request)) }
         }
 
         output(Self.line("cold: driver (withVM)", series.cold))
@@ -97,6 +107,19 @@ public struct VMBenchmark: Sendable {
             output(Self.line("warm: bare qemu -incoming", series.warmBare))
             output(Self.comparison("warm", series.warm, series.warmBare))
         }
+        if jailedCold != nil {
+            output(Self.line("cold: driver, QEMU jailed", series.coldJailed))
+            output(Self.jailCost("cold", jailed: series.coldJailed, unjailed: series.cold))
+        }
+        if jailedWarm != nil {
+            output(Self.line("warm: driver, QEMU jailed", series.warmJailed))
+            output(Self.jailCost("warm", jailed: series.warmJailed, unjailed: series.warm))
+        }
+    }
+
+    static func jailCost(_ name: String, jailed: Series, unjailed: Series) -> String {
+        let cost = percentile(jailed.latency, 50) - percentile(unjailed.latency, 50)
+        return String(format: "%@: the jail's cost per start, p50 jailed - unjailed: %+.1f ms", name, seconds(cost) * 1000)
     }
 
     static func comparison(_ name: String, _ ours: Series, _ bare: Series) -> String {
@@ -112,8 +135,11 @@ public struct VMBenchmark: Sendable {
         return try await driver.withVM(vm, logger: logger) { session in
             _ = try await session.run(request, timeout: .seconds(30))
             let latency = clock.now - start
-            // The QEMU child of this process is the VM's VMM (one VM at a time here).
-            let rss = VMProcessCensus.take(runtimeDirectory: runtimeRoot).vmmChildren.first.flatMap { VMPeakRSS.kib(of: $0) }
+            // The QEMU child of this process is the VM's VMM (one VM at a time here); jailed, the
+            // child is the launcher's `unshare`, and QEMU its child.
+            let child = VMProcessCensus.take(runtimeDirectory: runtimeRoot).vmmChildren.first
+            let qemu = child.map { VMProcessCensus.children(of: $0).first ?? $0 }
+            let rss = qemu.flatMap { VMPeakRSS.kib(of: $0) }
             return (latency, session.bootDuration, rss)
         }
     }

@@ -8,7 +8,7 @@ import QEMUDriver
 struct BenchVM: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vm",
-        abstract: "Launch-to-result latency of `true` (p50, p95) through the QEMU driver next to a bare QEMU launch, cold and from a snapshot, and QEMU's peak RSS."
+        abstract: "Launch-to-result latency of `true` (p50, p95) through the QEMU driver next to a bare QEMU launch, cold and from a snapshot, with QEMU jailed and not, and QEMU's peak RSS."
     )
 
     @Option(help: "Launches per series.") var runs = 20
@@ -18,6 +18,7 @@ struct BenchVM: AsyncParsableCommand {
     @Option(help: "Directory for per-VM sockets.") var runtimeDir = "/run/codebench"
     @Option(help: "Snapshot directory of the warm series; 'none' measures cold launches only.")
     var snapshotDir = QEMUDriver.Configuration.defaultSnapshotDirectory
+    @Flag(help: "Skip the series with QEMU jailed (their cost per start is printed otherwise).") var noJail = false
     @Option(help: "Log level.") var logLevel = "warning"
 
     func run() async throws {
@@ -32,6 +33,7 @@ struct BenchVM: AsyncParsableCommand {
         options.runtimeDirectory = runtimeDir
         if let imageDir { options.imageDirectory = imageDir }
         options.snapshotDirectory = snapshotDir == "none" ? nil : snapshotDir
+        options.jailed = !noJail
         try await VMBenchmark(options: options, logger: Logger(label: "codebench.bench.vm"), output: { print($0) }).run()
     }
 }

@@ -36,6 +36,15 @@ public struct VMProcessCensus: Sendable, Equatable, CustomStringConvertible {
         return VMProcessCensus(vmmChildren: children.sorted(), runtimeEntries: RuntimeDirectory.entries(of: runtimeDirectory).sorted())
     }
 
+    /// The pids whose parent is `parent`.
+    public static func children(of parent: Int32) -> [Int32] {
+        RuntimeDirectory.entries(of: "/proc").compactMap { name -> Int32? in
+            guard let pid = Int32(name), let stat = readFile("/proc/\(name)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 1 && Int32(fields[1]) == parent ? pid : nil
+        }
+    }
+
     public var description: String {
         "VMM children: \(vmmChildren), runtime entries: \(runtimeEntries)"
     }

@@ -335,13 +335,7 @@ extension QEMUJailTests {
         #expect(result.stdoutText == "still here\n", "\(result.summary)")
     }
 
-    static func children(of parent: Int32) -> [Int32] {
-        RuntimeDirectory.entries(of: "/proc").compactMap { name -> Int32? in
-            guard let pid = Int32(name), let stat = readSmallFile("/proc/\(name)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 1 && Int32(fields[1]) == parent ? pid : nil
-        }
-    }
+    static func children(of parent: Int32) -> [Int32] { VMProcessCensus.children(of: parent) }
 
     static func processes(named comm: String) -> [Int32] {
         RuntimeDirectory.entries(of: "/proc").compactMap { name -> Int32? in
