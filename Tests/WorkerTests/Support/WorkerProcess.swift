@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -86,7 +87,9 @@ struct WorkerProcessError: Error, CustomStringConvertible {
 /// QEMU processes (any parent) whose command line mentions `runtimeDirectory`: VMs a test left behind.
 func qemuProcesses(using runtimeDirectory: String) -> [Int32] {
     guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
-    return entries.compactMap { name -> Int32? in
+    // An unjailed QEMU names the runtime directory itself; a jailed one sees only its jail's paths,
+    // and its launcher (`unshare`, whose command line holds both) is what names the directory.
+    let launchersAndQEMUs = entries.compactMap { name -> Int32? in
         guard let pid = Int32(name),
             let cmdline = FileManager.default.contents(atPath: "/proc/\(name)/cmdline"),
             String(decoding: cmdline, as: UTF8.self).contains("qemu-system"),
@@ -94,4 +97,5 @@ func qemuProcesses(using runtimeDirectory: String) -> [Int32] {
         else { return nil }
         return pid
     }
+    return launchersAndQEMUs + launchersAndQEMUs.flatMap { VMProcessCensus.children(of: $0) }
 }
