@@ -89,6 +89,8 @@ public struct QEMUDriver: MicroVMDriver {
         guard first else { return }
         let removed = RuntimeDirectory.cleanLeftovers(under: root, logger: logger)
         if removed > 0 { logger.info("cleaned leftover runtime directories", metadata: ["count": "\(removed)", "root": "\(root)"]) }
+        let cgroups = QEMUCgroup.sweepLeftovers(runtimeRoot: root)
+        if cgroups > 0 { logger.info("removed leftover VM cgroups", metadata: ["count": "\(cgroups)", "root": "\(root)"]) }
     }
 }
 

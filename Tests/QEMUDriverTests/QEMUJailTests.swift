@@ -11,7 +11,10 @@ import Glibc
 #endif
 
 /// The jail with real VMs (docs/security.md): what a running job's QEMU can see and do.
-@Suite(.serialized) struct QEMUJailTests {
+@Suite(.serialized) final class QEMUJailTests {
+    /// After each test: the runtime root is empty by then (every VM torn down), so it goes too.
+    deinit { rmdir(Self.runtimeRoot) }
+
     static let driver = QEMUDriver(configuration: .init(accelerator: .tcg, jail: QEMUJail()))
     /// Its own runtime root: other suites' censuses of VMTest.runtimeRoot must not see these VMs.
     static let runtimeRoot = "/tmp/cbj-\(getpid())"

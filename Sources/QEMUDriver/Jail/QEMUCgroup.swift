@@ -108,6 +108,37 @@ struct QEMUCgroup: Sendable, Hashable {
         }
     }
 
+    /// The parent directories VM cgroups are made in (one per v1 hierarchy, one on v2).
+    static var parents: [String] {
+        if isV2Host {
+            let parentOfOwn = ownCgroup(hierarchy: "").split(separator: "/").dropLast().joined(separator: "/")
+            return [root + (parentOfOwn.isEmpty ? "" : "/" + parentOfOwn) + "/codebench-qemu"]
+        }
+        return ["memory", "cpu", "pids"].map { hierarchy in
+            let own = ownCgroup(hierarchy: hierarchy)
+            return root + "/" + hierarchy + (own.isEmpty ? "" : "/" + own) + "/codebench-qemu"
+        }
+    }
+
+    /// Removes the cgroups of VMs whose runtime directory under `runtimeRoot` is gone (a worker
+    /// SIGKILLed before its teardown; its QEMUs died with it). A cgroup that still holds a process,
+    /// or whose VM directory exists, is left alone; the kernel refuses to remove a populated one anyway.
+    static func sweepLeftovers(runtimeRoot: String) -> Int {
+        var removed = 0
+        for parent in parents {
+            for name in RuntimeDirectory.entries(of: parent) {
+                let directory = parent + "/" + name
+                var info = stat()
+                guard stat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { continue }
+                guard access(runtimeRoot + "/" + name, F_OK) != 0 else { continue }
+                let procs = readSmallFile(directory + "/cgroup.procs") ?? "x"
+                guard procs.allSatisfy({ $0 == "\n" }), rmdir(directory) == 0 else { continue }
+                removed += 1
+            }
+        }
+        return removed
+    }
+
     /// This process's cgroup path in `hierarchy` (a v1 controller name, or "" for v2), without the leading slash.
     static func ownCgroup(hierarchy: String) -> String {
         guard let text = readSmallFile("/proc/self/cgroup") else { return "" }
