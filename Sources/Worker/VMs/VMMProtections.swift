@@ -105,14 +105,26 @@ public enum VMMProtections {
             "neither the jailer nor Firecracker sets one: a worker killed mid-job leaves Firecracker running until "
                 + "the next start's leftover sweep; nothing turns it on yet")
         guard let jailer = configuration.jailer else {
-            let why = "no jailer: Firecracker runs as the worker's uid (root) in the worker's namespaces and cgroup"
-            let fix = "run it under the jailer (FirecrackerDriver.Configuration.jailer; doctor --jailer PATH; the worker has no setting for it yet)"
+            let why: [VMMProtection.Kind: String] = [
+                .separateUID: "runs as the worker's uid (root); the jailer's --uid turns it on",
+                .noCapabilities: "keeps root's capabilities; the jailer turns it on (it execs Firecracker as --uid)",
+                .mountNamespace: "shares the worker's; the jailer turns it on",
+                .pidNamespace: "shares the worker's; the jailer's --new-pid-ns turns it on",
+                .ipcNamespace: "shares the host's; the jailer has no option for it either",
+                .utsNamespace: "shares the host's; the jailer has no option for it either",
+                .networkNamespace: "shares the host's; the jailer's --netns turns it on",
+                .ownRoot: "sees the host's whole file system; the jailer's chroot turns it on",
+                .cgroupMemory: "stays in the worker's cgroup; the jailer's --cgroup memory.max turns it on",
+                .cgroupCPU: "stays in the worker's cgroup; the jailer's --cgroup cpu.max turns it on",
+                .cgroupPIDs: "stays in the worker's cgroup; the driver sets no pids.max, jailed or not",
+                .rlimits: "inherits the worker's; the jailer's --resource-limit turns it on",
+            ]
             return VMMProtection.Kind.allCases.map { kind in
                 switch kind {
                 case .seccomp: seccomp
                 case .noNewPrivileges: noNewPrivileges
                 case .parentDeathSignal: parentDeath
-                default: VMMProtection(kind, on: false, "\(why); \(fix)")
+                default: VMMProtection(kind, on: false, "no jailer: \(why[kind] ?? "off")")
                 }
             }
         }
@@ -160,7 +172,10 @@ public enum VMMProtections {
             lines.append("    (fix that, or set qemu-jail=off to run QEMU unjailed as root)")
         }
         lines += Self.qemu(qemuConfiguration, vmMemoryMiB: worker.vmMemoryMiB, vcpus: worker.vmVCPUs, allowNetwork: worker.allowNetwork).map { "    " + $0.line }
-        lines.append("  firecracker \(firecracker.jailer.map { "under the jailer \($0.jailerPath)" } ?? "without a jailer"):")
+        lines.append(
+            "  firecracker "
+                + (firecracker.jailer.map { "under the jailer \($0.jailerPath):" }
+                    ?? "without a jailer (the worker has no jailer setting yet; doctor --jailer PATH shows it jailed):"))
         lines += Self.firecracker(firecracker, vmMemoryMiB: worker.vmMemoryMiB, vcpus: worker.vmVCPUs).map { "    " + $0.line }
         return lines
     }
