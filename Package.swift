@@ -229,7 +229,7 @@ let package = Package(
         .testTarget(
             name: "WorkerLogicTests",
             dependencies: [
-                "Worker", "JobQueue", "MicroVM", "AgentProtocol", "TestSupport",
+                "Worker", "JobQueue", "MicroVM", "AgentProtocol", "TestSupport", "QEMUDriver", "FirecrackerDriver",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -46,6 +46,8 @@ struct StatusRoutes: Sendable {
         default:
             switch readiness() {
             case .ready: return StatusResponse(.ok, "ready")
+            // Still "ready" first: probes that match the body's start keep working.
+            case .readyWithWarning(let warning): return StatusResponse(.ok, "ready (warning: \(warning))")
             case .notReady(let reason): return StatusResponse(.serviceUnavailable, reason)
             }
         }

@@ -6,8 +6,8 @@ import Prometheus
 import ServiceLifecycle
 
 /// A small HTTP/1.1 server for operators: `GET /metrics` (Prometheus text exposition of a registry),
-/// `GET /healthz` (200 `ok` while the process runs) and `GET /readyz` (200 `ready`, or 503 with
-/// the reason). Other paths are 404, other methods 405.
+/// `GET /healthz` (200 `ok` while the process runs) and `GET /readyz` (200 `ready`, perhaps with a
+/// warning, or 503 with the reason). Other paths are 404, other methods 405.
 ///
 /// It binds in ``start(configuration:registry:readiness:eventLoopGroup:logger:)``, so a taken port
 /// fails the start rather than the running service group, and ``port`` is known before ``run()``.

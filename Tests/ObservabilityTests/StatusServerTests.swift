@@ -59,7 +59,18 @@ struct StatusServerTests {
             let ready = try await RawHTTPClient.get(port: server.port, "/readyz")
             #expect(ready.status == 200)
             #expect(ready.body == "ready\n")
+            readiness.set(.readyWithWarning("qemu-jail=off: QEMU runs unjailed as root"))
+            let warned = try await RawHTTPClient.get(port: server.port, "/readyz")
+            #expect(warned.status == 200)
+            #expect(warned.body == "ready (warning: qemu-jail=off: QEMU runs unjailed as root)\n")
         }
+    }
+
+    @Test("a warning shows only while ready: not-ready reasons come first")
+    func readinessFromHealth() {
+        #expect(Readiness(notReadyReason: nil, warning: nil) == .ready)
+        #expect(Readiness(notReadyReason: nil, warning: "w") == .readyWithWarning("w"))
+        #expect(Readiness(notReadyReason: "draining", warning: "w") == .notReady("draining"))
     }
 
     @Test("/metrics is the registry's exposition with Prometheus' content type; a query string is ignored")

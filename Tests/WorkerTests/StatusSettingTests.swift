@@ -1,3 +1,5 @@
+import Logging
+import MicroVM
 import Testing
 
 @testable import Worker
@@ -47,6 +49,41 @@ struct StatusSettingTests {
         configuration.statusAddress = address
         let error = #expect(throws: WorkerConfigurationError.self) { try configuration.validate() }
         #expect(error?.message.contains("status-address") == true)
+    }
+
+    @Test("a health warning stays for the worker's life, once, whatever the state")
+    func healthWarning() {
+        let health = WorkerHealth()
+        #expect(health.warning == nil)
+        health.warn("qemu-jail=off: QEMU runs unjailed as root")
+        health.warn("qemu-jail=off: QEMU runs unjailed as root")
+        health.claimSucceeded()
+        #expect(health.warning == "qemu-jail=off: QEMU runs unjailed as root")
+        health.warn("second")
+        health.startDraining()
+        #expect(health.warning == "qemu-jail=off: QEMU runs unjailed as root; second")
+    }
+
+    @Test("the unjailed warning is given for a QEMU driver with qemu-jail=off only")
+    func unjailedWarningNeedsQEMU() {
+        struct Named: MicroVMDriver {
+            let name: String
+            func withVM<T: Sendable>(
+                _ configuration: VMConfiguration, logger: Logger, _ body: (any GuestSession) async throws -> T
+            ) async throws -> T {
+                throw VMError(.bootFailed, "not a real driver")
+            }
+        }
+        var off = WorkerConfiguration()
+        off.qemuJail = false
+        let logger = Logger(label: "test")
+        for (name, configuration, warned) in [
+            ("qemu-tcg", off, true), ("qemu-kvm", off, true), ("firecracker", off, false), ("qemu-tcg", WorkerConfiguration(), false),
+        ] {
+            let health = WorkerHealth()
+            WorkerAssembly.warnIfQEMUUnjailed(configuration: configuration, driver: Named(name: name), health: health, logger: logger)
+            #expect((health.warning != nil) == warned, "\(name), qemu-jail=\(configuration.qemuJail)")
+        }
     }
 
     @Test("health: starting, then ready; an outage keeps its start; draining is final")

@@ -1,4 +1,6 @@
 import Foundation
+import QEMUDriver
+import TestSupport
 import Testing
 
 @testable import Worker
@@ -80,6 +82,60 @@ struct WorkerConfigurationTests {
         #expect(WorkerConfiguration.defaultConcurrency(cores: 16, memoryBytes: 2 << 30, vmMemoryMiB: 256) == 2)
         // Too little memory for even one VM still runs one.
         #expect(WorkerConfiguration.defaultConcurrency(cores: 4, memoryBytes: 1 << 30, vmMemoryMiB: 256) == 1)
+    }
+
+    @Test("with the jail, the default concurrency divides by the VM cgroup's memory limit")
+    func jailedConcurrency() throws {
+        // 256 MiB guest + 64 MiB translation cache + 96 MiB QEMU overhead, as the cgroup's memory.max.
+        let jailed = WorkerConfiguration()
+        #expect(jailed.perVMMemoryBytes == (256 + 64 + 96) << 20)
+        #expect(jailed.perVMMemoryBytes == DriverSelection.qemuConfiguration(.tcg, jailed).vmMemoryLimitBytes(guestMemoryMiB: 256))
+        // 16 cores, 4 GiB: (4096 - 1024) / 416 = 7, where the unjailed figure (384) gave 8.
+        #expect(WorkerConfiguration.defaultConcurrency(cores: 16, memoryBytes: 4 << 30, perVMBytes: jailed.perVMMemoryBytes) == 7)
+        #expect(WorkerConfiguration.defaultConcurrency(cores: 16, memoryBytes: 4 << 30, vmMemoryMiB: 256) == 8)
+
+        var kvm = try WorkerConfigurationLoader(flags: ["qemu-accelerator": "kvm", "vm-memory-mib": "512"]).load()
+        #expect(kvm.perVMMemoryBytes == (512 + 96) << 20, "KVM has no translation cache")
+        kvm.qemuJail = false
+        #expect(kvm.perVMMemoryBytes == (512 + 128) << 20, "unjailed: guest memory + 128 MiB, as before")
+        var firecracker = WorkerConfiguration()
+        firecracker.vmm = .firecracker
+        #expect(firecracker.perVMMemoryBytes == (256 + 128) << 20)
+    }
+
+    @Test("qemu-jail is on by default, takes on or off, and decides the QEMU driver's jail")
+    func qemuJailSetting() throws {
+        let defaults = try WorkerConfigurationLoader().load()
+        #expect(defaults.qemuJail)
+        #expect(defaults.qemuJailWarning == nil)
+        let jail = DriverSelection.qemuConfiguration(.tcg, defaults).jail
+        #expect(jail == QEMUJail())
+        #expect(jail?.cgroup == QEMUCgroupLimits(), "the jail comes with its cgroup limits")
+
+        let off = try WorkerConfigurationLoader(environment: ["CODEBENCH_QEMU_JAIL": "off"]).load()
+        #expect(!off.qemuJail)
+        #expect(DriverSelection.qemuConfiguration(.kvm, off).jail == nil)
+        #expect(off.qemuJailWarning == "qemu-jail=off: QEMU runs unjailed as root")
+        #expect(try WorkerConfigurationLoader(flags: ["qemu-jail": "on"], environment: ["CODEBENCH_QEMU_JAIL": "off"]).load().qemuJail)
+
+        let error = #expect(throws: WorkerConfigurationError.self) { try WorkerConfigurationLoader(flags: ["qemu-jail": "maybe"]).load() }
+        #expect(error?.message == "invalid value 'maybe' for flag --qemu-jail: expected on or off")
+    }
+
+    @Test("a host that cannot jail QEMU is refused with every reason, naming qemu-jail=off as the way out")
+    func unjailableHostRefused() throws {
+        let root = try TemporaryDirectory(prefix: "cbcg")
+        defer { root.remove() }
+        let userHost = QEMUJailProbe(effectiveUID: 1000, cgroupRoot: root.path, ownCgroups: "0::/\n")
+        let error = #expect(throws: WorkerConfigurationError.self) { try DriverSelection.checkQEMUJail(WorkerConfiguration(), probe: userHost) }
+        #expect(error?.code == .hostNotReady)
+        #expect(error?.message.hasPrefix("qemu-jail=on, but this host cannot jail QEMU: the worker runs as uid 1000, not root") == true)
+        #expect(error?.message.contains("; cgroup directory \(root.path)/memory is missing") == true, "\(String(describing: error))")
+        #expect(error?.message.hasSuffix("or set qemu-jail=off to run QEMU unjailed as root (docs/security.md)") == true)
+
+        var off = WorkerConfiguration()
+        off.qemuJail = false
+        #expect(throws: Never.self) { try DriverSelection.checkQEMUJail(off, probe: userHost) }
     }
 
     @Test("egress ports and exceptions are settings, validated, and reach the QEMU driver")

@@ -10,15 +10,18 @@ import Worker
 struct WorkerObservabilityTests {
     /// Starts a status server on a free port reading `health` and `registry`, then the harness with
     /// both, and closes the server whatever happens.
-    static func withObservedWorker(_ body: (WorkerHarness, StatusServer) async throws -> Void) async throws {
+    static func withObservedWorker(
+        configure: (inout WorkerConfiguration) -> Void = { _ in }, _ body: (WorkerHarness, StatusServer) async throws -> Void
+    ) async throws {
         let registry = PrometheusCollectorRegistry()
         let health = WorkerHealth()
+        // As `codebench-worker run` wires it.
         let server = try await StatusServer.start(
             configuration: StatusServerConfiguration(host: "127.0.0.1", port: 0), registry: registry,
-            readiness: { Readiness(notReadyReason: health.notReadyReason) }, logger: WorkerHarness.logger)
+            readiness: { Readiness(notReadyReason: health.notReadyReason, warning: health.warning) }, logger: WorkerHarness.logger)
         defer { server.close() }
         try await WorkerHarness.with(
-            health: health, metricsFactory: PrometheusBackend.factory(registry: registry, timerBuckets: WorkerMetricNames.timerBuckets),
+            configure: configure, health: health, metricsFactory: PrometheusBackend.factory(registry: registry, timerBuckets: WorkerMetricNames.timerBuckets),
             services: [server]
         ) { harness in
             try await body(harness, server)
@@ -94,6 +97,19 @@ struct WorkerObservabilityTests {
             #expect(back.body == "ready\n", "/readyz is \(back.text) after Redis came back")
             let metrics = try await RawHTTPClient.get(port: server.port, "/metrics")
             #expect(metrics.body.contains("codebench_worker_redis_outages_total 1\n"))
+        }
+    }
+
+    @Test("with qemu-jail=off a ready worker's /readyz is 200 and says QEMU runs unjailed; with the jail, plain ready")
+    func unjailedQEMUIsInTheReadyBody() async throws {
+        try await Self.withObservedWorker(configure: { $0.qemuJail = false }) { _, server in
+            let ready = try await Self.readyz(server, within: .seconds(30)) { $0.status == 200 }
+            try #require(ready.status == 200, "/readyz never became 200: \(ready.text)")
+            #expect(ready.body == "ready (warning: qemu-jail=off: QEMU runs unjailed as root)\n")
+        }
+        try await Self.withObservedWorker { _, server in
+            let ready = try await Self.readyz(server, within: .seconds(30)) { $0.status == 200 }
+            #expect(ready.body == "ready\n")
         }
     }
 

@@ -6,15 +6,18 @@ import MicroVM
 import QEMUDriver
 import Worker
 
-/// `codebench-worker doctor`: which VMM can run job VMs here, and exactly why the others cannot.
-/// It asks the same ``DriverSelection`` as `run`, with `vmm=auto` and every VMM booted.
+/// `codebench-worker doctor`: which VMM can run job VMs here, exactly why the others cannot, and
+/// which protections each runs with (``VMMProtections``). It asks the same ``DriverSelection`` as
+/// `run`, with `vmm=auto` and every VMM booted.
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check which VMMs can run job VMs on this host (Firecracker, QEMU+KVM, QEMU+TCG) and why not.",
         discussion: """
             Each VMM is checked the way an operator fixes things: binary, version, /dev/kvm, guest image, then a real \
-            probe boot of the image to the agent's hello (KVM can be present yet unusable). Prints what `--vmm auto` \
-            picks: Firecracker, else QEMU with KVM, else QEMU with TCG. Exits 0 when some VMM is usable, 1 otherwise.
+            probe boot of the image to the agent's hello (KVM can be present yet unusable). Lists each VMM's protections \
+            (separate uid, capabilities, namespaces, root, seccomp, cgroup, rlimits, parent-death signal) as `run` would \
+            start it with the worker's settings (--config, --set, CODEBENCH_*). Prints what `--vmm auto` picks: \
+            Firecracker, else QEMU with KVM, else QEMU with TCG. Exits 0 when some VMM is usable, 1 otherwise.
             """
     )
 
@@ -27,6 +30,9 @@ struct Doctor: AsyncParsableCommand {
     @Flag(help: "Only the static checks (binaries, versions, /dev/kvm, image); no probe boots.") var noBoot = false
     @Option(help: "The worker's snapshot directory, reported on.") var snapshotDir = QEMUDriver.Configuration.defaultSnapshotDirectory
     @Option(help: "Log level of the probes' own logs on stderr.") var logLevel = "critical"
+    @Option(help: "The worker's JSON config file (also CODEBENCH_CONFIG): protections are reported as `run` would start VMs.")
+    var config: String?
+    @Option(name: .customLong("set"), help: "A worker setting, as name=value (repeatable), e.g. qemu-jail=off.") var settings: [String] = []
 
     func validate() throws {
         guard probeTimeout > 0 else { throw ValidationError("--probe-timeout must be positive") }
@@ -35,6 +41,10 @@ struct Doctor: AsyncParsableCommand {
     func run() async throws {
         try bootstrapLogging(level: logLevel)
         let logger = Logger(label: "codebench.doctor")
+        // The worker's settings (flags, CODEBENCH_* variables, config file), for the protections block.
+        let worker = try WorkerConfigurationLoader(
+            flags: try SettingAssignments.parse(settings), environment: ProcessInfo.processInfo.environment, configFile: config
+        ).load()
         let image = GuestImage.at(imageDir ?? GuestImage.defaultDirectory)
 
         print("codebench-worker doctor")
@@ -47,6 +57,18 @@ struct Doctor: AsyncParsableCommand {
         prober.qemu.binaryPath = qemu
         let decision = await DriverSelection.select(
             vmm: .auto, qemuAccelerator: .auto, prober: prober, logger: logger, report: DoctorReport.printProbe)
+
+        let qemuAccelerator: QEMUDriver.Accelerator =
+            switch try? decision.choice.get() {
+            case .qemuKVM?: .kvm
+            case .qemuTCG?: .tcg
+            default: worker.qemuAccelerator == .kvm ? .kvm : .tcg
+            }
+        let jailProblems = DriverSelection.qemuConfiguration(qemuAccelerator, worker).jail.map { QEMUJailProbe().problems(for: $0) } ?? []
+        print("")
+        VMMProtections.report(
+            worker: worker, qemuAccelerator: qemuAccelerator, firecracker: prober.firecracker, jailProblems: jailProblems
+        ).forEach { print($0) }
 
         print("")
         if noBoot {

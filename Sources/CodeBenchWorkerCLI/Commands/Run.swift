@@ -45,7 +45,7 @@ struct Run: AsyncParsableCommand {
             do {
                 statusServer = try await StatusServer.start(
                     configuration: StatusServerConfiguration(host: host, port: port), registry: registry,
-                    readiness: { Readiness(notReadyReason: health.notReadyReason) }, logger: logger)
+                    readiness: { Readiness(notReadyReason: health.notReadyReason, warning: health.warning) }, logger: logger)
             } catch {
                 throw WorkerConfigurationError(
                     .hostNotReady, "status-address '\(configuration.statusAddress)' cannot be listened on: \(error)")
@@ -69,13 +69,7 @@ struct Run: AsyncParsableCommand {
     }
 
     private func flags() throws -> [String: String] {
-        var flags: [String: String] = [:]
-        for setting in settings {
-            guard let equals = setting.firstIndex(of: "="), equals != setting.startIndex else {
-                throw ValidationError("--set expects name=value, got '\(setting)'")
-            }
-            flags[String(setting[..<equals])] = String(setting[setting.index(after: equals)...])
-        }
+        var flags = try SettingAssignments.parse(settings)
         flags["redis-url"] = redisUrl ?? flags["redis-url"]
         flags["vmm"] = vmm ?? flags["vmm"]
         flags["concurrency"] = concurrency.map(String.init) ?? flags["concurrency"]

@@ -94,12 +94,8 @@ extension QEMUDriver {
             fileSizeLimit = max(fileSizeLimit, vm.configuration.memoryMiB << 20 + jail.snapshotFileAllowanceBytes)
         }
         var cgroupFiles: [String] = []
-        if let limits = jail.cgroup {
+        if let limits = jail.cgroup, let memory = configuration.vmMemoryLimitBytes(guestMemoryMiB: vm.configuration.memoryMiB) {
             let name = directory.path.split(separator: "/").last.map(String.init) ?? "vm"
-            let memory = QEMUCgroup.memoryLimitBytes(
-                memoryMiB: vm.configuration.memoryMiB,
-                translationCacheMiB: configuration.accelerator == .tcg ? configuration.tcgTranslationCacheMiB ?? 1024 : nil,
-                limits: limits)
             let cgroup = try QEMUCgroup.create(name: name, memoryLimitBytes: memory, vcpus: vm.configuration.vcpus, limits: limits)
             vm.resources.cgroup = cgroup
             cgroupFiles = cgroup.procsFiles

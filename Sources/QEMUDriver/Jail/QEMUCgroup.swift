@@ -167,3 +167,18 @@ struct QEMUCgroup: Sendable, Hashable {
         }
     }
 }
+
+extension QEMUDriver.Configuration {
+    /// QEMU's translation cache when unbounded (`tb-size` unset): it grows up to 1 GiB.
+    static let unboundedTranslationCacheMiB = 1024
+
+    /// The most memory one VM's QEMU may use, its cgroup's `memory.max`: guest memory, the TCG
+    /// translation cache under TCG, and QEMU's own overhead. nil when nothing bounds QEMU (unjailed,
+    /// or jailed without a cgroup). The one place this figure is computed: the driver sets the limit
+    /// with it and the worker sizes its default concurrency by it.
+    public func vmMemoryLimitBytes(guestMemoryMiB: Int) -> Int? {
+        guard let limits = jail?.cgroup else { return nil }
+        let translationCacheMiB = accelerator == .tcg ? tcgTranslationCacheMiB ?? Self.unboundedTranslationCacheMiB : nil
+        return QEMUCgroup.memoryLimitBytes(memoryMiB: guestMemoryMiB, translationCacheMiB: translationCacheMiB, limits: limits)
+    }
+}

@@ -51,7 +51,8 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var imageDirectory: String = GuestImage.defaultDirectory
     /// Per-VM sockets and files live under it.
     public var runtimeDirectory: String = "/run/codebench"
-    /// VMs running at once; nil means ``WorkerConfiguration/defaultConcurrency(cores:memoryBytes:vmMemoryMiB:)``.
+    /// VMs running at once; nil means ``WorkerConfiguration/defaultConcurrency(cores:memoryBytes:perVMBytes:)``
+    /// of this host and ``perVMMemoryBytes``.
     public var concurrency: Int?
     public var vmMemoryMiB: Int = 256
     public var vmVCPUs: Int = 1
@@ -62,6 +63,11 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var snapshots: Bool = true
     /// Where snapshots are kept (root-only; keyed by QEMU, image and VM shape).
     public var snapshotDirectory: String = "/var/cache/codebench/snapshots"
+    /// Run each QEMU in its jail (``QEMUJail``, docs/security.md): its own uid, no capabilities,
+    /// `no_new_privs`, its own namespaces and read-only root, seccomp, a cgroup and rlimits. Off runs
+    /// QEMU unjailed as root, which the worker warns about at every start and in `/readyz`
+    /// (``qemuJailWarning``). Firecracker is not affected.
+    public var qemuJail: Bool = true
     /// VMs kept booted ahead of demand (``WarmVMPool``), on top of ``concurrency``: each costs a VM's
     /// memory while idle, and saves a job the VM's start (under QEMU TCG ~0.16 s from a snapshot).
     /// Only jobs without network use them. 0 (the default) boots every VM when its job arrives.
@@ -98,24 +104,6 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var statusAddress: StatusAddress = .default
 
     public init() {}
-
-    /// The memory the host keeps for itself, and the per-VM cost on top of guest memory (VMM, page tables, console).
-    static let hostReserveBytes = 1 << 30
-    static let perVMOverheadBytes = 128 << 20
-
-    /// min(cores, (memory - 1 GiB) / (VM memory + 128 MiB)), at least 1.
-    public static func defaultConcurrency(cores: Int, memoryBytes: Int, vmMemoryMiB: Int) -> Int {
-        let perVM = vmMemoryMiB << 20 + perVMOverheadBytes
-        let byMemory = max(0, memoryBytes - hostReserveBytes) / max(perVM, 1)
-        return max(1, min(cores, byMemory))
-    }
-
-    /// ``concurrency`` when set, else the default for this host.
-    public var effectiveConcurrency: Int {
-        concurrency
-            ?? Self.defaultConcurrency(
-                cores: HostResources.current.cores, memoryBytes: HostResources.current.memoryBytes, vmMemoryMiB: vmMemoryMiB)
-    }
 
     /// The VM shape every job gets (network is decided per job).
     public func vmConfiguration(network: Bool) -> VMConfiguration {

@@ -61,6 +61,14 @@ extension WorkerSetting {
         seconds("boot-timeout-seconds", "a VM not up by then fails the job") { $0.bootTimeout = $1 },
         bool("snapshots", "start VMs from a snapshot of a booted guest (default true)") { $0.snapshots = $1 },
         string("snapshot-dir", "where VM snapshots are kept") { $0.snapshotDirectory = $1 },
+        WorkerSetting(name: "qemu-jail", help: "on (default): each QEMU runs jailed (docs/security.md); off: unjailed as root") {
+            (config, value) throws(WorkerSettingValueError) in
+            switch value.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "on", "true", "1", "yes": config.qemuJail = true
+            case "off", "false", "0", "no": config.qemuJail = false
+            default: throw WorkerSettingValueError(expected: "on or off")
+            }
+        },
         int("warm-vms", "VMs kept booted ahead of jobs, on top of concurrency (default 0)") { $0.warmVMs = $1 },
         int("max-wall-ms", "most wall time a job may ask for") { $0.maximumLimits.wallTimeMilliseconds = $1 },
         int("max-memory-mib", "most memory a job may ask for") { $0.maximumLimits.memoryBytes = $1 << 20 },

@@ -36,10 +36,20 @@ public struct WorkerAssembly: Sendable {
         } else {
             selected = try await DriverSelection.makeDriver(for: configuration, logger: logger)
         }
+        Self.warnIfQEMUUnjailed(configuration: configuration, driver: selected, health: health, logger: logger)
         self.queue = queue
         self.service = WorkerService(
             configuration: configuration, workerID: workerID, queue: queue, driver: selected, health: health,
             metricsFactory: metricsFactory, logger: logger)
+    }
+
+    /// With `qemu-jail=off` and QEMU chosen, says so at every start: in the log and in `/readyz`.
+    static func warnIfQEMUUnjailed(configuration: WorkerConfiguration, driver: any MicroVMDriver, health: WorkerHealth, logger: Logger) {
+        guard let warning = configuration.qemuJailWarning, let kind = VMMKind(rawValue: driver.name), kind != .firecracker else { return }
+        health.warn(warning)
+        logger.warning(
+            "QEMU runs unjailed as root: a guest that escapes QEMU is root on this host (qemu-jail=off; docs/security.md)",
+            metadata: ["vmm": "\(kind)"])
     }
 
     /// Closes the queue's Redis connections (after the service has returned).

@@ -19,10 +19,23 @@ public final class WorkerHealth: Sendable {
     }
 
     private let current = Mutex<State>(.starting)
+    private let warnings = Mutex<[String]>([])
 
     public init() {}
 
     public var state: State { current.withLock { $0 } }
+
+    /// What a ready worker's operator must know, for the probe's body beside `ready` (`qemu-jail=off:
+    /// QEMU runs unjailed as root`); nil when nothing. It does not make the worker unready: the
+    /// operator chose it, and a probe that failed for it would only take the worker out of service.
+    public var warning: String? {
+        warnings.withLock { $0.isEmpty ? nil : $0.joined(separator: "; ") }
+    }
+
+    /// Adds a warning that holds for the rest of the worker's life (once, however often it is given).
+    func warn(_ text: String) {
+        warnings.withLock { if !$0.contains(text) { $0.append(text) } }
+    }
 
     /// nil when ready, else one line for the probe's body: `starting`, `redis unreachable since 3 s`, `draining`.
     public var notReadyReason: String? {

@@ -22,6 +22,7 @@ public enum DriverSelection {
             throw WorkerConfigurationError(.hostNotReady, "vmm=\(configuration.vmm.rawValue): \(error.message)")
         }
         logger.notice("VMM selected", metadata: ["vmm": "\(kind)", "probes": "\(decision.probes.map(\.description))"])
+        if kind != .firecracker { try checkQEMUJail(configuration) }
         return driver(for: kind, configuration)
     }
 
@@ -53,6 +54,21 @@ public enum DriverSelection {
     ) -> QEMUDriver.Configuration {
         QEMUDriver.Configuration(
             accelerator: accelerator, snapshotDirectory: configuration.snapshots ? configuration.snapshotDirectory : nil,
-            egressPorts: configuration.egressPorts, egressAllowedAddresses: configuration.egressAllowedAddresses)
+            egressPorts: configuration.egressPorts, egressAllowedAddresses: configuration.egressAllowedAddresses,
+            jail: configuration.qemuJail ? QEMUJail() : nil)
+    }
+
+    /// With `qemu-jail=on`, refuses a host that cannot jail QEMU (``QEMUJailProbe``), with every
+    /// reason and the explicit way out, rather than failing every job's boot.
+    public static func checkQEMUJail(
+        _ configuration: WorkerConfiguration, probe: QEMUJailProbe = QEMUJailProbe()
+    ) throws(WorkerConfigurationError) {
+        guard let jail = qemuConfiguration(.tcg, configuration).jail else { return }
+        let problems = probe.problems(for: jail)
+        guard !problems.isEmpty else { return }
+        throw WorkerConfigurationError(
+            .hostNotReady,
+            "qemu-jail=on, but this host cannot jail QEMU: \(problems.joined(separator: "; ")). "
+                + "Fix that, or set qemu-jail=off to run QEMU unjailed as root (docs/security.md)")
     }
 }
