@@ -338,6 +338,24 @@ extension QEMUJailTests {
         #expect(result.stdoutText == "still here\n", "\(result.summary)")
     }
 
+    /// A worker with allow-network checks its proxy at start: a missing binary and one that dies at
+    /// once are errors that say so, not a ready worker whose network jobs all fail.
+    @Test func theEgressProxyIsCheckedAtStart() async throws {
+        let missing = QEMUDriver(configuration: .init(accelerator: .tcg, egressProxyPath: "/nonexistent/codebench-egress", jail: QEMUJail()))
+        await #expect(throws: VMError.self) { try await missing.prepareNetwork() }
+        // /bin/false takes any arguments and exits 1: the proxy "exited at start".
+        let dying = QEMUDriver(configuration: .init(accelerator: .tcg, egressProxyPath: "/bin/false", jail: QEMUJail()))
+        do {
+            try await dying.prepareNetwork()
+            Issue.record("a proxy that exits at once was accepted")
+        } catch let error as VMError {
+            #expect(error.message.contains("exited at start"), "\(error)")
+        }
+        try await Self.driver.prepareNetwork()
+        let proxies = Self.processes(named: "codebench-egres")
+        #expect(!proxies.isEmpty)
+    }
+
     static func children(of parent: Int32) -> [Int32] { VMProcessCensus.children(of: parent) }
 
     static func processes(named comm: String) -> [Int32] {

@@ -23,7 +23,16 @@ public enum DriverSelection {
         }
         logger.notice("VMM selected", metadata: ["vmm": "\(kind)", "probes": "\(decision.probes.map(\.description))"])
         if kind != .firecracker { try checkQEMUJail(configuration) }
-        return driver(for: kind, configuration)
+        let chosen = driver(for: kind, configuration)
+        if configuration.allowNetwork, let qemu = chosen as? QEMUDriver {
+            // Fail at start, loudly, rather than report ready and then fail every network job.
+            do {
+                try await qemu.prepareNetwork()
+            } catch {
+                throw WorkerConfigurationError(.hostNotReady, "allow-network is set, but the egress proxy cannot run: \(error)")
+            }
+        }
+        return chosen
     }
 
     /// Probes what the settings allow with `prober` and picks (``VMMSelection/choose(vmm:qemuAccelerator:probe:report:)``);
