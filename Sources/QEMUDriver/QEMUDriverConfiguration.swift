@@ -47,7 +47,8 @@ extension QEMUDriver {
         /// part of each VM's cgroup memory limit.
         public var tcgTranslationCacheMiB: Int?
         /// How QEMU is jailed (docs/security.md); nil runs it unjailed, as the worker's own uid (root).
-        /// Off by default until the jailed snapshot save and the jailed egress proxy work (issue 12).
+        /// The library leaves it to its caller (the driver also serves tests and benchmarks that compare
+        /// both); the worker turns it on unless `qemu-jail=off`.
         public var jail: QEMUJail?
         /// Bound of a probe boot (``QEMUDriver/probe(accelerator:image:configuration:boot:logger:)``).
         public var kvmProbeTimeout: Duration

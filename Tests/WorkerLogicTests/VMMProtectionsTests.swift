@@ -39,12 +39,13 @@ struct VMMProtectionsTests {
         #expect(Self.detail(.ownRoot, in: protections).hasSuffix("/dev/kvm"))
     }
 
-    @Test("with allow-network, the network namespace is off and the line says why and what keeps it on")
-    func networkJobsShareTheHostsNamespace() {
+    @Test("with allow-network, every protection stays on: a VM with network has its own namespace too, with the proxy's listener")
+    func networkJobsKeepTheirOwnNamespace() {
         let protections = VMMProtections.qemu(
             DriverSelection.qemuConfiguration(.tcg, WorkerConfiguration()), vmMemoryMiB: 256, vcpus: 1, allowNetwork: true)
-        #expect(Self.off(protections) == [.networkNamespace])
-        #expect(Self.detail(.networkNamespace, in: protections).contains("allow-network=false"))
+        #expect(Self.off(protections).isEmpty)
+        #expect(Self.detail(.networkNamespace, in: protections).contains("egress proxy"))
+        #expect(Self.detail(.seccomp, in: protections).contains("spawn"))
     }
 
     @Test("qemu-jail=off turns every protection off, each line naming qemu-jail=on")

@@ -30,6 +30,7 @@ struct VMRun: AsyncParsableCommand {
     var snapshotDir = QEMUDriver.Configuration.defaultSnapshotDirectory
     @Option(help: "Command the snapshot's template VM runs before it is saved; 'none' for none.")
     var snapshotWarmup = QEMUDriver.Configuration.defaultSnapshotWarmup
+    @Flag(help: "Run QEMU unjailed, as root (the worker's qemu-jail=off; docs/security.md).") var unjailed = false
     @Option(help: "trace, debug (shows the boot steps), info, notice, warning, error.") var logLevel = "warning"
     @Argument(parsing: .postTerminator, help: "The shell command, after --.") var command: [String] = []
 
@@ -64,7 +65,8 @@ struct VMRun: AsyncParsableCommand {
         let vm = VMConfiguration(
             image: imageDir.map { GuestImage.at($0) } ?? .at(), vcpus: vcpus, memoryMiB: memoryMib, runtimeDirectory: runtimeDir)
         var qemu = QEMUDriver.Configuration(
-            snapshotDirectory: snapshotDir == "none" ? nil : snapshotDir, snapshotWarmup: snapshotWarmup == "none" ? nil : snapshotWarmup)
+            snapshotDirectory: snapshotDir == "none" ? nil : snapshotDir, snapshotWarmup: snapshotWarmup == "none" ? nil : snapshotWarmup,
+            jail: unjailed ? nil : QEMUJail())
         qemu.accelerator = try await Self.accelerator(
             QEMUAcceleratorChoice(rawValue: accelerator) ?? .auto, image: vm.image, runtimeDirectory: runtimeDir, logger: logger)
         let driver = QEMUDriver(configuration: qemu)

@@ -23,14 +23,12 @@ public enum VMMProtections {
             .init(.ipcNamespace, on: true, "unshare --ipc"),
             .init(.utsNamespace, on: true, "unshare --uts"),
         ]
-        // TODO(lead): with the egress rework every QEMU gets its own network namespace; turn this on then.
         protections.append(
-            allowNetwork
-                ? VMMProtection(
-                    .networkNamespace, on: false,
-                    "only VMs without network get their own (unshare --net); a VM with network shares the host's, "
-                        + "where slirp and its egress proxy connect out. allow-network=false keeps every VM in its own")
-                : VMMProtection(.networkNamespace, on: true, "unshare --net: loopback only (allow-network=false, no VM has network)"))
+            VMMProtection(
+                .networkNamespace, on: true,
+                allowNetwork
+                    ? "unshare --net: loopback only, plus, for a VM with network, the one listener the worker puts there for its egress proxy"
+                    : "unshare --net: loopback only"))
         protections += [
             .init(
                 .ownRoot, on: true,
@@ -38,7 +36,7 @@ public enum VMMProtections {
                     + "directory, /dev/null, /dev/urandom\(kvm ? ", /dev/kvm" : "")"),
             .init(
                 .seccomp, on: true,
-                "QEMU's -sandbox on: obsolete, elevateprivileges and resourcecontrol denied; spawn denied unless the VM has network"),
+                "QEMU's -sandbox on: obsolete, elevateprivileges, spawn and resourcecontrol denied"),
         ]
         protections += qemuCgroup(configuration, limits: jail.cgroup, vmMemoryMiB: vmMemoryMiB, vcpus: vcpus)
         protections += [
