@@ -59,6 +59,7 @@ public struct WorkerBenchmark: Sendable {
             defer { client.close() }
             let platform = WorkerBenchmarkPlatform(client: client)
             try await latency(base: base, driver: driver, platform: platform)
+            try await jailCost(base: base, jailed: driver, platform: platform)
             try await throughput(base: base, driver: driver, platform: platform)
         }
     }
@@ -96,6 +97,26 @@ public struct WorkerBenchmark: Sendable {
             _ = driver.takeSpans()
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) worker, warm-vms 1 \(WorkerBenchmarkSample(warm).summary)")
         }
+    }
+
+    /// `true` through the worker with QEMU jailed (the default) and with `qemu-jail=off`, in the same
+    /// run: what the jail costs a job.
+    private func jailCost(base: WorkerConfiguration, jailed: WorkerBenchmarkTimingDriver, platform: WorkerBenchmarkPlatform) async throws {
+        guard base.qemuJail, jailed.name.hasPrefix("qemu") else { return }
+        var unjailedConfiguration = base
+        unjailedConfiguration.qemuJail = false
+        let unjailed = WorkerBenchmarkTimingDriver(try await DriverSelection.makeDriver(for: unjailedConfiguration, logger: logger))
+        output("\njail cost, `true` one job at a time through the worker")
+        var configuration = base
+        configuration.concurrency = 1
+        let payload = Self.workloads[0].payload
+        let withJail = try await withWorker(configuration, driver: jailed) { _ in try await oneAtATime(platform, ids: "jail-on", payload: payload) }
+        _ = jailed.takeSpans()
+        let withoutJail = try await withWorker(configuration, driver: unjailed) { _ in try await oneAtATime(platform, ids: "jail-off", payload: payload) }
+        output("  qemu-jail on   \(WorkerBenchmarkSample(withJail).summary)")
+        output("  qemu-jail off  \(WorkerBenchmarkSample(withoutJail).summary)")
+        let cost = WorkerBenchmarkSample(withJail).percentile(50) - WorkerBenchmarkSample(withoutJail).percentile(50)
+        output(String(format: "  the jail's cost per job, p50 on - off: %+.1f ms", cost))
     }
 
     /// Enqueue-to-terminal latency of `options.latencyJobs` jobs, pushed one after another, each once
