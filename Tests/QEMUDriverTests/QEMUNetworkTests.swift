@@ -74,7 +74,9 @@ extension QEMUVMTests {
             #expect(result.stdoutText == "lo None\n", "\(result.summary)")
         }
 
-        @Test func httpsThroughTheProxyReachesPyPI() async throws {
+        /// Unjailed (a proxy process per connection) and jailed (the listener in QEMU's own network
+        /// namespace, served by the one proxy process).
+        @Test(arguments: [false, true]) func httpsThroughTheProxyReachesPyPI(jailed: Bool) async throws {
             // The one public destination these machines can reach; elsewhere the test says why it skips.
             guard hostReaches("pypi.org", port: 443) else {
                 print("QEMUVMTests.Network.httpsThroughTheProxyReachesPyPI skipped: this host cannot reach pypi.org:443")
@@ -86,6 +88,7 @@ extension QEMUVMTests {
             let addresses = (try? runShell("getent ahostsv4 pypi.org | cut -d' ' -f1 | sort -u"))?.split(separator: "\n").map(String.init) ?? []
             var configuration = VMTest.driver.configuration
             configuration.egressAllowedAddresses = addresses
+            if jailed { configuration.jail = QEMUJail() }
             // The host's CA list goes in on stdin: the guest image has none, and a network that intercepts
             // TLS (this sandbox's does) signs with a CA only the host trusts. Verification stays on.
             let certificates = (try? String(contentsOfFile: "/etc/ssl/certs/ca-certificates.crt", encoding: .utf8)) ?? ""

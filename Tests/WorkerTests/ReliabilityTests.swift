@@ -108,6 +108,22 @@ struct ReliabilityTests {
         }
     }
 
+    @Test("a worker SIGKILLed mid-job leaves no QEMU running 2 s later, with no other worker to sweep")
+    func sigkillLeavesNoQEMU() async throws {
+        try await Fleet.with { fleet in
+            let worker = try fleet.worker("doomed")
+            try await fleet.push(#"{"id":"k2","command":"sleep 30"}"#)
+            _ = try await fleet.waitFor("k2") { $0.contains("running") }
+            #expect(!qemuProcesses(using: fleet.runtimeDirectory).isEmpty, "the job's VM runs")
+            await worker.kill()
+            try await Task.sleep(for: .seconds(2))
+            // The parent-death signals and the PID namespace took the VM down; nobody swept it.
+            #expect(qemuProcesses(using: fleet.runtimeDirectory).isEmpty, "\(qemuProcesses(using: fleet.runtimeDirectory))")
+            let jailed = (try? runShell("ps -eo uid=,comm= | awk '$1 >= 64000 && $1 <= 64999 && $2 ~ /^qemu/' | wc -l")) ?? "?"
+            #expect(jailed == "0", "QEMUs still running as a jail uid: \(jailed)")
+        }
+    }
+
     @Test("SIGTERM with a long job and a short grace: the job goes back to the queue and a second worker completes it")
     func sigtermRequeues() async throws {
         try await Fleet.with { fleet in
