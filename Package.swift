@@ -145,7 +145,7 @@ let package = Package(
         .executableTarget(
             name: "CodeBenchWorkerCLI",
             dependencies: [
-                "Worker", "JobQueue", "RedisClient", "MicroVM", "QEMUDriver", "FirecrackerDriver", "Observability",
+                "Worker", "JobQueue", "Judging", "RedisClient", "MicroVM", "QEMUDriver", "FirecrackerDriver", "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -223,7 +223,7 @@ let package = Package(
         ),
         .testTarget(
             name: "JobQueueTests",
-            dependencies: ["JobQueue", "RedisClient", "TestSupport"],
+            dependencies: ["JobQueue", "Judging", "RedisClient", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         // The Worker's lifecycle over an in-memory queue and a scripted VM driver: no redis-server, no QEMU,
