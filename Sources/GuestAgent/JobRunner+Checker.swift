@@ -38,12 +38,12 @@ extension JobRunner {
 
     /// Runs the checker on one case's output.
     func check(
-        _ checker: PreparedChecker, test: TestCase, output: [UInt8], limits: ResourceLimits, label: String
+        _ checker: PreparedChecker, test: TestCase, output: [UInt8], limits: ResourceLimits, label: String, keeping: [String]
     ) throws -> (Verdict, String?) {
         let directory = try WorkDirectory.create(label: label, sizeBytes: limits.memoryBytes, sandbox: sandbox)
         defer {
             directory.remove()
-            sandbox.removeJobLeftovers()
+            sandbox.removeJobLeftovers(keeping: keeping)
         }
         try checker.directory.copyContents(to: directory, sandbox: sandbox)
         let files = Self.checkerFiles

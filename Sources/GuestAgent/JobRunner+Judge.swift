@@ -26,7 +26,8 @@ extension JobRunner {
                 continue
             }
             let (result, stdout, stderr) = try runCase(
-                test, judge, argv: argv, base: base, checker: checker, label: "job-\(number)-case-\(index + 1)")
+                test, judge, argv: argv, base: base, checker: checker, label: "job-\(number)-case-\(index + 1)",
+                keeping: [base.path] + (checker.map { [$0.directory.path] } ?? []))
             results.append(result)
             // The first failing case's output is the job's; while all pass, the last one's.
             if reported == nil || reported?.test.verdict == .accepted { reported = (result, stdout, stderr) }
@@ -47,13 +48,14 @@ extension JobRunner {
 
     /// One case: a fresh copy of the compiled directory, the program, then the comparison or the checker.
     private func runCase(
-        _ test: TestCase, _ judge: JudgeSpec, argv: [String], base: WorkDirectory, checker: PreparedChecker?, label: String
+        _ test: TestCase, _ judge: JudgeSpec, argv: [String], base: WorkDirectory, checker: PreparedChecker?, label: String,
+        keeping: [String]
     ) throws -> (TestResult, [UInt8], [UInt8]) {
         let directory = try WorkDirectory.create(label: label, sizeBytes: test.limits.memoryBytes, sandbox: sandbox)
         defer {
             directory.remove()
             // Nothing a case leaves in /tmp or /dev/shm may reach the next one.
-            sandbox.removeJobLeftovers()
+            sandbox.removeJobLeftovers(keeping: keeping)
         }
         try base.copyContents(to: directory, sandbox: sandbox)
         let stdinFD = try openStdin(test.stdin, label: label)
@@ -62,7 +64,7 @@ extension JobRunner {
 
         var (verdict, message) = StepVerdict.classify(outcome, test.limits)
         if verdict == .ok {
-            (verdict, message) = try judgeOutput(test, judge, outcome.stdout, checker: checker, label: label)
+            (verdict, message) = try judgeOutput(test, judge, outcome.stdout, checker: checker, label: label, keeping: keeping)
         }
         let bound = judge.caseOutputBytes
         let result = TestResult(
@@ -78,10 +80,11 @@ extension JobRunner {
     /// A clean run's output against the case: the checker when there is one, else the comparison when
     /// the case has an expected output, else accepted.
     private func judgeOutput(
-        _ test: TestCase, _ judge: JudgeSpec, _ stdout: [UInt8], checker: PreparedChecker?, label: String
+        _ test: TestCase, _ judge: JudgeSpec, _ stdout: [UInt8], checker: PreparedChecker?, label: String, keeping: [String]
     ) throws -> (Verdict, String?) {
         if let checker {
-            return try check(checker, test: test, output: stdout, limits: judge.checkerLimits, label: label + "-checker")
+            return try check(
+                checker, test: test, output: stdout, limits: judge.checkerLimits, label: label + "-checker", keeping: keeping)
         }
         guard let expected = test.expectedOutput else { return (.accepted, nil) }
         if judge.comparison.accepts(expected: expected, actual: stdout) { return (.accepted, nil) }
