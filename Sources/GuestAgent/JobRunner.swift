@@ -51,8 +51,9 @@ final class JobRunner {
         var argv: [String]
         switch request.workload {
         case .shell(let command):
-            // With arguments, bash gets a $0 so that they are $1, $2, ... as in a script.
-            argv = ["bash", "-c", command] + (request.arguments.isEmpty ? [] : ["bash"])
+            // An explicit $0 ("bash", what bash -c sets anyway) so that arguments, the job's or a case's,
+            // are $1, $2, ... as in a script.
+            argv = ["bash", "-c", command, "bash"]
         case .program(let language, let source):
             let recipe = language.recipe(
                 entry: language.defaultEntry, sources: request.files.map(\.name), options: request.compilerOptions,
