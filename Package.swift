@@ -51,7 +51,9 @@ let package = Package(
         // MARK: Guest
         // Shared by the host and the in-guest agent; depends on nothing but FoundationEssentials
         // so the agent stays a small static binary.
-        .target(name: "AgentProtocol", swiftSettings: swiftSettings),
+        // Judge mode's pure rules (output comparison, work file names): the parser, the agent and fast tests share them.
+        .target(name: "Judging", swiftSettings: swiftSettings),
+        .target(name: "AgentProtocol", dependencies: ["Judging"], swiftSettings: swiftSettings),
         .executableTarget(name: "GuestAgent", dependencies: ["AgentProtocol"], swiftSettings: swiftSettings),
 
         // MARK: VMs
@@ -100,7 +102,7 @@ let package = Package(
         .target(
             name: "JobQueue",
             dependencies: [
-                "RedisClient", "RESP",
+                "RedisClient", "RESP", "Judging",
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -143,7 +145,7 @@ let package = Package(
         .executableTarget(
             name: "CodeBenchWorkerCLI",
             dependencies: [
-                "Worker", "JobQueue", "RedisClient", "MicroVM", "QEMUDriver", "FirecrackerDriver", "Observability",
+                "Worker", "JobQueue", "Judging", "RedisClient", "MicroVM", "QEMUDriver", "FirecrackerDriver", "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -184,7 +186,7 @@ let package = Package(
             dependencies: ["RedisClient", "RESP", "TestSupport", .product(name: "NIOSSL", package: "swift-nio-ssl")],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol"], swiftSettings: swiftSettings),
+        .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol", "Judging"], swiftSettings: swiftSettings),
         .testTarget(name: "EgressProxyTests", dependencies: ["EgressProxy", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "QEMUDriverTests",
@@ -221,7 +223,7 @@ let package = Package(
         ),
         .testTarget(
             name: "JobQueueTests",
-            dependencies: ["JobQueue", "RedisClient", "TestSupport"],
+            dependencies: ["JobQueue", "Judging", "RedisClient", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         // The Worker's lifecycle over an in-memory queue and a scripted VM driver: no redis-server, no QEMU,

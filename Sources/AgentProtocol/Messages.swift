@@ -4,6 +4,11 @@ import FoundationEssentials
 /// the agent announces it in ``AgentHello`` and refuses requests for another version.
 public let agentProtocolVersion: UInt8 = 1
 
+/// Additive revisions within ``agentProtocolVersion``, announced in ``AgentHello/revision``: 2 added judge
+/// mode (``RunRequest/files``, ``RunRequest/judge``, CPU, file-size and compile limits). An agent of an
+/// older revision ignores the fields it does not know, so a host must not send those to it.
+public let agentProtocolRevision = 2
+
 /// Languages the guest image can build and run from source.
 public enum Language: String, Codable, Sendable, CaseIterable {
     case python
@@ -16,6 +21,8 @@ public enum Language: String, Codable, Sendable, CaseIterable {
 public enum Workload: Codable, Sendable, Equatable {
     case shell(command: String)
     case program(language: Language, source: String)
+    /// A program whose sources all came in ``RunRequest/files``; `entry` names the one to run (revision 2).
+    case project(language: Language, entry: String)
 }
 
 /// Hard limits the agent enforces inside the guest. The host enforces its own, looser, bounds too
@@ -29,17 +36,33 @@ public struct ResourceLimits: Codable, Sendable, Equatable {
     public var maxProcesses: Int
     /// Bytes kept per stream (stdout, stderr); the rest is discarded and the result says it was truncated.
     public var maxOutputBytesPerStream: Int
+    /// CPU time of the step's cgroup (all its processes); past it the step is killed (`cpu_time_limit`). Nil: none.
+    public var cpuTimeMilliseconds: Int?
+    /// Largest file a program may write (RLIMIT_FSIZE); a bigger write gets SIGXFSZ. Nil: none.
+    public var maxFileSizeBytes: Int?
+    /// Wall time of the compile step; nil compiles under ``wallTimeMilliseconds``, as before revision 2.
+    public var compileWallTimeMilliseconds: Int?
+    /// Memory of the compile step (never below the agent's compile floor); nil uses ``memoryBytes``.
+    public var compileMemoryBytes: Int?
 
     public init(
         wallTimeMilliseconds: Int = 10_000,
         memoryBytes: Int = 256 << 20,
         maxProcesses: Int = 64,
-        maxOutputBytesPerStream: Int = 1 << 20
+        maxOutputBytesPerStream: Int = 1 << 20,
+        cpuTimeMilliseconds: Int? = nil,
+        maxFileSizeBytes: Int? = nil,
+        compileWallTimeMilliseconds: Int? = nil,
+        compileMemoryBytes: Int? = nil
     ) {
         self.wallTimeMilliseconds = wallTimeMilliseconds
         self.memoryBytes = memoryBytes
         self.maxProcesses = maxProcesses
         self.maxOutputBytesPerStream = maxOutputBytesPerStream
+        self.cpuTimeMilliseconds = cpuTimeMilliseconds
+        self.maxFileSizeBytes = maxFileSizeBytes
+        self.compileWallTimeMilliseconds = compileWallTimeMilliseconds
+        self.compileMemoryBytes = compileMemoryBytes
     }
 }
 
@@ -50,12 +73,57 @@ public struct RunRequest: Codable, Sendable, Equatable {
     public var workload: Workload
     public var stdin: Data
     public var limits: ResourceLimits
+    /// Files written into the working directory before compile and run (revision 2).
+    public var files: [WorkFile]
+    /// Command-line arguments of the program (not of a shell workload's command).
+    public var arguments: [String]
+    /// Added to the compile command after the language's own flags; the host checked them against its allow-list.
+    public var compilerOptions: [String]
+    /// Test cases and how to judge them; nil runs the workload once, as before revision 2.
+    public var judge: JudgeSpec?
 
-    public init(id: String, workload: Workload, stdin: Data = Data(), limits: ResourceLimits = ResourceLimits()) {
+    public init(
+        id: String, workload: Workload, stdin: Data = Data(), limits: ResourceLimits = ResourceLimits(),
+        files: [WorkFile] = [], arguments: [String] = [], compilerOptions: [String] = [], judge: JudgeSpec? = nil
+    ) {
         self.id = id
         self.workload = workload
         self.stdin = stdin
         self.limits = limits
+        self.files = files
+        self.arguments = arguments
+        self.compilerOptions = compilerOptions
+        self.judge = judge
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, workload, stdin, limits, files, arguments, compilerOptions, judge
+    }
+
+    /// Revision 1 requests have none of the judge fields: they decode as empty.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(String.self, forKey: .id)
+        workload = try container.decode(Workload.self, forKey: .workload)
+        stdin = try container.decode(Data.self, forKey: .stdin)
+        limits = try container.decode(ResourceLimits.self, forKey: .limits)
+        files = try container.decodeIfPresent([WorkFile].self, forKey: .files) ?? []
+        arguments = try container.decodeIfPresent([String].self, forKey: .arguments) ?? []
+        compilerOptions = try container.decodeIfPresent([String].self, forKey: .compilerOptions) ?? []
+        judge = try container.decodeIfPresent(JudgeSpec.self, forKey: .judge)
+    }
+
+    /// Empty judge fields are left out, so a revision 1 request encodes exactly as before.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(workload, forKey: .workload)
+        try container.encode(stdin, forKey: .stdin)
+        try container.encode(limits, forKey: .limits)
+        if !files.isEmpty { try container.encode(files, forKey: .files) }
+        if !arguments.isEmpty { try container.encode(arguments, forKey: .arguments) }
+        if !compilerOptions.isEmpty { try container.encode(compilerOptions, forKey: .compilerOptions) }
+        try container.encodeIfPresent(judge, forKey: .judge)
     }
 }
 
@@ -68,6 +136,14 @@ public enum Verdict: String, Codable, Sendable, Equatable {
     case outputLimit = "output_limit"
     case compileError = "compile_error"
     case internalError = "internal_error"
+    /// The step used more CPU time than ``ResourceLimits/cpuTimeMilliseconds`` (revision 2).
+    case cpuTimeLimit = "cpu_time_limit"
+    /// Judge mode: the case's output passed the comparison or the checker.
+    case accepted
+    /// Judge mode: the program ran cleanly but its output did not pass.
+    case wrongAnswer = "wrong_answer"
+    /// Judge mode: not run, because an earlier case failed and the job stops on failure.
+    case skipped
 }
 
 /// The outcome of a ``RunRequest``.
@@ -89,12 +165,15 @@ public struct RunResult: Codable, Sendable, Equatable {
     public var compileOutput: Data?
     /// A sentence for a person, set for every verdict but `ok` (e.g. "time limit of 2 s exceeded").
     public var message: String?
+    /// Judge mode: one result per case, in the request's order; nil outside judge mode.
+    public var tests: [TestResult]?
 
     public init(
         id: String, verdict: Verdict, exitCode: Int32?, signal: Int32?, stdout: Data, stderr: Data,
         stdoutTruncated: Bool, stderrTruncated: Bool, wallTimeMilliseconds: Int, cpuTimeMilliseconds: Int,
-        peakMemoryBytes: Int, compileOutput: Data? = nil, message: String? = nil
+        peakMemoryBytes: Int, compileOutput: Data? = nil, message: String? = nil, tests: [TestResult]? = nil
     ) {
+        self.tests = tests
         self.id = id
         self.verdict = verdict
         self.exitCode = exitCode
@@ -119,8 +198,14 @@ public struct AgentHello: Codable, Sendable, Equatable {
     public var kernel: String
     /// The ``AgentResume/nonce`` this hello answers; nil for the unsolicited hello of a new connection.
     public var resumeNonce: String?
+    /// ``agentProtocolRevision`` of the agent; nil from agents older than revision 2.
+    public var revision: Int?
 
-    public init(protocolVersion: UInt8 = agentProtocolVersion, agentVersion: String, kernel: String, resumeNonce: String? = nil) {
+    public init(
+        protocolVersion: UInt8 = agentProtocolVersion, agentVersion: String, kernel: String, resumeNonce: String? = nil,
+        revision: Int? = agentProtocolRevision
+    ) {
+        self.revision = revision
         self.protocolVersion = protocolVersion
         self.agentVersion = agentVersion
         self.kernel = kernel

@@ -59,8 +59,9 @@ public enum RequestRules {
     public static let maximumOutputBytes = 8 << 20
 
     /// Largest `run` frame payload the agent reads: ``maximumStdinBytes`` in base64 (4/3) plus
-    /// ``maximumSourceBytes`` with every character escaped as `\uXXXX` (6 bytes), plus the rest, rounded up.
-    public static let maximumRequestPayloadBytes = 32 << 20
+    /// ``maximumSourceBytes`` with every character escaped as `\uXXXX` (6 bytes), plus ``maximumFilesBytes``
+    /// in base64 and the rest, rounded up.
+    public static let maximumRequestPayloadBytes = 40 << 20
 
     // MARK: Field names
 
@@ -134,6 +135,7 @@ public enum RequestRules {
         switch workload {
         case .shell(let command): problem(command: command)
         case .program(_, let source): problem(source: source)
+        case .project: nil
         }
     }
 
@@ -211,13 +213,14 @@ public enum RequestRules {
             ?? problem(workload: request.workload)
             ?? problem(stdin: request.stdin)
             ?? problem(limits: request.limits)
+            ?? judgeProblem(request: request)
     }
 
     private static func below(_ value: Int, _ minimum: Int, _ field: String) -> String? {
         value < minimum ? "field '\(field)' must be at least \(minimum)" : nil
     }
 
-    private static func outside(_ value: Int, _ minimum: Int, _ maximum: Int, _ field: String) -> String? {
+    static func outside(_ value: Int, _ minimum: Int, _ maximum: Int, _ field: String) -> String? {
         if value < minimum { return "field '\(field)' must be at least \(minimum)" }
         if value > maximum { return "field '\(field)' must be at most \(maximum)" }
         return nil

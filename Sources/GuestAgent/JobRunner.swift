@@ -2,7 +2,8 @@ import AgentProtocol
 import FoundationEssentials
 import Glibc
 
-/// Runs one ``RunRequest`` end to end: work directory, optional compile, run, verdict, clean-up.
+/// Runs one ``RunRequest`` end to end: work directory, files, optional compile, then one run (or, in
+/// judge mode, one run per test case: `JobRunner+Judge.swift`), verdict, clean-up.
 final class JobRunner {
     let sandbox: Sandbox
     let reaper: ChildReaper
@@ -27,11 +28,15 @@ final class JobRunner {
             return try run(request, number: jobCount)
         } catch {
             Log.error("job \(Log.printable(request.id)): \(error)")
-            return RunResult(
-                id: request.id, verdict: .internalError, exitCode: nil, signal: nil, stdout: Data(), stderr: Data(),
-                stdoutTruncated: false, stderrTruncated: false, wallTimeMilliseconds: 0, cpuTimeMilliseconds: 0,
-                peakMemoryBytes: 0, message: "agent failed: \(error)")
+            return internalError(request, "agent failed: \(error)")
         }
+    }
+
+    func internalError(_ request: RunRequest, _ message: String) -> RunResult {
+        RunResult(
+            id: request.id, verdict: .internalError, exitCode: nil, signal: nil, stdout: Data(), stderr: Data(),
+            stdoutTruncated: false, stderrTruncated: false, wallTimeMilliseconds: 0, cpuTimeMilliseconds: 0,
+            peakMemoryBytes: 0, message: withSandboxNote(message))
     }
 
     private func run(_ request: RunRequest, number: Int) throws -> RunResult {
@@ -41,45 +46,75 @@ final class JobRunner {
             directory.remove()
             sandbox.removeJobLeftovers()
         }
-        let stdinFD = try openStdin(request.stdin, number: number)
+        for file in request.files { try directory.write(file.name, [UInt8](file.content), sandbox: sandbox) }
+
+        var argv: [String]
+        switch request.workload {
+        case .shell(let command):
+            // An explicit $0 ("bash", what bash -c sets anyway) so that arguments, the job's or a case's,
+            // are $1, $2, ... as in a script.
+            argv = ["bash", "-c", command, "bash"]
+        case .program(let language, let source):
+            let recipe = language.recipe(
+                entry: language.defaultEntry, sources: request.files.map(\.name), options: request.compilerOptions,
+                importable: !request.files.isEmpty)
+            try directory.write(recipe.sourceFile, Array(source.utf8), sandbox: sandbox)
+            if let failure = try compile(recipe, request, in: directory, label: "job-\(number)-build") { return failure }
+            argv = recipe.run
+        case .project(let language, let entry):
+            let recipe = language.recipe(
+                entry: entry, sources: request.files.map(\.name), options: request.compilerOptions, importable: true)
+            if let failure = try compile(recipe, request, in: directory, label: "job-\(number)-build") { return failure }
+            argv = recipe.run
+        }
+        if let judge = request.judge {
+            return try runCases(judge, request, argv: argv, base: directory, number: number)
+        }
+        let stdinFD = try openStdin(request.stdin, label: "\(number)")
         defer { close(stdinFD) }
+        let outcome = try step("job-\(number)", argv + request.arguments, in: directory, stdin: stdinFD, limits: limits)
+        return result(request, outcome)
+    }
+
+    /// Runs `argv` as one sandboxed step in `directory` under `limits`.
+    func step(
+        _ name: String, _ argv: [String], in directory: WorkDirectory, stdin: Int32, limits: ResourceLimits
+    ) throws -> StepOutcome {
         let environment = [
             "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(directory.path)", "TMPDIR=\(directory.path)", "LANG=C.UTF-8",
         ] + GuestNetwork.jobEnvironment
-        func step(_ name: String, _ argv: [String], stdin: Int32, memory: Int, processes: Int) throws -> StepOutcome {
-            try StepRunner(sandbox: sandbox, reaper: reaper).run(StepSpec(
-                name: name, argv: argv, environment: environment, directory: directory.path, stdinFD: stdin,
-                wallTimeMilliseconds: limits.wallTimeMilliseconds, memoryBytes: memory,
-                maxProcesses: processes, maxOutputBytesPerStream: limits.maxOutputBytesPerStream))
-        }
+        return try StepRunner(sandbox: sandbox, reaper: reaper).run(StepSpec(
+            name: name, argv: argv, environment: environment, directory: directory.path, stdinFD: stdin,
+            wallTimeMilliseconds: limits.wallTimeMilliseconds, memoryBytes: limits.memoryBytes,
+            maxProcesses: limits.maxProcesses, maxOutputBytesPerStream: limits.maxOutputBytesPerStream,
+            cpuTimeMilliseconds: limits.cpuTimeMilliseconds, maxFileSizeBytes: limits.maxFileSizeBytes))
+    }
 
-        let argv: [String]
-        switch request.workload {
-        case .shell(let command):
-            argv = ["bash", "-c", command]
-        case .program(let language, let source):
-            let recipe = language.recipe
-            try directory.write(recipe.sourceFile, Array(source.utf8), sandbox: sandbox)
-            if let compile = recipe.compile {
-                let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
-                guard devNull >= 0 else { throw AgentError.system("open /dev/null") }
-                defer { close(devNull) }
-                let built = try step(
-                    "job-\(number)-build", compile, stdin: devNull,
-                    memory: max(limits.memoryBytes, JobRunner.minimumCompileMemoryBytes),
-                    processes: max(limits.maxProcesses, JobRunner.minimumCompileProcesses))
-                if !built.succeeded { return compileFailure(request, built) }
-            }
-            argv = recipe.run
-        }
-        let outcome = try step("job-\(number)", argv, stdin: stdinFD, memory: limits.memoryBytes, processes: limits.maxProcesses)
-        return result(request, outcome)
+    /// The compile limits: the request's compile wall time and memory when set, else the run's; never
+    /// below the compiler's floors.
+    static func compileLimits(_ limits: ResourceLimits) -> ResourceLimits {
+        ResourceLimits(
+            wallTimeMilliseconds: limits.compileWallTimeMilliseconds ?? limits.wallTimeMilliseconds,
+            memoryBytes: max(limits.compileMemoryBytes ?? limits.memoryBytes, minimumCompileMemoryBytes),
+            maxProcesses: max(limits.maxProcesses, minimumCompileProcesses),
+            maxOutputBytesPerStream: limits.maxOutputBytesPerStream)
+    }
+
+    /// Compiles `recipe` in `directory` when the language has a compile step; the failure result, or nil.
+    func compile(_ recipe: LanguageRecipe, _ request: RunRequest, in directory: WorkDirectory, label: String) throws -> RunResult? {
+        guard let compile = recipe.compile else { return nil }
+        let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
+        guard devNull >= 0 else { throw AgentError.system("open /dev/null") }
+        defer { close(devNull) }
+        let limits = Self.compileLimits(request.limits)
+        let built = try step(label, compile, in: directory, stdin: devNull, limits: limits)
+        return built.succeeded ? nil : compileFailure(request, built, limits)
     }
 
     /// Stdin is a file, not a pipe: no writer to schedule, and the job may seek. It lives outside the
     /// work directory and is unlinked at once, so only the open descriptor reaches the job.
-    private func openStdin(_ bytes: Data, number: Int) throws -> Int32 {
-        let path = "/tmp/codebench-agent-\(getpid())-stdin-\(number)"
+    func openStdin(_ bytes: Data, label: String) throws -> Int32 {
+        let path = "/tmp/codebench-agent-\(getpid())-stdin-\(label)"
         unlink(path)
         try Posix.writeFile(path, [UInt8](bytes), mode: 0o600)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
@@ -90,28 +125,7 @@ final class JobRunner {
     }
 
     private func result(_ request: RunRequest, _ outcome: StepOutcome) -> RunResult {
-        let limits = request.limits
-        let verdict: Verdict
-        var message: String?
-        if outcome.outputOverflow {
-            verdict = .outputLimit
-            let stream = outcome.stdoutTruncated ? "stdout" : "stderr"
-            message = "output limit of \(Format.bytes(limits.maxOutputBytesPerStream)) exceeded on \(stream)"
-        } else if outcome.timedOut {
-            verdict = .timeLimit
-            message = "time limit of \(Format.duration(milliseconds: limits.wallTimeMilliseconds)) exceeded"
-        } else if outcome.oomKilled {
-            verdict = .memoryLimit
-            message = "memory limit of \(Format.bytes(limits.memoryBytes)) exceeded"
-        } else if let signal = outcome.signal {
-            verdict = .runtimeError
-            message = "killed by signal \(signal) (\(SignalNames.name(signal)))"
-        } else if let code = outcome.exitCode, code != 0 {
-            verdict = .runtimeError
-            message = "exited with code \(code)"
-        } else {
-            verdict = .ok
-        }
+        let (verdict, message) = StepVerdict.classify(outcome, request.limits)
         return RunResult(
             id: request.id, verdict: verdict, exitCode: outcome.exitCode, signal: outcome.signal,
             stdout: Data(outcome.stdout), stderr: Data(outcome.stderr),
@@ -120,13 +134,12 @@ final class JobRunner {
             peakMemoryBytes: outcome.peakMemoryBytes, message: withSandboxNote(message))
     }
 
-    private func compileFailure(_ request: RunRequest, _ outcome: StepOutcome) -> RunResult {
-        let limits = request.limits
+    private func compileFailure(_ request: RunRequest, _ outcome: StepOutcome, _ limits: ResourceLimits) -> RunResult {
         let reason: String
         if outcome.timedOut {
             reason = "compilation exceeded the time limit of \(Format.duration(milliseconds: limits.wallTimeMilliseconds))"
         } else if outcome.oomKilled {
-            reason = "compilation exceeded the memory limit of \(Format.bytes(max(limits.memoryBytes, JobRunner.minimumCompileMemoryBytes)))"
+            reason = "compilation exceeded the memory limit of \(Format.bytes(limits.memoryBytes))"
         } else if outcome.outputOverflow {
             reason = "compiler output exceeded \(Format.bytes(limits.maxOutputBytesPerStream))"
         } else if let signal = outcome.signal {
@@ -144,7 +157,7 @@ final class JobRunner {
             peakMemoryBytes: outcome.peakMemoryBytes, compileOutput: Data(diagnostics), message: withSandboxNote(reason))
     }
 
-    private func withSandboxNote(_ message: String?) -> String? {
+    func withSandboxNote(_ message: String?) -> String? {
         guard let reason = sandbox.unconfinedReason else { return message }
         return message.map { "\($0) [unconfined: \(reason)]" } ?? "unconfined: \(reason)"
     }

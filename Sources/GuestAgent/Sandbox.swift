@@ -73,13 +73,16 @@ struct Sandbox {
     /// Shared writable places a job can leave files in (they would outlive it and count against guest RAM).
     static let sharedScratchDirectories = ["/tmp", "/dev/shm"]
 
-    /// Removes what the runner user left in the shared scratch directories.
-    func removeJobLeftovers() {
+    /// Removes what the runner user left in the shared scratch directories, except `keeping`: the work
+    /// directories still in use (judge mode's compiled program and checker live under /tmp between cases,
+    /// owned by the runner).
+    func removeJobLeftovers(keeping: [String] = []) {
         guard confined else { return }
         for directory in Sandbox.sharedScratchDirectories {
             for name in Posix.listDirectory(directory) {
                 var info = stat()
                 let path = "\(directory)/\(name)"
+                if keeping.contains(path) { continue }
                 if lstat(path, &info) == 0 && info.st_uid == Sandbox.runnerID { WorkDirectory.removeTree(path) }
             }
         }

@@ -11,6 +11,10 @@ struct StepSpec {
     var memoryBytes: Int
     var maxProcesses: Int
     var maxOutputBytesPerStream: Int
+    /// The cgroup's CPU time (cpu.stat usage_usec), polled while the step runs; nil: no CPU limit.
+    var cpuTimeMilliseconds: Int? = nil
+    /// RLIMIT_FSIZE of the step's processes; nil: unlimited (its tmpfs still bounds it).
+    var maxFileSizeBytes: Int? = nil
 }
 
 /// What happened to a step, before it is turned into a verdict.
@@ -22,13 +26,15 @@ struct StepOutcome {
     var stdoutTruncated: Bool
     var stderrTruncated: Bool
     var timedOut: Bool
+    /// Killed for using more than ``StepSpec/cpuTimeMilliseconds`` of CPU time.
+    var cpuTimedOut: Bool = false
     var outputOverflow: Bool
     var oomKilled: Bool
     var wallTimeMilliseconds: Int
     var cpuTimeMilliseconds: Int
     var peakMemoryBytes: Int
 
-    var succeeded: Bool { exitCode == 0 && !timedOut && !outputOverflow && !oomKilled }
+    var succeeded: Bool { exitCode == 0 && !timedOut && !cpuTimedOut && !outputOverflow && !oomKilled }
 }
 
 /// Spawns a step, feeds nothing (stdin is a file), collects both output pipes with poll() and enforces
@@ -41,6 +47,8 @@ struct StepRunner {
     private static let drainGraceMilliseconds = 2000
     /// memory.current sampling period when the kernel has no memory.peak.
     private static let samplePeriodMilliseconds = 10
+    /// How often cpu.stat is read under a CPU limit: a program overruns its limit by at most about this.
+    private static let cpuPollMilliseconds = 20
 
     func run(_ spec: StepSpec) throws -> StepOutcome {
         let out = try Posix.makePipe()
@@ -69,7 +77,7 @@ struct StepRunner {
                 }
             }
             started = Posix.monotonicMilliseconds()
-            pid = try cgroup.map { try $0.spawnInside(spawn) } ?? spawn()
+            pid = try FileSizeLimit.while(spec.maxFileSizeBytes) { try cgroup.map { try $0.spawnInside(spawn) } ?? spawn() }
         } catch {
             [out.read, out.write, err.read, err.write].forEach { close($0) }
             cgroup?.destroy(reaper: reaper)
@@ -84,6 +92,7 @@ struct StepRunner {
         var exit: ExitRecord?
         var exitedAt = 0
         var timedOut = false
+        var cpuTimedOut = false
         var overflow = false
         var killedAt: Int?
         var sampledPeak = 0
@@ -112,6 +121,12 @@ struct StepRunner {
                 timedOut = true
                 killJob()
             }
+            if exit == nil && !cpuTimedOut, let cpuLimit = spec.cpuTimeMilliseconds, let used = cgroup?.cpuMicroseconds,
+                used / 1000 >= cpuLimit
+            {
+                cpuTimedOut = true
+                killJob()
+            }
             if exit != nil && !stdout.isOpen && !stderr.isOpen { break }
             if let killedAt, now - killedAt > StepRunner.drainGraceMilliseconds {
                 if exit != nil { break }
@@ -122,6 +137,7 @@ struct StepRunner {
 
             var timeout = exit == nil && !timedOut ? deadline - now : 100
             if sampleMemory { timeout = min(timeout, StepRunner.samplePeriodMilliseconds) }
+            if spec.cpuTimeMilliseconds != nil && exit == nil { timeout = min(timeout, StepRunner.cpuPollMilliseconds) }
             var fds = [pollfd(fd: reaper.wakeFD, events: Int16(POLLIN), revents: 0)]
             if stdout.isOpen { fds.append(pollfd(fd: stdout.fd, events: Int16(POLLIN), revents: 0)) }
             if stderr.isOpen { fds.append(pollfd(fd: stderr.fd, events: Int16(POLLIN), revents: 0)) }
@@ -139,7 +155,7 @@ struct StepRunner {
             exitCode: record.exitCode, signal: record.signal,
             stdout: stdout.bytes, stderr: stderr.bytes,
             stdoutTruncated: stdout.truncated, stderrTruncated: stderr.truncated,
-            timedOut: timedOut, outputOverflow: overflow,
+            timedOut: timedOut, cpuTimedOut: cpuTimedOut, outputOverflow: overflow,
             oomKilled: (cgroup?.oomKills ?? 0) > 0,
             wallTimeMilliseconds: exitedAt - started,
             cpuTimeMilliseconds: cgroup?.cpuMicroseconds.map { $0 / 1000 } ?? record.cpuMilliseconds,

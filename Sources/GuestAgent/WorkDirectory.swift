@@ -7,13 +7,18 @@ struct WorkDirectory {
     let mounted: Bool
 
     static func create(number: Int, sizeBytes: Int, sandbox: Sandbox) throws -> WorkDirectory {
+        try create(label: "job-\(number)", sizeBytes: sizeBytes, sandbox: sandbox)
+    }
+
+    /// A directory named by `label` (`job-3`, `job-3-case-2`), unique among the agent's live directories.
+    static func create(label: String, sizeBytes: Int, sandbox: Sandbox) throws -> WorkDirectory {
         if !sandbox.confined {
-            let path = "/tmp/codebench-agent-\(getpid())-job-\(number)"
+            let path = "/tmp/codebench-agent-\(getpid())-\(label)"
             removeTree(path)
             guard mkdir(path, 0o700) == 0 else { throw AgentError.system("mkdir \(path)") }
             return WorkDirectory(path: path, mounted: false)
         }
-        let path = "/tmp/job-\(number)"
+        let path = "/tmp/\(label)"
         if mkdir(path, 0o700) != 0 && errno != EEXIST { throw AgentError.system("mkdir \(path)") }
         let options = "size=\(max(sizeBytes, 1 << 20)),mode=0700,uid=\(Sandbox.runnerID),gid=\(Sandbox.runnerID)"
         if mount("tmpfs", path, "tmpfs", UInt(MS_NOSUID | MS_NODEV), options) == 0 {
@@ -24,8 +29,17 @@ struct WorkDirectory {
         return WorkDirectory(path: path, mounted: false)
     }
 
-    /// Writes a file the job may read and overwrite.
+    /// Writes a file the job may read and overwrite. `name` is a relative path (``WorkFileRules``, checked
+    /// before): its directories are created, owned by the runner like the file.
     func write(_ name: String, _ bytes: [UInt8], sandbox: Sandbox) throws {
+        var parent = path
+        for component in name.split(separator: "/").dropLast() {
+            parent += "/\(component)"
+            if mkdir(parent, 0o755) != 0 && errno != EEXIST { throw AgentError.system("mkdir \(parent)") }
+            if sandbox.confined && chown(parent, Sandbox.runnerID, Sandbox.runnerID) != 0 {
+                throw AgentError.system("chown \(parent)")
+            }
+        }
         let file = "\(path)/\(name)"
         try Posix.writeFile(file, bytes)
         if sandbox.confined && chown(file, Sandbox.runnerID, Sandbox.runnerID) != 0 { throw AgentError.system("chown \(file)") }

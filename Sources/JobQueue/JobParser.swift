@@ -72,12 +72,20 @@ public struct JobParser: Sendable {
         let command = try reader.string("command", nonEmpty: true)
         let code = try reader.string("code")
         let language = try reader.language()
+        let files = try readFiles(reader)
+        let entry = try reader.string("entry")
         let workload: JobRequest.Workload
+        if entry != nil && (code != nil || command != nil || files.isEmpty) {
+            throw context.invalid(.invalidField, "invalid job: field 'entry' needs 'files' and 'language', without 'code' or 'command'")
+        }
         switch (command, code) {
         case (.some, .some):
             throw context.invalid(.conflictingWorkload, "invalid job: fields 'command' and 'code' are mutually exclusive")
         case (nil, nil):
-            throw context.invalid(.missingWorkload, "invalid job: one of the fields 'command' or 'code' is required")
+            guard let language, !files.isEmpty else {
+                throw context.invalid(.missingWorkload, "invalid job: one of the fields 'command' or 'code' is required")
+            }
+            workload = .project(language: language, entry: try projectEntry(language, entry, files, context))
         case (let command?, nil):
             // A language next to a command is ignored (not refused): some clients send a default language.
             workload = .shell(command: command)
@@ -93,7 +101,9 @@ public struct JobParser: Sendable {
         let network = try reader.bool("network") ?? false
         let limits = try readLimits(reader)
         return JobRequest(
-            id: id, workload: workload, stdin: stdin, timeoutMilliseconds: timeout, limits: limits, network: network)
+            id: id, workload: workload, stdin: stdin, timeoutMilliseconds: timeout, limits: limits, network: network,
+            files: files, arguments: try reader.stringList("args") ?? [], compilerOptions: try readCompilerOptions(reader),
+            judge: try readJudge(reader))
     }
 
     private func readID(_ fields: [String: JSONValue], _ context: Context) throws -> String {
@@ -121,19 +131,20 @@ public struct JobParser: Sendable {
         return nil
     }
 
-    private func readLimits(_ reader: FieldReader) throws -> JobRequest.RequestedLimits {
+    func readLimits(_ reader: FieldReader) throws -> JobRequest.RequestedLimits {
         guard let limitFields = try reader.object("limits") else { return JobRequest.RequestedLimits() }
-        let limits = FieldReader(fields: limitFields, context: reader.context, prefix: "limits.")
+        let limits = FieldReader(fields: limitFields, context: reader.context, prefix: reader.prefix + "limits.")
         let memoryMB = try limits.positiveInt("memory_mb")
         let memoryBytes = try limits.positiveInt("memory_bytes")
         if memoryMB != nil && memoryBytes != nil {
             throw reader.context.invalid(
-                .invalidField, "invalid job: fields 'limits.memory_mb' and 'limits.memory_bytes' are mutually exclusive")
+                .invalidField,
+                "invalid job: fields '\(limits.prefix)memory_mb' and '\(limits.prefix)memory_bytes' are mutually exclusive")
         }
         var memory = memoryBytes
         if let memoryMB {
             let (bytes, overflow) = memoryMB.multipliedReportingOverflow(by: 1 << 20)
-            if overflow { throw reader.context.invalid(.invalidField, "invalid job: field 'limits.memory_mb' is too large") }
+            if overflow { throw reader.context.invalid(.invalidField, "invalid job: field '\(limits.prefix)memory_mb' is too large") }
             memory = bytes
         }
         return JobRequest.RequestedLimits(
@@ -141,7 +152,11 @@ public struct JobParser: Sendable {
             memoryBytes: memory,
             processes: try limits.positiveInt("processes"),
             outputBytes: try limits.positiveInt("output_bytes"),
-            memoryMiB: memoryMB
+            memoryMiB: memoryMB,
+            cpuTimeMilliseconds: try limits.positiveInt("cpu_time_ms"),
+            compileWallTimeMilliseconds: try limits.positiveInt("compile_wall_time_ms"),
+            compileMemoryMiB: try limits.positiveInt("compile_memory_mb"),
+            maxFileSizeMiB: try limits.positiveInt("max_file_size_mb")
         )
     }
 }
@@ -166,12 +181,12 @@ extension JobParser {
         let context: Context
         var prefix = ""
 
-        private func present(_ name: String) -> JSONValue? {
+        func present(_ name: String) -> JSONValue? {
             guard let value = fields[name], value != .null else { return nil }
             return value
         }
 
-        private func wrongType(_ name: String, _ expected: String, _ value: JSONValue) -> InvalidJob {
+        func wrongType(_ name: String, _ expected: String, _ value: JSONValue) -> InvalidJob {
             // A number that is not a positive integer is shown as sent ("got -5"); any other type by its name.
             let got: String
             switch (value, expected) {

@@ -10,6 +10,9 @@ public struct JobRequest: Sendable, Equatable {
         case shell(command: String)
         /// `language` (or `variant`) + `code`: a program's source.
         case program(language: JobLanguage, source: String)
+        /// `language` + `files` without `code`: the program is the files; `entry` (the field, else the
+        /// language's ``JobLanguage/defaultEntry``) is the one run.
+        case project(language: JobLanguage, entry: String)
     }
 
     /// Limits requested by the job (`limits` object of the job JSON).
@@ -25,11 +28,24 @@ public struct JobRequest: Sendable, Equatable {
         public var processes: Int?
         /// `output_bytes`: bytes kept per output stream.
         public var outputBytes: Int?
+        /// `cpu_time_ms`: CPU time of the run (all its processes).
+        public var cpuTimeMilliseconds: Int?
+        /// `compile_wall_time_ms`.
+        public var compileWallTimeMilliseconds: Int?
+        /// `compile_memory_mb`.
+        public var compileMemoryMiB: Int?
+        /// `max_file_size_mb`: the largest file the program may write.
+        public var maxFileSizeMiB: Int?
 
         public init(
             wallTimeMilliseconds: Int? = nil, memoryBytes: Int? = nil, processes: Int? = nil, outputBytes: Int? = nil,
-            memoryMiB: Int? = nil
+            memoryMiB: Int? = nil, cpuTimeMilliseconds: Int? = nil, compileWallTimeMilliseconds: Int? = nil,
+            compileMemoryMiB: Int? = nil, maxFileSizeMiB: Int? = nil
         ) {
+            self.cpuTimeMilliseconds = cpuTimeMilliseconds
+            self.compileWallTimeMilliseconds = compileWallTimeMilliseconds
+            self.compileMemoryMiB = compileMemoryMiB
+            self.maxFileSizeMiB = maxFileSizeMiB
             self.wallTimeMilliseconds = wallTimeMilliseconds
             self.memoryBytes = memoryBytes
             self.memoryMiB = memoryMiB
@@ -50,11 +66,25 @@ public struct JobRequest: Sendable, Equatable {
     public var limits: RequestedLimits
     /// Whether the job asks for network access; the Worker refuses it unless the operator allows it.
     public var network: Bool
+    /// `files`: written into the working directory before compile and run.
+    public var files: [JobFile]
+    /// `args`: the program's command-line arguments.
+    public var arguments: [String]
+    /// `compiler_options` (a string is split at whitespace); nil when the job gave none. The Worker
+    /// decides whether they are allowed.
+    public var compilerOptions: [String]?
+    /// `tests` and how they are judged; nil runs the program once, as a job always did.
+    public var judge: JobJudge?
 
     public init(
         id: String, workload: Workload, stdin: [UInt8] = [], timeoutMilliseconds: Int? = nil,
-        limits: RequestedLimits = RequestedLimits(), network: Bool = false
+        limits: RequestedLimits = RequestedLimits(), network: Bool = false, files: [JobFile] = [],
+        arguments: [String] = [], compilerOptions: [String]? = nil, judge: JobJudge? = nil
     ) {
+        self.files = files
+        self.arguments = arguments
+        self.compilerOptions = compilerOptions
+        self.judge = judge
         self.id = id
         self.workload = workload
         self.stdin = stdin

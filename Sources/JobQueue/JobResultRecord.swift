@@ -41,6 +41,14 @@ public struct JobResultRecord: Sendable, Codable, Equatable {
     public var queueMilliseconds: Int?
     /// `finished_at_ms`: Unix time in milliseconds (set by the queue).
     public var finishedAtMilliseconds: Int?
+    /// `tests`: judge mode's per-case results, in the job's order.
+    public var tests: [TestRecord]?
+    /// `passed`: cases accepted (judge mode).
+    public var passed: Int?
+    /// `total`: cases in the job (judge mode).
+    public var total: Int?
+    /// `limits`: what the job ran with, after the operator's defaults and maximums.
+    public var limits: LimitsRecord?
 
     enum CodingKeys: String, CodingKey {
         case id, status, verdict, signal, message, attempt, vmm
@@ -55,6 +63,7 @@ public struct JobResultRecord: Sendable, Codable, Equatable {
         case bootMilliseconds = "boot_ms"
         case queueMilliseconds = "queue_ms"
         case finishedAtMilliseconds = "finished_at_ms"
+        case tests, passed, total, limits
     }
 
     public init(

@@ -236,7 +236,7 @@ final class FakeFirecracker: Sendable {
         let stdout: String
         switch request.workload {
         case .shell(let command): stdout = "fake guest ran: \(command)\n"
-        case .program(let language, _): stdout = "fake guest ran a \(language.rawValue) program\n"
+        case .program(let language, _), .project(let language, _): stdout = "fake guest ran a \(language.rawValue) program\n"
         }
         return .result(RunResult(
             id: request.id, verdict: .ok, exitCode: 0, signal: nil, stdout: Data(stdout.utf8), stderr: Data(),

@@ -74,7 +74,7 @@ public final class AgentConnection: Sendable {
                 if clean { usage = .idle } else if case .busy = usage { usage = .unusable("an earlier request did not complete") }
             }
         }
-        frameLimit.set(max(controlFrameMaximumBytes, Self.maximumResultFrameBytes(for: request.limits)))
+        frameLimit.set(max(controlFrameMaximumBytes, request.maximumResultBytes))
         try await send(.run(request))
 
         let deadline = ContinuousClock.now + timeout

@@ -53,6 +53,7 @@ extension WorkerConfiguration {
         if drainGracePeriod < .zero { try fail("drain-grace-seconds must not be negative") }
         if outboxCapacity < 1 { try fail("outbox-capacity must be at least 1") }
         if let problem = statusAddress.problem { try fail(problem) }
+        if let problem = judge.problem { try fail(problem) }
         try Self.validate(limits: maximumLimits, prefix: "max")
         try Self.validate(limits: defaultLimits, prefix: "default")
         let pairs: [(String, Int, Int)] = [

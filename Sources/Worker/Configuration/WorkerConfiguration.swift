@@ -88,6 +88,8 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// Addresses a network job may reach although they are private or reserved (an internal mirror).
     /// Each is an exception to the proxy's SSRF protection: never the host's own or a shared network.
     public var egressAllowedAddresses: [String] = []
+    /// Judge mode: test cases, compiler options, compile, CPU and file-size limits.
+    public var judge = JudgeConfiguration()
     /// The host stops a VM this long after the job's wall limit (the guest is not trusted to stop itself).
     public var hostTimeoutMargin: Duration = .seconds(5)
 

@@ -103,7 +103,7 @@ extension WorkerSetting {
             }
             config.statusAddress = address
         },
-    ]
+    ] + judgeSettings
 
     private static func string(
         _ name: String, _ help: String, _ set: @escaping @Sendable (inout WorkerConfiguration, String) -> Void
@@ -111,7 +111,7 @@ extension WorkerSetting {
         WorkerSetting(name: name, help: help) { (config, value) throws(WorkerSettingValueError) in set(&config, value) }
     }
 
-    private static func int(
+    static func int(
         _ name: String, _ help: String, _ set: @escaping @Sendable (inout WorkerConfiguration, Int) -> Void
     ) -> WorkerSetting {
         WorkerSetting(name: name, help: help) { (config, value) throws(WorkerSettingValueError) in
@@ -146,7 +146,7 @@ extension WorkerSetting {
         }
     }
 
-    private static func bool(
+    static func bool(
         _ name: String, _ help: String, _ set: @escaping @Sendable (inout WorkerConfiguration, Bool) -> Void
     ) -> WorkerSetting {
         WorkerSetting(name: name, help: help) { (config, value) throws(WorkerSettingValueError) in

@@ -22,6 +22,7 @@ extension JobRequest.Workload {
         switch self {
         case .shell(let command): .shell(command: command)
         case .program(let language, let source): .program(language: language.agentLanguage, source: source)
+        case .project(let language, let entry): .project(language: language.agentLanguage, entry: entry)
         }
     }
 }

@@ -30,7 +30,7 @@ struct JobRunner: Sendable {
         logger[metadataKey: "job.id"] = "\(job.id)"
         let limits = configuration.effectiveLimits(for: job)
         let request: RunRequest
-        switch JobAdmission.request(for: job, limits: limits) {
+        switch JobAdmission.request(for: job, limits: limits, configuration: configuration) {
         case .failure(let refusal):
             // Like a payload the parser refused: no `received`, no VM, the reason on the job's list.
             logger.notice("invalid job", metadata: ["reason": "\(refusal.reason)"])
@@ -48,7 +48,7 @@ struct JobRunner: Sendable {
             await finish(claimed, .failed(reason: "network access is not allowed on this worker", result: nil), logger)
             return
         }
-        let hostTimeout = configuration.hostTimeout(for: limits, workload: request.workload)
+        let hostTimeout = configuration.hostTimeout(for: request)
         let queued = ContinuousClock.now - claimed.claimedAt
         let queueMilliseconds = Int(queued.milliseconds)
         metrics.queued(queued)
@@ -78,7 +78,7 @@ struct JobRunner: Sendable {
             logger.warning("VM failed", metadata: ["error": "\(error)", "console": "\(console)"])
             outcome = OutcomePolicy.outcome(for: error, limits: limits, vmm: driver.name, queueMilliseconds: queueMilliseconds)
         }
-        await finish(claimed, outcome, logger)
+        await finish(claimed, outcome.reporting(limits), logger)
     }
 
     private func finish(_ claimed: ClaimedJob, _ outcome: JobOutcome, _ logger: Logger) async {

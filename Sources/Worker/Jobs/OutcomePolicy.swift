@@ -26,9 +26,13 @@ public enum TerminalStatus: Sendable, Equatable {
 public enum OutcomePolicy {
     /// `done` or `failed` (with its reason) for what the guest reported.
     public static func status(for result: RunResult, limits: ResourceLimits) -> TerminalStatus {
+        // A judged job ran its cases: whatever they gave is `done`, with the verdicts in the result JSON.
+        if result.tests != nil && result.verdict != .compileError { return .done }
         switch result.verdict {
-        case .ok, .runtimeError:
+        case .ok, .runtimeError, .accepted, .wrongAnswer, .skipped:
             return .done
+        case .cpuTimeLimit:
+            return .failed(reason: cpuTimeLimitReason(limits))
         case .timeLimit:
             return .failed(reason: timeLimitReason(limits))
         case .memoryLimit:
@@ -74,14 +78,15 @@ public enum OutcomePolicy {
 
     /// The result JSON of a run: the guest's verdict and measurements, and where and after how long it ran.
     static func record(for run: RunResult, vmm: String, bootMilliseconds: Int, queueMilliseconds: Int) -> JobResultRecord {
-        JobResultRecord(
+        judged(
             verdict: run.verdict.rawValue, exitCode: run.exitCode, signal: run.signal,
             wallMilliseconds: run.wallTimeMilliseconds, cpuMilliseconds: run.cpuTimeMilliseconds,
             peakMemoryBytes: run.peakMemoryBytes, stdoutTruncated: run.stdoutTruncated,
             stderrTruncated: run.stderrTruncated,
             // Compiler output is text for a person; bytes that are not UTF-8 cannot go in JSON as they are.
             compileOutput: run.compileOutput.map { String(decoding: $0, as: UTF8.self) },
-            message: run.message, vmm: vmm, bootMilliseconds: bootMilliseconds, queueMilliseconds: queueMilliseconds)
+            message: run.message, vmm: vmm, bootMilliseconds: bootMilliseconds, queueMilliseconds: queueMilliseconds,
+            tests: run.tests)
     }
 
     /// The reason for a job whose VM failed (the platform could not run it).
