@@ -12,15 +12,24 @@ import Worker
 ///
 /// In one run, against a throw-away redis-server: enqueue-to-done latency of `true` and a Python
 /// one-liner through the worker, the same workloads through the driver alone, the worker's own
-/// overhead per job (latency minus that job's VM lifetime), and throughput of a batch with 1, 2 and
-/// 4 concurrent VMs, through the worker and through the driver alone.
+/// overhead per job (latency minus that job's VM lifetime), throughput of a batch with 1, 2 and
+/// 4 concurrent VMs, through the worker and through the driver alone, and a judge job of N cases next
+/// to N separate jobs of the same program.
 public struct WorkerBenchmark: Sendable {
+    /// The parts of the benchmark; `--only` picks some (each takes minutes under TCG).
+    public enum Section: String, Sendable, CaseIterable {
+        case latency, jail, throughput, judge
+    }
+
     public struct Options: Sendable {
         /// Jobs per latency series (run one after another).
         public var latencyJobs = 20
         /// Jobs per throughput batch (pushed at once).
         public var batchJobs = 12
         public var concurrencies = [1, 2, 4]
+        /// Cases of the judge job, and separate jobs it is compared with.
+        public var judgeCases = 20
+        public var sections = Set(Section.allCases)
         public var imageDirectory = GuestImage.defaultDirectory
         /// TCG by default: on hosts with a nested KVM that cannot run guests the probe would only add noise.
         public var qemuAccelerator: WorkerConfiguration.QEMUAcceleratorChoice = .tcg
@@ -58,9 +67,11 @@ public struct WorkerBenchmark: Sendable {
             let client = RedisClient(configuration: try .init(url: redis.url), logger: logger)
             defer { client.close() }
             let platform = WorkerBenchmarkPlatform(client: client)
-            try await latency(base: base, driver: driver, platform: platform)
-            try await jailCost(base: base, jailed: driver, platform: platform)
-            try await throughput(base: base, driver: driver, platform: platform)
+            let sections = options.sections
+            if sections.contains(.latency) { try await latency(base: base, driver: driver, platform: platform) }
+            if sections.contains(.jail) { try await jailCost(base: base, jailed: driver, platform: platform) }
+            if sections.contains(.throughput) { try await throughput(base: base, driver: driver, platform: platform) }
+            if sections.contains(.judge) { try await judge(base: base, driver: driver, platform: platform) }
         }
     }
 
@@ -174,7 +185,7 @@ public struct WorkerBenchmark: Sendable {
     }
 
     /// Runs a worker service while `body` runs, then cancels it (every job is finished by then).
-    private func withWorker<T: Sendable>(
+    func withWorker<T: Sendable>(
         _ configuration: WorkerConfiguration, driver: any MicroVMDriver, _ body: (WorkerService) async throws -> T
     ) async throws -> T {
         var quiet = logger
@@ -191,7 +202,7 @@ public struct WorkerBenchmark: Sendable {
         return value
     }
 
-    private func seconds(_ duration: Duration) -> Double {
+    func seconds(_ duration: Duration) -> Double {
         Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
     }
 }
@@ -208,14 +219,21 @@ struct WorkerBenchmarkPlatform: Sendable {
 
     /// Pops the job's list until its terminal status, then drops the trailing elements.
     func waitForTerminal(_ id: String) async throws {
+        _ = try await done(id)
+    }
+
+    /// Pops the job's list until its terminal status and returns what followed `done` (stdout, stderr,
+    /// result JSON); a `failed` job throws with its reason.
+    func done(_ id: String) async throws -> [String] {
         while true {
             guard let pair = try await client.send(RedisCommand("BLPOP", id, 60), as: [String]?.self), pair.count == 2 else {
                 throw WorkerBenchmarkError(message: "job \(id): no status within 60 s")
             }
             if pair[1] == "done" || pair[1] == "failed" {
-                if pair[1] == "failed" { throw WorkerBenchmarkError(message: "job \(id) failed: \(try await client.send(RedisCommand("LINDEX", id, 0), as: String?.self) ?? "")") }
+                let rest = try await client.send(RedisCommand("LRANGE", id, 0, -1), as: [String].self)
+                if pair[1] == "failed" { throw WorkerBenchmarkError(message: "job \(id) failed: \(rest.first ?? "")") }
                 _ = try await client.send(RedisCommand("DEL", id))
-                return
+                return rest
             }
         }
     }

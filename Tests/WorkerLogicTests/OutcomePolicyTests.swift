@@ -53,6 +53,19 @@ struct OutcomePolicyTests {
         #expect(record?.verdict == "compile_error")
     }
 
+    @Test("a compiler killed at its limit fails with the agent's reason, not with an error line of the cut output")
+    func compilerStopped() {
+        var stopped = result(.compileError, exitCode: nil, signal: 9, compileOutput: "In file included from main.cpp:1:\n")
+        stopped.message = "compilation exceeded the time limit of 300 ms"
+        #expect(
+            OutcomePolicy.status(for: stopped, limits: limits)
+                == .failed(reason: "compile error: compilation exceeded the time limit of 300 ms"))
+        // A compiler that exited by itself still reports its own error line, whatever the agent's summary.
+        var exited = result(.compileError, exitCode: 1, compileOutput: "main.c:1:1: error: expected ';'\n")
+        exited.message = "compilation failed (exit code 1)"
+        #expect(OutcomePolicy.status(for: exited, limits: limits) == .failed(reason: "compile error: main.c:1:1: error: expected ';'"))
+    }
+
     @Test("a host timeout is reported as the time limit")
     func hostTimeout() {
         let reason = OutcomePolicy.reason(for: VMError(.hostTimeout, "no result after 10 s"), limits: limits)

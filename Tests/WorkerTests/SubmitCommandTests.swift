@@ -33,4 +33,36 @@ struct SubmitCommandTests {
             #expect(status == 1, "done with a non-zero exit code exits 1: \(output)")
         }
     }
+
+    /// `--tests` sends the file's cases; the table has one line per case, named, with its verdict, and the
+    /// exit code says not every case passed. `--expected` judges one case.
+    @Test func judgedJobsPrintTheirCases() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("submit-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let program = directory.appendingPathComponent("square.py").path
+        let tests = directory.appendingPathComponent("tests.json").path
+        try "n = int(input())\nprint(n * n)\n".write(toFile: program, atomically: true, encoding: .utf8)
+        try #"[{"name":"two","stdin":"2","expected_output":"4"},{"name":"off-by-one","stdin":"3","expected_output":"10"},{"stdin":"12","expected_output":"144"}]"#
+            .write(toFile: tests, atomically: true, encoding: .utf8)
+
+        try await WorkerHarness.with { harness in
+            let (status, output) = try await codebenchWorker([
+                "submit", "--redis-url", harness.redis.url, "--id", "table", "--language", "python", "--file", program, "--tests", tests,
+            ])
+            let lines = output.split(separator: "\n").map(String.init)
+            #expect(lines.contains("--- tests: 2/3 passed ---"), "\(output)")
+            let rows = lines.drop { !$0.hasPrefix("--- tests:") }.dropFirst(2).map { $0.split(separator: " ").prefix(2).joined(separator: " ") }
+            #expect(rows == ["two accepted", "off-by-one wrong_answer", "3 accepted"], "\(output)")
+            #expect(output.contains("output differs from the expected output"), "the failing case's message: \(output)")
+            #expect(status == 1, "a judged job with a failing case exits 1: \(output)")
+
+            let (single, singleOutput) = try await codebenchWorker([
+                "submit", "--redis-url", harness.redis.url, "--id", "one", "--language", "python", "--file", program,
+                "--stdin", "7", "--expected", "49",
+            ])
+            #expect(singleOutput.contains("--- tests: 1/1 passed ---"), "\(singleOutput)")
+            #expect(single == 0, "every case accepted exits 0: \(singleOutput)")
+        }
+    }
 }

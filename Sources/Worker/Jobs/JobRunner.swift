@@ -57,6 +57,7 @@ struct JobRunner: Sendable {
         do {
             let (result, boot) = try await metrics.countingVM {
                 try await driver.withVM(configuration.vmConfiguration(network: job.network), logger: logger) { session in
+                    if let problem = session.hello.problem(running: request) { throw AgentTooOld(reason: problem) }
                     await outbox.submit(.status(.running, claimed), logger: logger)
                     let result = try await session.run(request, timeout: hostTimeout)
                     return (result, session.bootDuration)
@@ -72,6 +73,13 @@ struct JobRunner: Sendable {
                 logger.notice("job interrupted by shutdown, requeueing")
                 metrics.finished(.requeued)
                 await outbox.submit(.requeue(claimed), logger: logger)
+                return
+            }
+            if let tooOld = error as? AgentTooOld {
+                // Not the job's fault, nor the VM's: the image is older than the worker. Nothing ran.
+                logger.error("guest agent too old for this job", metadata: ["reason": "\(tooOld.reason)"])
+                let record = JobResultRecord(message: tooOld.reason, vmm: driver.name, queueMilliseconds: queueMilliseconds)
+                await finish(claimed, .failed(reason: tooOld.reason, result: record), logger)
                 return
             }
             let console = (error as? VMError)?.consoleTail?.suffix(2000) ?? ""
@@ -94,4 +102,9 @@ struct JobRunner: Sendable {
         }
         await outbox.submit(.finish(claimed, outcome), logger: logger)
     }
+}
+
+/// The booted VM's agent announced a revision older than the request needs (``AgentHello/problem(running:)``).
+struct AgentTooOld: Error {
+    var reason: String
 }

@@ -18,7 +18,8 @@ public enum TerminalStatus: Sendable, Equatable {
 ///   exited by itself is `done` with the flags; one the agent killed for flooding output
 ///   (`output_limit` with a signal) is `failed` ("output limit of N bytes exceeded").
 /// - `compile_error` is `failed` ("compile error: <first error line>"): the program never ran. The full
-///   compiler output is in the result JSON (`compile_output`).
+///   compiler output is in the result JSON (`compile_output`). A compiler the agent killed at a compile
+///   limit is "compile error: <the agent's message>" ("compilation exceeded the time limit of 300 ms").
 /// - A VM that could not boot or died is `failed` with the VM's message.
 ///
 /// It is also the one place a guest ``RunResult`` becomes the wire's ``JobResultRecord``: the queue
@@ -41,6 +42,10 @@ public enum OutcomePolicy {
             return .done
         case .outputLimit:
             return .failed(reason: "output limit of \(limits.maxOutputBytesPerStream) bytes exceeded")
+        case .compileError where result.signal != nil && result.message != nil:
+            // The agent stopped the compiler (its wall time or memory limit): the output, if any, is cut
+            // short and its first "error" line would blame the program; the agent's message names the limit.
+            return .failed(reason: "compile error: \(clip(result.message ?? "", 300))")
         case .compileError:
             let output = result.compileOutput.flatMap { $0.isEmpty ? nil : $0 } ?? result.stderr
             // gcc starts with context ("main.c: In function 'main':"); the first error line says what is wrong.

@@ -15,6 +15,7 @@ final class ScriptedDriver: MicroVMDriver {
     let name = "scripted"
     private let script: Script
     private let bootError: VMError?
+    private let hello: AgentHello
     private let state = Mutex(State())
 
     private struct State {
@@ -28,9 +29,14 @@ final class ScriptedDriver: MicroVMDriver {
 
     /// - Parameters:
     ///   - bootError: every VM fails to boot with it (the body never runs).
+    ///   - hello: what each VM's agent announces (by default this build's revision).
     ///   - script: the guest's answer; by default `ok`, exit 0, the request id on stdout.
-    init(bootError: VMError? = nil, script: @escaping Script = { .ok(for: $0, stdout: $0.id) }) {
+    init(
+        bootError: VMError? = nil, hello: AgentHello = AgentHello(agentVersion: "scripted", kernel: "none"),
+        script: @escaping Script = { .ok(for: $0, stdout: $0.id) }
+    ) {
         self.bootError = bootError
+        self.hello = hello
         self.script = script
     }
 
@@ -58,7 +64,7 @@ final class ScriptedDriver: MicroVMDriver {
         }
         defer { state.withLock { $0.live -= 1 } }
         if let bootError { throw bootError }
-        let session = ScriptedSession(script: script) { request, timeout in
+        let session = ScriptedSession(script: script, hello: hello) { request, timeout in
             self.state.withLock {
                 $0.requests.append(request)
                 $0.hostTimeouts.append(timeout)
@@ -71,8 +77,8 @@ final class ScriptedDriver: MicroVMDriver {
 /// The agent of one scripted VM.
 struct ScriptedSession: GuestSession {
     let script: ScriptedDriver.Script
+    let hello: AgentHello
     let record: @Sendable (RunRequest, Duration) -> Void
-    let hello = AgentHello(agentVersion: "scripted", kernel: "none")
     /// Fixed, so a test can find it in `boot_ms`.
     let bootDuration: Duration = .milliseconds(7)
     var isAlive: Bool { true }
