@@ -42,6 +42,8 @@ public struct QueueConfiguration: Sendable {
     public var invalidListMaxLength: Int
     /// Larger payloads are refused (their id is still read when possible, to report `failed` to it).
     public var maximumPayloadBytes: Int
+    /// The languages jobs may name (the worker sets its image's); a job naming another is invalid.
+    public var languages: JobLanguageCatalog = .classic
 
     public init(
         intakeList: String = "jobs",

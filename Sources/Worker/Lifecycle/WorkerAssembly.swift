@@ -1,4 +1,5 @@
 import JobQueue
+import Languages
 import Logging
 import Metrics
 import MicroVM
@@ -20,6 +21,8 @@ public struct WorkerAssembly: Sendable {
     ) async throws {
         try configuration.validate()
         try configuration.validateHost()
+        var configuration = configuration
+        configuration.languages = try Self.imageLanguages(configuration.imageDirectory)
         let workerID = configuration.resolvedWorkerID()
         let queue: JobQueue
         do {
@@ -41,6 +44,15 @@ public struct WorkerAssembly: Sendable {
         self.service = WorkerService(
             configuration: configuration, workerID: workerID, queue: queue, driver: selected, health: health,
             metricsFactory: metricsFactory, logger: logger)
+    }
+
+    /// The registry the image build put next to rootfs.ext4; a malformed one stops the worker at start.
+    public static func imageLanguages(_ directory: String) throws -> LanguageRegistry {
+        do {
+            return try LanguageRegistry.image(directory: directory)
+        } catch {
+            throw WorkerConfigurationError(.invalidValue, "\(directory)/\(LanguageRegistry.imageFileName): \(error)")
+        }
     }
 
     /// With `qemu-jail=off` and QEMU chosen, says so at every start: in the log and in `/readyz`.
