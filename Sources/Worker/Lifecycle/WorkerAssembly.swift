@@ -33,6 +33,12 @@ public struct WorkerAssembly: Sendable {
         } catch {
             throw WorkerConfigurationError(.invalidValue, "redis-url '\(configuration.redisURL)': \(error.message)")
         }
+        do {
+            try await queue.publishLanguages(LanguageListing(configuration.languages).json)
+        } catch {
+            // Jobs still run; platforms only miss the list until the next start.
+            logger.warning("could not publish the language list", metadata: ["error": "\(error)"])
+        }
         let selected: any MicroVMDriver
         if let driver {
             selected = driver
