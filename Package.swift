@@ -54,7 +54,9 @@ let package = Package(
         // Judge mode's pure rules (output comparison, work file names): the parser, the agent and fast tests share them.
         .target(name: "Judging", swiftSettings: swiftSettings),
         .target(name: "AgentProtocol", dependencies: ["Judging"], swiftSettings: swiftSettings),
-        .executableTarget(name: "GuestAgent", dependencies: ["AgentProtocol"], swiftSettings: swiftSettings),
+        // The language registry (guest/languages.json): read by the agent in the guest and by the host from the image directory.
+        .target(name: "Languages", swiftSettings: swiftSettings),
+        .executableTarget(name: "GuestAgent", dependencies: ["AgentProtocol", "Languages"], swiftSettings: swiftSettings),
 
         // MARK: VMs
         .target(
@@ -110,7 +112,7 @@ let package = Package(
         .target(
             name: "Worker",
             dependencies: [
-                "JobQueue", "MicroVM", "QEMUDriver", "FirecrackerDriver",
+                "JobQueue", "Languages", "MicroVM", "QEMUDriver", "FirecrackerDriver",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -137,7 +139,7 @@ let package = Package(
         // MARK: Benchmarks (a command, never timed tests)
         .target(
             name: "Benchmarks",
-            dependencies: ["RedisClient", "MicroVM", "QEMUDriver", "Worker", "JobQueue", "TestSupport"],
+            dependencies: ["RedisClient", "MicroVM", "QEMUDriver", "Worker", "JobQueue", "Languages", "TestSupport"],
             swiftSettings: swiftSettings
         ),
 
@@ -145,7 +147,7 @@ let package = Package(
         .executableTarget(
             name: "CodeBenchWorkerCLI",
             dependencies: [
-                "Worker", "JobQueue", "Judging", "RedisClient", "MicroVM", "QEMUDriver", "FirecrackerDriver", "Observability",
+                "Worker", "JobQueue", "Judging", "Languages", "RedisClient", "MicroVM", "QEMUDriver", "FirecrackerDriver", "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -157,7 +159,7 @@ let package = Package(
         .executableTarget(
             name: "CodeBenchBench",
             dependencies: [
-                "Benchmarks", "Worker", "QEMUDriver", "Observability",
+                "Benchmarks", "Worker", "Languages", "QEMUDriver", "Observability",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -187,6 +189,7 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "AgentProtocolTests", dependencies: ["AgentProtocol", "Judging"], swiftSettings: swiftSettings),
+        .testTarget(name: "LanguagesTests", dependencies: ["Languages"], swiftSettings: swiftSettings),
         .testTarget(name: "EgressProxyTests", dependencies: ["EgressProxy", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "QEMUDriverTests",
@@ -231,7 +234,7 @@ let package = Package(
         .testTarget(
             name: "WorkerLogicTests",
             dependencies: [
-                "Worker", "JobQueue", "MicroVM", "AgentProtocol", "TestSupport", "QEMUDriver", "FirecrackerDriver",
+                "Worker", "JobQueue", "Languages", "MicroVM", "AgentProtocol", "TestSupport", "QEMUDriver", "FirecrackerDriver",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -240,7 +243,7 @@ let package = Package(
         .testTarget(
             name: "WorkerTests",
             dependencies: [
-                "Worker", "JobQueue", "RedisClient", "QEMUDriver", "TestSupport", "Observability",
+                "Worker", "JobQueue", "Languages", "RedisClient", "QEMUDriver", "TestSupport", "Observability",
                 .product(name: "Metrics", package: "swift-metrics"), .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
             ],

@@ -9,12 +9,34 @@ public let agentProtocolVersion: UInt8 = 1
 /// older revision ignores the fields it does not know, so a host must not send those to it.
 public let agentProtocolRevision = 2
 
-/// Languages the guest image can build and run from source.
-public enum Language: String, Codable, Sendable, CaseIterable {
-    case python
-    case c
-    case cpp
-    case bash
+/// A language by its canonical name in the guest image's registry (guest/languages.json). A name, not an
+/// enum: the image decides which languages exist, and the wire stays `"python"` as before.
+public struct Language: RawRepresentable, Codable, Sendable, Hashable, CustomStringConvertible {
+    public var rawValue: String
+
+    public init(rawValue: String) {
+        self.rawValue = rawValue
+    }
+
+    public init(_ name: String) {
+        self.rawValue = name
+    }
+
+    public static let python = Language("python")
+    public static let c = Language("c")
+    public static let cpp = Language("cpp")
+    public static let bash = Language("bash")
+
+    public var description: String { rawValue }
+
+    public init(from decoder: any Decoder) throws {
+        rawValue = try decoder.singleValueContainer().decode(String.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
 }
 
 /// What to run: a shell command line, or a program given as source in a language.

@@ -12,6 +12,7 @@ struct CodeBenchWorker: AsyncParsableCommand {
             Submit.self,
             VM.self,
             Doctor.self,
+            LanguagesCommand.self,
         ]
     )
 }

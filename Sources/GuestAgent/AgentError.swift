@@ -23,5 +23,10 @@ struct AgentError: Error, CustomStringConvertible {
         AgentError(.system, "\(operation): \(String(cString: strerror(err))) (errno \(err))")
     }
 
+    /// A language the image's registry does not have (the host's view of the image is stale or wrong).
+    static func unknownLanguage(_ name: String, known: [String]) -> AgentError {
+        AgentError(.invalidRequest, "this image has no language '\(name)' (it has: \(known.joined(separator: ", ")))")
+    }
+
     var description: String { "\(code.rawValue): \(message)" }
 }

@@ -1,6 +1,7 @@
 import AgentProtocol
 import FoundationEssentials
 import Glibc
+import Languages
 
 /// A checker compiled once per request, in its own directory; each case gets a copy of it.
 struct PreparedChecker {
@@ -19,7 +20,8 @@ extension JobRunner {
     func prepareChecker(_ spec: CheckerSpec, _ request: RunRequest, number: Int) throws -> Result<PreparedChecker, CheckerFailure> {
         let directory = try WorkDirectory.create(
             label: "job-\(number)-checker", sizeBytes: JobRunner.compileLimits(request.limits).memoryBytes, sandbox: sandbox)
-        let recipe = spec.language.recipe
+        let definition = try definition(spec.language)
+        let recipe = definition.recipe(entry: definition.sourceFile(for: spec.source), workDirectory: directory.path)
         do {
             try directory.write(recipe.sourceFile, Array(spec.source.utf8), sandbox: sandbox)
             if let failure = try compile(recipe, request, in: directory, label: "job-\(number)-checker-build") {

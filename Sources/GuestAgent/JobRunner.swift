@@ -1,13 +1,18 @@
 import AgentProtocol
 import FoundationEssentials
 import Glibc
+import Languages
 
 /// Runs one ``RunRequest`` end to end: work directory, files, optional compile, then one run (or, in
 /// judge mode, one run per test case: `JobRunner+Judge.swift`), verdict, clean-up.
 final class JobRunner {
     let sandbox: Sandbox
     let reaper: ChildReaper
+    /// Nil when the image has none: shell commands still run, programs fail with the reason.
+    let languages: LanguageRegistry?
     private var jobCount = 0
+    /// The current request's language variables (`GOCACHE=...`), added to every step's environment.
+    private var languageEnvironment: [String] = []
 
     /// gcc forks cc1, as, collect2 and ld: a tiny maxProcesses must not turn into a confusing compile error.
     static let minimumCompileProcesses = 16
@@ -16,9 +21,36 @@ final class JobRunner {
     /// compiler, so compiles get at least this much (still bounded: a template bomb cannot take the VM).
     static let minimumCompileMemoryBytes = 192 << 20
 
-    init(sandbox: Sandbox, reaper: ChildReaper) {
+    init(sandbox: Sandbox, reaper: ChildReaper, languages: LanguageRegistry?) {
         self.sandbox = sandbox
         self.reaper = reaper
+        self.languages = languages
+    }
+
+    func definition(_ language: Language) throws -> LanguageDefinition {
+        guard let languages else { throw AgentError(.invalidRequest, "this image has no language registry") }
+        return try languages.definition(language)
+    }
+
+    /// The request with its limits (and its cases') raised to the floors of the language it runs.
+    private func raisingLimits(_ request: RunRequest) throws -> RunRequest {
+        let language: Language
+        switch request.workload {
+        case .shell: return request
+        case .program(let name, _), .project(let name, _): language = name
+        }
+        let definition = try definition(language)
+        var raised = request
+        raised.limits = definition.raising(request.limits)
+        if var judge = raised.judge {
+            judge.tests = judge.tests.map { test in
+                var test = test
+                test.limits = definition.raising(test.limits)
+                return test
+            }
+            raised.judge = judge
+        }
+        return raised
     }
 
     /// Never throws: every failure becomes a result with the `internal_error` verdict.
@@ -40,11 +72,13 @@ final class JobRunner {
     }
 
     private func run(_ request: RunRequest, number: Int) throws -> RunResult {
+        let request = try raisingLimits(request)
         let limits = request.limits
         let directory = try WorkDirectory.create(number: number, sizeBytes: limits.memoryBytes, sandbox: sandbox)
         defer {
             directory.remove()
             sandbox.removeJobLeftovers()
+            languageEnvironment = []
         }
         for file in request.files { try directory.write(file.name, [UInt8](file.content), sandbox: sandbox) }
 
@@ -55,15 +89,19 @@ final class JobRunner {
             // are $1, $2, ... as in a script.
             argv = ["bash", "-c", command, "bash"]
         case .program(let language, let source):
-            let recipe = language.recipe(
-                entry: language.defaultEntry, sources: request.files.map(\.name), options: request.compilerOptions,
-                importable: !request.files.isEmpty)
+            let definition = try definition(language)
+            let recipe = definition.recipe(
+                entry: definition.sourceFile(for: source), sources: request.files.map(\.name), options: request.compilerOptions,
+                importable: !request.files.isEmpty, workDirectory: directory.path)
+            languageEnvironment = recipe.environment
             try directory.write(recipe.sourceFile, Array(source.utf8), sandbox: sandbox)
             if let failure = try compile(recipe, request, in: directory, label: "job-\(number)-build") { return failure }
             argv = recipe.run
         case .project(let language, let entry):
-            let recipe = language.recipe(
-                entry: entry, sources: request.files.map(\.name), options: request.compilerOptions, importable: true)
+            let recipe = try definition(language).recipe(
+                entry: entry, sources: request.files.map(\.name), options: request.compilerOptions, importable: true,
+                workDirectory: directory.path)
+            languageEnvironment = recipe.environment
             if let failure = try compile(recipe, request, in: directory, label: "job-\(number)-build") { return failure }
             argv = recipe.run
         }
@@ -82,7 +120,7 @@ final class JobRunner {
     ) throws -> StepOutcome {
         let environment = [
             "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(directory.path)", "TMPDIR=\(directory.path)", "LANG=C.UTF-8",
-        ] + GuestNetwork.jobEnvironment
+        ] + GuestNetwork.jobEnvironment + languageEnvironment
         return try StepRunner(sandbox: sandbox, reaper: reaper).run(StepSpec(
             name: name, argv: argv, environment: environment, directory: directory.path, stdinFD: stdin,
             wallTimeMilliseconds: limits.wallTimeMilliseconds, memoryBytes: limits.memoryBytes,

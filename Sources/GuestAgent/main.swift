@@ -63,7 +63,7 @@ do {
     if let reason = sandbox.unconfinedReason { Log.info("jobs run unconfined: \(reason)") }
     try sandbox.prepareAgent()
     let hello = AgentHello(agentVersion: agentVersion, kernel: Posix.kernelDescription())
-    let server = FrameServer(hello: hello, runner: JobRunner(sandbox: sandbox, reaper: reaper), reaper: reaper, isInit: isInit)
+    let server = FrameServer(hello: hello, runner: JobRunner(sandbox: sandbox, reaper: reaper, languages: AgentLanguages.load()), reaper: reaper, isInit: isInit)
 
     if let unixSocketPath {
         server.addListener(fd: try Channels.listenUnix(unixSocketPath), name: unixSocketPath)

@@ -61,16 +61,3 @@ public struct JobJudge: Sendable, Equatable {
         self.stopOnFailure = stopOnFailure
     }
 }
-
-extension JobLanguage {
-    /// The file a program in this language is run from when the job gives `files` but no `code` or `entry`
-    /// (also the name `code` is written to). The guest agent uses the same names; a test keeps them equal.
-    public var defaultEntry: String {
-        switch self {
-        case .python: "main.py"
-        case .c: "main.c"
-        case .cpp: "main.cpp"
-        case .bash: "main.sh"
-        }
-    }
-}

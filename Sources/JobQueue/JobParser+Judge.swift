@@ -129,9 +129,9 @@ extension JobParser {
         guard let name = try checker.string("language") else {
             throw context.invalid(.invalidField, "invalid job: field 'checker.language' is missing")
         }
-        guard let language = JobLanguage(named: name) else {
+        guard let language = context.languages.language(named: name) else {
             throw context.invalid(
-                .unknownLanguage, "invalid job: field 'checker.language' has unknown language '\(name)' (known: \(JobLanguage.knownList))")
+                .unknownLanguage, "invalid job: field 'checker.language' has unknown language '\(name)' (known: \(context.languages.knownList))")
         }
         guard let code = try checker.string("code", nonEmpty: true) else {
             throw context.invalid(.invalidField, "invalid job: field 'checker.code' is missing")

@@ -11,14 +11,17 @@ public struct JobParser: Sendable {
 
     /// Payloads over this size are refused (``InvalidJob/Code/payloadTooLarge``).
     public var maximumPayloadBytes: Int
+    /// The languages `language` and `variant` may name: the worker's image's.
+    public var languages: JobLanguageCatalog
 
-    public init(maximumPayloadBytes: Int = 1 << 20) {
+    public init(maximumPayloadBytes: Int = 1 << 20, languages: JobLanguageCatalog = .classic) {
         self.maximumPayloadBytes = maximumPayloadBytes
+        self.languages = languages
     }
 
     /// Validates one payload as taken from the intake list.
     public func parse(_ payload: [UInt8]) -> Result<JobRequest, InvalidJob> {
-        var context = Context(payload: payload)
+        var context = Context(payload: payload, languages: languages)
         do {
             return .success(try parse(&context))
         } catch let error as InvalidJob {
@@ -164,7 +167,13 @@ public struct JobParser: Sendable {
 extension JobParser {
     /// What a failure needs besides its reason: the id once known, and the payload for the invalid list.
     struct Context {
+        init(payload: [UInt8], languages: JobLanguageCatalog = .classic) {
+            self.payload = payload
+            self.languages = languages
+        }
+
         let payload: [UInt8]
+        var languages: JobLanguageCatalog = .classic
         var id: String?
 
         func invalid(_ code: InvalidJob.Code, _ reason: String) -> InvalidJob {
@@ -241,10 +250,10 @@ extension JobParser {
             }
             guard let name = language ?? variant else { return nil }
             let field = language != nil ? "language" : "variant"
-            guard let parsed = JobLanguage(named: name) else {
+            guard let parsed = context.languages.language(named: name) else {
                 throw context.invalid(
                     .unknownLanguage,
-                    "invalid job: field '\(field)' has unknown language '\(name)' (known: \(JobLanguage.knownList))")
+                    "invalid job: field '\(field)' has unknown language '\(name)' (known: \(context.languages.knownList))")
             }
             return parsed
         }

@@ -3,6 +3,12 @@ import RESP
 import RedisClient
 
 extension JobQueue {
+    /// Publishes `json` (the worker's ``languagesKey`` document) without expiry: workers sharing a queue
+    /// boot the same image, so the last one to start is as right as the first.
+    public func publishLanguages(_ json: String) async throws {
+        _ = try await command("SET", configuration.languagesKey, json, as: String?.self)
+    }
+
     /// Marks this worker alive for ``QueueConfiguration/heartbeatTTL`` and registers it in the workers set.
     public func heartbeat() async throws {
         _ = try await integer(

@@ -17,7 +17,7 @@ public actor JobQueue: JobQueueBackend {
     public init(client: RedisClient, configuration: QueueConfiguration = QueueConfiguration(), logger: Logger) {
         self.client = client
         self.configuration = configuration
-        self.parser = JobParser(maximumPayloadBytes: configuration.maximumPayloadBytes)
+        self.parser = JobParser(maximumPayloadBytes: configuration.maximumPayloadBytes, languages: configuration.languages)
         var logger = logger
         logger[metadataKey: "worker_id"] = "\(configuration.workerID)"
         self.logger = logger

@@ -42,6 +42,8 @@ public struct QueueConfiguration: Sendable {
     public var invalidListMaxLength: Int
     /// Larger payloads are refused (their id is still read when possible, to report `failed` to it).
     public var maximumPayloadBytes: Int
+    /// The languages jobs may name (the worker sets its image's); a job naming another is invalid.
+    public var languages: JobLanguageCatalog = .classic
 
     public init(
         intakeList: String = "jobs",
@@ -104,6 +106,8 @@ public struct QueueConfiguration: Sendable {
     public var markerPrefix: String { "\(namespace):terminal:" }
     /// Workers that registered (with a heartbeat) and were not reaped since.
     public var workersSet: String { "\(namespace):workers" }
+    /// The image's languages as JSON, for platforms (README, "Languages"); rewritten by every worker at start.
+    public var languagesKey: String { "\(namespace):languages" }
     /// SHA-1 of a payload -> how many of its deliveries ended with the worker's death.
     public var deliveriesHash: String { "\(namespace):deliveries" }
     /// SHA-1 of a claimed payload -> the id the worker read from it ("" when none): what the scripts use instead

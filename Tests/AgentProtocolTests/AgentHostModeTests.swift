@@ -217,8 +217,15 @@ final class HostAgent {
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK))
         let cArguments = argv.map { strdup($0) } + [nil]
         defer { cArguments.forEach { free($0) } }
+        // On the host there is no image: the agent reads the repository's registry.
+        let registry = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("guest/languages.json").path
+        let environment = ProcessInfo.processInfo.environment.filter { $0.key != "CODEBENCH_LANGUAGES" }
+            .map { "\($0.key)=\($0.value)" } + ["CODEBENCH_LANGUAGES=\(registry)"]
+        let cEnvironment = environment.map { strdup($0) } + [nil]
+        defer { cEnvironment.forEach { free($0) } }
         var pid = pid_t()
-        let rc = posix_spawn(&pid, argv[0], &actions, &attributes, cArguments, environ)
+        let rc = posix_spawn(&pid, argv[0], &actions, &attributes, cArguments, cEnvironment)
         guard rc == 0 else { throw HostAgentError(message: "posix_spawn \(argv[0]) failed: errno \(rc)") }
         return pid
     }

@@ -1,6 +1,7 @@
 import AgentProtocol
 import Foundation
 import JobQueue
+import Languages
 import MicroVM
 import Testing
 
@@ -73,12 +74,30 @@ struct OutcomePolicyTests {
         #expect(OutcomePolicy.reason(for: VMError(.bootFailed, "qemu exited with 1"), limits: limits) == "VM failure: qemu exited with 1")
     }
 
-    @Test("every language of the wire runs in the guest under the same name, and every guest language is reachable")
-    func languagesMatch() {
-        for language in JobLanguage.allCases {
-            #expect(language.agentLanguage.rawValue == language.rawValue)
+    @Test("every name and alias of the registry parses to its canonical language, sent to the guest under that name")
+    func languagesMatch() throws {
+        let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("guest/languages.json").path
+        let registry = try #require(try LanguageRegistry.load(path: path))
+        let parser = JobParser(languages: registry.jobCatalog)
+        for definition in registry.languages {
+            for name in [definition.name] + definition.aliases + [definition.name.uppercased()] {
+                let payload = #"{"id":"l","language":"\#(name)","code":"x"}"#
+                guard case .success(let job) = parser.parse(payload), case .program(let language, _) = job.workload else {
+                    Issue.record("\(name) does not parse: \(parser.parse(payload))")
+                    continue
+                }
+                #expect(language.agentLanguage == Language(definition.name))
+                #expect(language.defaultEntry == definition.source)
+            }
         }
-        #expect(Set(JobLanguage.allCases.map(\.agentLanguage)) == Set(Language.allCases))
+        guard case .failure(let invalid) = parser.parse(#"{"id":"l","language":"cobol","code":"x"}"#) else {
+            Issue.record("an unknown language must be refused")
+            return
+        }
+        #expect(invalid.reason.contains("known: python, c, cpp, bash, javascript"))
+        // The classic catalog (no image registry) still knows exactly the four it always knew.
+        #expect(JobParser().languages.knownList == "python, c, cpp, bash")
     }
 
     @Test("requested limits are clamped to the operator's maximum, missing ones defaulted")

@@ -2,8 +2,11 @@ import ArgumentParser
 import Foundation
 import JobQueue
 import Judging
+import Languages
 import Logging
+import MicroVM
 import RedisClient
+import Worker
 
 /// `codebench-worker submit`: what a platform does. Pushes one job, prints its statuses as they
 /// arrive on its status list (BLPOP), then the result; the exit code reflects how it ended.
@@ -30,7 +33,7 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Job id (default: a random one).") var id: String?
     @Option(help: "List the worker takes jobs from.") var intakeList = "jobs"
     @Option(help: "Prefix of the job's status list, as configured on the worker.") var statusKeyPrefix = ""
-    @Option(help: "Language of --file: python, c, cpp, bash.") var language: String?
+    @Option(help: "Language of --file: a name or alias of the image's (codebench-worker languages lists them).") var language: String?
     @Option(help: "Source file to run with --language; repeat to send more files.") var file: [String] = []
     @Option(help: "A command-line argument of the program (repeatable).") var arg: [String] = []
     @Option(help: "JSON file with an array of test cases (the job's `tests`).") var tests: String?
@@ -101,12 +104,19 @@ struct Submit: AsyncParsableCommand {
         }
     }
 
+    /// The languages of the image on this host ($CODEBENCH_IMAGE_DIR or the cache's current one); the
+    /// classic four when there is none (a client machine): the worker's parser has the last word.
+    static var languages: JobLanguageCatalog {
+        ((try? LanguageRegistry.image(directory: GuestImage.defaultDirectory)) ?? .legacy).jobCatalog
+    }
+
     private func jobRequest(id: String) throws -> JobRequest {
         let workload: JobRequest.Workload
         var files: [JobFile] = []
         if let source = file.first, let language {
-            guard let parsed = JobLanguage(named: language) else {
-                throw ValidationError("unknown language \(language); one of \(JobLanguage.allCases.map(\.rawValue).joined(separator: ", "))")
+            let catalog = Self.languages
+            guard let parsed = catalog.language(named: language) else {
+                throw ValidationError("unknown language \(language); one of \(catalog.knownList)")
             }
             workload = .program(language: parsed, source: try String(contentsOfFile: source, encoding: .utf8))
             files = try file.dropFirst().map { path in

@@ -1,6 +1,7 @@
 import AgentProtocol
 import ArgumentParser
 import Foundation
+import Languages
 import Logging
 import MicroVM
 import QEMUDriver
@@ -19,7 +20,7 @@ struct VMRun: AsyncParsableCommand {
     @Option(help: "Wall-time limit of the run in milliseconds (the host waits 10 s longer).") var timeoutMs = 10_000
     @Option(help: "Memory limit of the job in MiB (cgroup inside the guest).") var jobMemoryMib = 256
     @Option(help: "Bytes kept per output stream.") var outputLimit = 1 << 20
-    @Option(help: "Language of --file: \(Language.allCases.map(\.rawValue).joined(separator: ", ")).") var language: String?
+    @Option(help: "Language of --file: a name or alias of the image's (codebench-worker languages lists them).") var language: String?
     @Option(help: "Source file to run with --language.") var file: String?
     @Option(help: "File whose content is the program's stdin.") var stdinFile: String?
     @Option(help: "tcg, kvm or auto (auto probes KVM once per host boot, here usually TCG).") var accelerator = "auto"
@@ -50,10 +51,11 @@ struct VMRun: AsyncParsableCommand {
 
         let workload: Workload
         if let language, let file {
-            guard let parsed = Language(rawValue: language) else {
-                throw ValidationError("unknown language \(language); one of \(Language.allCases.map(\.rawValue).joined(separator: ", "))")
+            let registry = try LanguageRegistry.image(directory: imageDir ?? GuestImage.defaultDirectory)
+            guard let parsed = registry.language(named: language) else {
+                throw ValidationError("unknown language \(language); one of \(registry.names.joined(separator: ", "))")
             }
-            workload = .program(language: parsed, source: try String(contentsOfFile: file, encoding: .utf8))
+            workload = .program(language: Language(parsed.name), source: try String(contentsOfFile: file, encoding: .utf8))
         } else {
             workload = .shell(command: ShellWords.commandLine(command))
         }

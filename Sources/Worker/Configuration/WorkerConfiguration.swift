@@ -1,4 +1,5 @@
 import AgentProtocol
+import Languages
 import MicroVM
 
 /// Everything an operator can set on a worker. Every field has a default, so
@@ -49,6 +50,9 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var qemuAccelerator: QEMUAcceleratorChoice = .auto
     /// Holds `vmlinux` and `rootfs.ext4` (built by `scripts/build-guest-image`).
     public var imageDirectory: String = GuestImage.defaultDirectory
+    /// The languages of the image in ``imageDirectory``: not a setting, ``WorkerAssembly`` reads them from
+    /// the image's languages.json at start (``LanguageRegistry/legacy`` for an image without one).
+    public var languages: LanguageRegistry = .legacy
     /// Per-VM sockets and files live under it.
     public var runtimeDirectory: String = "/run/codebench"
     /// VMs running at once; nil means ``WorkerConfiguration/defaultConcurrency(cores:memoryBytes:perVMBytes:)``

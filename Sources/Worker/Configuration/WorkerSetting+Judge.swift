@@ -15,10 +15,10 @@ extension WorkerSetting {
         ) { (config, value) throws(WorkerSettingValueError) in
             for entry in value.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !entry.isEmpty {
                 let parts = entry.split(separator: ":", maxSplits: 1).map(String.init)
-                guard parts.count == 2, let language = Language(rawValue: parts[0]), parts[1].hasPrefix("-") else {
+                guard parts.count == 2, !parts[0].isEmpty, parts[1].hasPrefix("-") else {
                     throw WorkerSettingValueError(expected: "comma-separated language:-prefix entries (c, cpp)")
                 }
-                config.judge.compilerOptionPrefixes[language, default: []].append(parts[1])
+                config.judge.compilerOptionPrefixes[Language(parts[0]), default: []].append(parts[1])
             }
         },
         int("max-cpu-time-ms", "most CPU time a job may ask for") { $0.judge.maximumCPUTimeMilliseconds = $1 },

@@ -2,18 +2,11 @@ import AgentProtocol
 import JobQueue
 
 // The wire's names for what a job runs (JobQueue) meet the guest's (AgentProtocol) here, and only here.
+// Both are the canonical names of the image's registry, which the parser already resolved aliases to.
 
 extension JobLanguage {
-    /// The guest's language for this wire name. Exhaustive on purpose: a language added to the wire
-    /// does not compile until the guest runs it; the reverse is caught by a test.
-    var agentLanguage: Language {
-        switch self {
-        case .python: .python
-        case .c: .c
-        case .cpp: .cpp
-        case .bash: .bash
-        }
-    }
+    /// The guest's language for this wire name.
+    var agentLanguage: Language { Language(name) }
 }
 
 extension JobRequest.Workload {

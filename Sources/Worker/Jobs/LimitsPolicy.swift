@@ -1,5 +1,6 @@
 import AgentProtocol
 import JobQueue
+import Languages
 
 extension WorkerConfiguration {
     /// The limits a job actually runs with: what it asked for, else the operator's default, never
@@ -57,7 +58,8 @@ extension WorkerConfiguration {
     public func hostTimeout(for request: RunRequest) -> Duration {
         let limits = request.limits
         func compile(_ language: Language?) -> Int {
-            guard language == .c || language == .cpp else { return 0 }
+            // A language the registry does not know counts as compiled: a longer bound, never a premature kill.
+            guard let language, languages.language(named: language.rawValue)?.compiles ?? true else { return 0 }
             return limits.compileWallTimeMilliseconds ?? limits.wallTimeMilliseconds
         }
         var milliseconds = compile(request.workload.language)

@@ -1,4 +1,5 @@
 import JobQueue
+import Languages
 import Logging
 import Metrics
 import MicroVM
@@ -20,6 +21,8 @@ public struct WorkerAssembly: Sendable {
     ) async throws {
         try configuration.validate()
         try configuration.validateHost()
+        var configuration = configuration
+        configuration.languages = try Self.imageLanguages(configuration.imageDirectory)
         let workerID = configuration.resolvedWorkerID()
         let queue: JobQueue
         do {
@@ -29,6 +32,12 @@ public struct WorkerAssembly: Sendable {
                 commandTimeout: .seconds(5), configuration: configuration.queueConfiguration(workerID: workerID), logger: logger)
         } catch {
             throw WorkerConfigurationError(.invalidValue, "redis-url '\(configuration.redisURL)': \(error.message)")
+        }
+        do {
+            try await queue.publishLanguages(LanguageListing(configuration.languages).json)
+        } catch {
+            // Jobs still run; platforms only miss the list until the next start.
+            logger.warning("could not publish the language list", metadata: ["error": "\(error)"])
         }
         let selected: any MicroVMDriver
         if let driver {
@@ -41,6 +50,15 @@ public struct WorkerAssembly: Sendable {
         self.service = WorkerService(
             configuration: configuration, workerID: workerID, queue: queue, driver: selected, health: health,
             metricsFactory: metricsFactory, logger: logger)
+    }
+
+    /// The registry the image build put next to rootfs.ext4; a malformed one stops the worker at start.
+    public static func imageLanguages(_ directory: String) throws -> LanguageRegistry {
+        do {
+            return try LanguageRegistry.image(directory: directory)
+        } catch {
+            throw WorkerConfigurationError(.invalidValue, "\(directory)/\(LanguageRegistry.imageFileName): \(error)")
+        }
     }
 
     /// With `qemu-jail=off` and QEMU chosen, says so at every start: in the log and in `/readyz`.

@@ -1,0 +1,84 @@
+import Foundation
+import Languages
+import Testing
+
+/// The repository's guest/languages.json, which the image build resolves.
+enum RepositoryRegistry {
+    static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("guest/languages.json").path
+
+    static func load() throws -> LanguageRegistry {
+        try #require(try LanguageRegistry.load(path: path))
+    }
+}
+
+@Suite struct RegistryTests {
+    @Test func theRepositoryRegistryHasTheIssuesLanguagesEachWithAHelloWorld() throws {
+        let registry = try RepositoryRegistry.load()
+        let required = ["python", "c", "cpp", "bash", "javascript", "typescript", "java", "go", "rust", "ruby", "php", "lua", "perl"]
+        #expect(Set(required).isSubset(of: Set(registry.names)))
+        for language in registry.languages {
+            #expect(!language.hello.source.isEmpty && language.hello.stdout.hasSuffix("\n"), "\(language.name)")
+            #expect(!language.versionCommand.isEmpty, "\(language.name)")
+            #expect(language.version == nil, "the repository's registry carries no measured version (\(language.name))")
+            #expect(language.name == language.name.lowercased() && language.aliases.allSatisfy { $0 == $0.lowercased() })
+        }
+    }
+
+    @Test func namesAndAliasesResolveCaseInsensitively() throws {
+        let registry = try RepositoryRegistry.load()
+        #expect(registry.language(named: "Python3")?.name == "python")
+        #expect(registry.language(named: "C++")?.name == "cpp")
+        #expect(registry.language(named: "JS")?.name == "javascript")
+        #expect(registry.language(named: "golang")?.name == "go")
+        #expect(registry.language(named: "cobol") == nil)
+    }
+
+    @Test func aNameUsedTwiceIsRefused() {
+        let json = #"{"languages": [{"name": "a", "source": "a", "run": ["a"]}, {"name": "b", "aliases": ["a"], "source": "b", "run": ["b"]}]}"#
+        #expect(throws: LanguageRegistryError.duplicateName("a")) { try LanguageRegistry(json: Data(json.utf8)) }
+    }
+
+    @Test func aMissingFileIsNilNotAnError() throws {
+        #expect(try LanguageRegistry.load(path: "/nonexistent/languages.json") == nil)
+        #expect(try LanguageRegistry.image(directory: "/nonexistent") == LanguageRegistry.legacy)
+    }
+}
+
+@Suite struct RecipeTests {
+    @Test func theClassicRecipesAreUnchanged() throws {
+        let registry = try RepositoryRegistry.load()
+        let c = try #require(registry.language(named: "c"))
+        #expect(c.recipe(entry: "main.c", sources: ["util.c", "data.txt", "main.c", "a.c"], options: ["-DX"], workDirectory: "/w")
+            == LanguageRecipe(
+                sourceFile: "main.c", compile: ["gcc", "-O2", "-std=c17", "-DX", "-o", "main", "main.c", "a.c", "util.c", "-lm"],
+                run: ["./main"]))
+        let cpp = try #require(registry.language(named: "cpp"))
+        #expect(cpp.recipe(entry: "main.cpp", workDirectory: "/w").compile == ["g++", "-O2", "-std=c++17", "-o", "main", "main.cpp"])
+        let python = try #require(registry.language(named: "python"))
+        #expect(python.recipe(entry: "main.py", workDirectory: "/w").run == ["python3", "-I", "-B", "main.py"])
+        #expect(python.recipe(entry: "app.py", importable: true, workDirectory: "/w").run == ["python3", "-E", "-s", "-B", "app.py"])
+        let bash = try #require(registry.language(named: "bash"))
+        #expect(bash.recipe(entry: "main.sh", workDirectory: "/w") == LanguageRecipe(sourceFile: "main.sh", compile: nil, run: ["bash", "main.sh"]))
+    }
+
+    @Test func javaNamesTheFileAfterThePublicClassElseMain() throws {
+        let java = try #require(try RepositoryRegistry.load().language(named: "java"))
+        #expect(java.sourceFile(for: "import java.util.*;\npublic final class Solution {\n}") == "Solution.java")
+        #expect(java.sourceFile(for: "class Helper {}\nclass Main {}") == "Main.java")
+        let recipe = java.recipe(entry: "Solution.java", workDirectory: "/w")
+        #expect(recipe.run.last == "Solution" && recipe.compile?.contains("Solution.java") == true)
+    }
+
+    @Test func environmentValuesPointIntoTheWorkDirectory() throws {
+        let go = try #require(try RepositoryRegistry.load().language(named: "go"))
+        let recipe = go.recipe(entry: "main.go", workDirectory: "/tmp/job-1")
+        #expect(recipe.environment.contains("GOCACHE=/tmp/job-1/.cache/go-build"))
+        #expect(recipe.environment.allSatisfy { !$0.contains("{") })
+    }
+
+    @Test func typescriptRunsTheJavaScriptItsCompilerWrote() throws {
+        let ts = try #require(try RepositoryRegistry.load().language(named: "ts"))
+        #expect(ts.recipe(entry: "src/app.ts", workDirectory: "/w").run == ["node", "src/app.js"])
+    }
+}
