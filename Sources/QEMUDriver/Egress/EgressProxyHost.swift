@@ -134,27 +134,7 @@ final class EgressProxyHost: Sendable {
 
     /// One control message; false when the proxy's end is gone.
     private static func send(_ control: CInt, _ text: String, descriptor: CInt?) -> Bool {
-        var bytes = Array(text.utf8)
-        return bytes.withUnsafeMutableBytes { payload -> Bool in
-            var vector = iovec(iov_base: payload.baseAddress, iov_len: payload.count)
-            return withUnsafeMutablePointer(to: &vector) { vectorPointer -> Bool in
-                var message = msghdr()
-                message.msg_iov = vectorPointer
-                message.msg_iovlen = 1
-                guard let descriptor else { return sendmsg(control, &message, Int32(MSG_NOSIGNAL)) == payload.count }
-                let space = MemoryLayout<cmsghdr>.stride + MemoryLayout<CInt>.stride
-                var controlBuffer = [UInt8](repeating: 0, count: space)
-                return controlBuffer.withUnsafeMutableBytes { controlBytes -> Bool in
-                    let header = controlBytes.baseAddress!.assumingMemoryBound(to: cmsghdr.self)
-                    header.pointee.cmsg_level = SOL_SOCKET
-                    header.pointee.cmsg_type = Int32(SCM_RIGHTS)
-                    header.pointee.cmsg_len = MemoryLayout<cmsghdr>.stride + MemoryLayout<CInt>.size
-                    controlBytes.storeBytes(of: descriptor, toByteOffset: MemoryLayout<cmsghdr>.stride, as: CInt.self)
-                    message.msg_control = controlBytes.baseAddress
-                    message.msg_controllen = space
-                    return sendmsg(control, &message, Int32(MSG_NOSIGNAL)) == payload.count
-                }
-            }
-        }
+        let bytes = Array(text.utf8)
+        return DescriptorPassing.send(control, bytes[...], descriptor: descriptor) == bytes.count
     }
 }

@@ -1,3 +1,5 @@
+import MicroVM
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -64,27 +66,7 @@ struct QMPDescriptorHandOver {
         var offset = 0
         var descriptor = fd
         while offset < bytes.count {
-            let sent = bytes[offset...].withUnsafeBytes { payload -> Int in
-                var vector = iovec(iov_base: UnsafeMutableRawPointer(mutating: payload.baseAddress), iov_len: payload.count)
-                var message = msghdr()
-                return withUnsafeMutablePointer(to: &vector) { vectorPointer -> Int in
-                    message.msg_iov = vectorPointer
-                    message.msg_iovlen = 1
-                    guard let fd = descriptor else { return sendmsg(socket, &message, Int32(MSG_NOSIGNAL)) }
-                    let space = MemoryLayout<cmsghdr>.stride + MemoryLayout<CInt>.stride
-                    var control = [UInt8](repeating: 0, count: space)
-                    return control.withUnsafeMutableBytes { controlBytes -> Int in
-                        let header = controlBytes.baseAddress!.assumingMemoryBound(to: cmsghdr.self)
-                        header.pointee.cmsg_level = SOL_SOCKET
-                        header.pointee.cmsg_type = Int32(SCM_RIGHTS)
-                        header.pointee.cmsg_len = MemoryLayout<cmsghdr>.stride + MemoryLayout<CInt>.size
-                        controlBytes.storeBytes(of: fd, toByteOffset: MemoryLayout<cmsghdr>.stride, as: CInt.self)
-                        message.msg_control = controlBytes.baseAddress
-                        message.msg_controllen = space
-                        return sendmsg(socket, &message, Int32(MSG_NOSIGNAL))
-                    }
-                }
-            }
+            let sent = DescriptorPassing.send(socket, bytes[offset...], descriptor: descriptor)
             if sent < 0 {
                 if errno == EINTR { continue }
                 throw QMPClient.Failure(description: "cannot write to QMP: \(lastError())")
