@@ -18,7 +18,7 @@ import Worker
 public struct WorkerBenchmark: Sendable {
     /// The parts of the benchmark; `--only` picks some (each takes minutes under TCG).
     public enum Section: String, Sendable, CaseIterable {
-        case latency, jail, throughput, judge
+        case latency, jail, throughput, judge, languages
     }
 
     public struct Options: Sendable {
@@ -29,6 +29,8 @@ public struct WorkerBenchmark: Sendable {
         public var concurrencies = [1, 2, 4]
         /// Cases of the judge job, and separate jobs it is compared with.
         public var judgeCases = 20
+        /// Hello-world jobs per language (the image's registry).
+        public var languageJobs = 3
         public var sections = Set(Section.allCases)
         public var imageDirectory = GuestImage.defaultDirectory
         /// TCG by default: on hosts with a nested KVM that cannot run guests the probe would only add noise.
@@ -72,6 +74,7 @@ public struct WorkerBenchmark: Sendable {
             if sections.contains(.jail) { try await jailCost(base: base, jailed: driver, platform: platform) }
             if sections.contains(.throughput) { try await throughput(base: base, driver: driver, platform: platform) }
             if sections.contains(.judge) { try await judge(base: base, driver: driver, platform: platform) }
+            if sections.contains(.languages) { try await languages(base: base, driver: driver, platform: platform) }
         }
     }
 
@@ -224,10 +227,11 @@ struct WorkerBenchmarkPlatform: Sendable {
 
     /// Pops the job's list until its terminal status and returns what followed `done` (stdout, stderr,
     /// result JSON); a `failed` job throws with its reason.
-    func done(_ id: String) async throws -> [String] {
+    func done(_ id: String, within timeout: Duration = .seconds(60)) async throws -> [String] {
+        let seconds = timeout.components.seconds
         while true {
-            guard let pair = try await client.send(RedisCommand("BLPOP", id, 60), as: [String]?.self), pair.count == 2 else {
-                throw WorkerBenchmarkError(message: "job \(id): no status within 60 s")
+            guard let pair = try await client.send(RedisCommand("BLPOP", id, Int(seconds)), as: [String]?.self), pair.count == 2 else {
+                throw WorkerBenchmarkError(message: "job \(id): no status within \(seconds) s")
             }
             if pair[1] == "done" || pair[1] == "failed" {
                 let rest = try await client.send(RedisCommand("LRANGE", id, 0, -1), as: [String].self)

@@ -8,14 +8,15 @@ import Worker
 struct BenchWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
-        abstract: "Enqueue-to-done latency (p50/p95/p99) of `true` and a Python one-liner through the worker, the worker's overhead per job, and throughput with 1, 2 and 4 VMs, each next to the VM driver alone; a judge job of N cases next to N separate jobs."
+        abstract: "Enqueue-to-done latency (p50/p95/p99) of `true` and a Python one-liner through the worker, the worker's overhead per job, and throughput with 1, 2 and 4 VMs, each next to the VM driver alone; the jail's cost per job; a judge job of N cases next to N separate jobs; each language's hello world."
     )
 
     @Option(help: "Jobs per latency series.") var jobs = 20
     @Option(help: "Jobs per throughput batch.") var batch = 12
     @Option(help: "Concurrencies to measure, comma-separated.") var concurrency = "1,2,4"
     @Option(help: "Cases of the judge job, and separate jobs it is compared with.") var judgeCases = 20
-    @Option(help: "Sections to run, comma-separated: latency, jail, throughput, judge (default: all).") var only: String?
+    @Option(help: "Hello-world jobs per language of the image.") var languageJobs = 3
+    @Option(help: "Sections to run, comma-separated: latency, jail, throughput, judge, languages (default: all).") var only: String?
     @Option(help: "Directory with vmlinux and rootfs.ext4.") var imageDir: String?
     @Option(help: "QEMU accelerator: tcg, kvm or auto.") var accelerator = "tcg"
     @Option(help: "Log level.") var logLevel = "warning"
@@ -28,6 +29,7 @@ struct BenchWorker: AsyncParsableCommand {
         options.concurrencies = concurrency.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             .filter { $0 > 0 }
         options.judgeCases = max(1, judgeCases)
+        options.languageJobs = max(1, languageJobs)
         if let only {
             let names = only.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             let sections = names.compactMap(WorkerBenchmark.Section.init(rawValue:))

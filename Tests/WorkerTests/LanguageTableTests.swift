@@ -57,6 +57,24 @@ struct LanguageTableTests {
         return #"{"id":"\#(id)","language":"\#(language)","code":\#(code)\#(limits)\#(extra)}"#
     }
 
+    @Test("the worker publishes the image's languages under jobs:languages at start, as `languages --json` prints them")
+    func languagesArePublished() async throws {
+        let registry = try Self.imageLanguages()
+        try await WorkerHarness.with { harness in
+            // The key is written before the worker claims its first job: one job done means it is there.
+            try harness.push(#"{"id":"lang-key","command":"true"}"#)
+            _ = try await harness.readStatuses("lang-key")
+            let json = try harness.redisCLI("GET", "jobs:languages")
+            let object = try JSONSerialization.jsonObject(with: Data(json.utf8))
+            let listed = (object as? [String: Any])?["languages"] as? [[String: Any]] ?? []
+            let names = listed.compactMap { $0["name"] as? String }
+            #expect(names == registry.names, "\(json.prefix(300))")
+            let python = listed.first { $0["name"] as? String == "python" }
+            let version = python?["version"] as? String ?? ""
+            #expect(!version.isEmpty && version != "unknown", "each language carries the version measured in the image: \(version)")
+        }
+    }
+
     @Test("every language of the image has its error programs here")
     func tableCoversTheImage() throws {
         let missing = try Self.imageLanguages().names.filter { Self.errors[$0] == nil }
