@@ -1,4 +1,5 @@
 import AgentProtocol
+import Glibc
 
 /// What a finished step means for the program, before any output is judged.
 enum StepVerdict {
@@ -16,7 +17,14 @@ enum StepVerdict {
             return (.cpuTimeLimit, "cpu time limit of \(Format.duration(milliseconds: limits.cpuTimeMilliseconds ?? 0)) exceeded")
         }
         if outcome.oomKilled { return (.memoryLimit, "memory limit of \(Format.bytes(limits.memoryBytes)) exceeded") }
-        if let signal = outcome.signal { return (.runtimeError, "killed by signal \(signal) (\(SignalNames.name(signal)))") }
+        if let signal = outcome.signal {
+            let killed = "killed by signal \(signal) (\(SignalNames.name(signal)))"
+            // SIGXFSZ under max_file_size_mb is the limit at work: say which, as the other limits do.
+            if signal == SIGXFSZ, let maximum = limits.maxFileSizeBytes {
+                return (.runtimeError, killed + ": file size limit of \(Format.bytes(maximum)) exceeded")
+            }
+            return (.runtimeError, killed)
+        }
         if let code = outcome.exitCode, code != 0 { return (.runtimeError, "exited with code \(code)") }
         return (.ok, nil)
     }

@@ -33,6 +33,7 @@ struct JudgeLimitsTests {
             let past = JudgeJobTests.cases(judged).first ?? [:]
             #expect(past["signal"] as? Int == 25, "\(past)")
             #expect((past["message"] as? String)?.contains("SIGXFSZ") == true, "\(past)")
+            #expect((past["message"] as? String)?.hasSuffix("file size limit of 1 MiB exceeded") == true, "\(past)")
             #expect((judged["limits"] as? [String: Any])?["max_file_size_bytes"] as? Int == 1 << 20)
 
             let plain = try await harness.readStatuses("fsize-plain")
