@@ -30,11 +30,7 @@ struct QEMUCgroup: Sendable, Hashable {
     static func create(name: String, memoryLimitBytes: Int, vcpus: Int, limits: QEMUCgroupLimits) throws -> QEMUCgroup {
         let quota = limits.cpuQuotaMicrosecondsPerVCPU * vcpus
         if isV2Host {
-            // v2 forbids processes in a cgroup whose controllers are delegated to children, so VM
-            // cgroups go beside the worker's, under a parent that only holds VMs.
-            let own = ownCgroup(hierarchy: "")
-            let parentOfOwn = own.split(separator: "/").dropLast().joined(separator: "/")
-            let base = root + (parentOfOwn.isEmpty ? "" : "/" + parentOfOwn) + "/codebench-qemu"
+            let base = parent(hierarchy: "")
             try makeDirectory(base)
             try? write(base + "/cgroup.subtree_control", "+memory +cpu +pids")
             let directory = base + "/" + name
@@ -53,8 +49,7 @@ struct QEMUCgroup: Sendable, Hashable {
         }
         var directories: [String] = []
         func child(_ hierarchy: String) throws -> String {
-            let own = ownCgroup(hierarchy: hierarchy)
-            let base = root + "/" + hierarchy + (own.isEmpty ? "" : "/" + own) + "/codebench-qemu"
+            let base = parent(hierarchy: hierarchy)
             try makeDirectory(base)
             let directory = base + "/" + name
             try makeDirectory(directory)
@@ -108,16 +103,19 @@ struct QEMUCgroup: Sendable, Hashable {
         }
     }
 
-    /// The parent directories VM cgroups are made in (one per v1 hierarchy, one on v2).
+    /// The directory VM cgroups are made in, in `hierarchy` (a v1 controller name, or "" for v2).
+    static func parent(hierarchy: String) -> String {
+        let own = ownCgroup(hierarchy: hierarchy)
+        guard hierarchy.isEmpty else { return root + "/" + hierarchy + (own.isEmpty ? "" : "/" + own) + "/codebench-qemu" }
+        // v2 forbids processes in a cgroup whose controllers are delegated to children, so VM
+        // cgroups go beside the worker's, under a parent that only holds VMs.
+        let parentOfOwn = own.split(separator: "/").dropLast().joined(separator: "/")
+        return root + (parentOfOwn.isEmpty ? "" : "/" + parentOfOwn) + "/codebench-qemu"
+    }
+
+    /// Every directory VM cgroups are made in (one per v1 hierarchy, one on v2).
     static var parents: [String] {
-        if isV2Host {
-            let parentOfOwn = ownCgroup(hierarchy: "").split(separator: "/").dropLast().joined(separator: "/")
-            return [root + (parentOfOwn.isEmpty ? "" : "/" + parentOfOwn) + "/codebench-qemu"]
-        }
-        return ["memory", "cpu", "pids"].map { hierarchy in
-            let own = ownCgroup(hierarchy: hierarchy)
-            return root + "/" + hierarchy + (own.isEmpty ? "" : "/" + own) + "/codebench-qemu"
-        }
+        (isV2Host ? [""] : ["memory", "cpu", "pids"]).map { parent(hierarchy: $0) }
     }
 
     /// Removes the cgroups of VMs whose runtime directory under `runtimeRoot` is gone (a worker
