@@ -59,9 +59,7 @@ struct QMPClient: Sendable {
             try await outbound.write(ByteBuffer(string: request + "\n"))
             while true {
                 let line = try await nextObject()
-                if line.hasPrefix(#"{"return""#) { return line }
-                if line.hasPrefix(#"{"error""#) { throw Failure(description: "QMP \(command) failed: \(line)") }
-                // Anything else is an asynchronous event (`{"timestamp":..., "event": ...}`).
+                if try QMPLines.isReply(line, to: command) { return line }
             }
         }
 
@@ -70,38 +68,22 @@ struct QMPClient: Sendable {
         }
     }
 
-    /// Splits the byte stream into lines; bounded so a misbehaving peer cannot grow it without end.
+    /// Lines from the NIO channel.
     fileprivate struct LineReader {
-        static let maximumLineBytes = 1 << 20
         var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
-        var pending: [UInt8] = []
+        var lines: QMPLines
 
         init(_ iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator, pending: [UInt8] = []) {
             self.iterator = iterator
-            self.pending = pending
+            self.lines = QMPLines(pending: pending)
         }
 
         mutating func next() async throws -> String {
             while true {
-                if let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = String(decoding: pending[..<newline], as: UTF8.self)
-                    pending.removeSubrange(...newline)
-                    let trimmed = line.trimmingSuffix(while: { $0 == "\r" || $0 == " " })
-                    if trimmed.isEmpty { continue }
-                    return trimmed
-                }
-                guard pending.count < Self.maximumLineBytes else { throw Failure(description: "QMP line longer than 1 MiB") }
+                if let line = try lines.next() { return line }
                 guard var buffer = try await iterator.next() else { throw Failure(description: "QMP connection closed") }
-                pending += buffer.readBytes(length: buffer.readableBytes) ?? []
+                lines.append(buffer.readBytes(length: buffer.readableBytes) ?? [])
             }
         }
-    }
-}
-
-extension String {
-    fileprivate func trimmingSuffix(while predicate: (Character) -> Bool) -> String {
-        var result = self
-        while let last = result.last, predicate(last) { result.removeLast() }
-        return result
     }
 }

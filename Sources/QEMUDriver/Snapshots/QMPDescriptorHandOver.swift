@@ -38,7 +38,7 @@ struct QMPDescriptorHandOver {
             var none = timeval(tv_sec: 0, tv_usec: 0)
             setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &none, socklen_t(MemoryLayout<timeval>.size))
             setsockopt(socket, SOL_SOCKET, SO_SNDTIMEO, &none, socklen_t(MemoryLayout<timeval>.size))
-            return QMPDescriptorHandOver(socket: socket, leftover: reader.pending)
+            return QMPDescriptorHandOver(socket: socket, leftover: reader.lines.pending)
         } catch {
             close(socket)
             throw error
@@ -78,36 +78,26 @@ struct QMPDescriptorHandOver {
 
     private static func lastError() -> String { String(cString: strerror(errno)) }
 
-    /// Lines from the blocking socket, bounded like ``QMPClient``'s reader.
+    /// Lines from the blocking socket.
     private struct BlockingLines {
         let socket: CInt
-        var pending: [UInt8] = []
+        var lines = QMPLines()
 
         mutating func next() throws(QMPClient.Failure) -> String {
             while true {
-                if let newline = pending.firstIndex(of: 10) {
-                    let line = String(decoding: pending[..<newline], as: UTF8.self)
-                    pending.removeSubrange(...newline)
-                    if line.allSatisfy({ $0 == " " || $0 == "\r" }) { continue }
-                    return line
-                }
-                guard pending.count < 1 << 20 else { throw QMPClient.Failure(description: "QMP line longer than 1 MiB") }
+                if let line = try lines.next() { return line }
                 var chunk = [UInt8](repeating: 0, count: 4096)
                 let count = chunk.withUnsafeMutableBytes { read(socket, $0.baseAddress, $0.count) }
                 if count < 0 && errno == EINTR { continue }
                 if count < 0 { throw QMPClient.Failure(description: "cannot read from QMP: \(lastError())") }
                 guard count > 0 else { throw QMPClient.Failure(description: "QMP connection closed") }
-                pending += chunk[0..<count]
+                lines.append(chunk[0..<count])
             }
         }
 
         /// Skips events until the reply to `command`; an error reply throws.
         mutating func reply(to command: String) throws(QMPClient.Failure) {
-            while true {
-                let line = try next()
-                if line.hasPrefix(#"{"return""#) { return }
-                if line.hasPrefix(#"{"error""#) { throw QMPClient.Failure(description: "QMP \(command) failed: \(line)") }
-            }
+            while try !QMPLines.isReply(next(), to: command) {}
         }
     }
 }
