@@ -56,7 +56,10 @@ let package = Package(
         .target(name: "AgentProtocol", dependencies: ["Judging"], swiftSettings: swiftSettings),
         // The language registry (guest/languages.json): read by the agent in the guest and by the host from the image directory.
         .target(name: "Languages", swiftSettings: swiftSettings),
-        .executableTarget(name: "GuestAgent", dependencies: ["AgentProtocol", "Languages"], swiftSettings: swiftSettings),
+        // sendmsg with SCM_RIGHTS: linked by the host (QEMU's jail hand-overs) and by the guest agent (its fork servers).
+        .target(name: "DescriptorPassing", swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "GuestAgent", dependencies: ["AgentProtocol", "Languages", "DescriptorPassing"], swiftSettings: swiftSettings),
 
         // MARK: VMs
         .target(
@@ -73,7 +76,7 @@ let package = Package(
         .target(
             name: "QEMUDriver",
             dependencies: [
-                "MicroVM",
+                "MicroVM", "DescriptorPassing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

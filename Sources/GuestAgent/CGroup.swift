@@ -35,7 +35,7 @@ struct CGroup {
             if Posix.exists("\(group.path)/memory.swap.max") { try Posix.writeControl("\(group.path)/memory.swap.max", "0") }
             // One OOM kill takes the whole job down instead of leaving a half-dead process tree.
             if Posix.exists("\(group.path)/memory.oom.group") { try Posix.writeControl("\(group.path)/memory.oom.group", "1") }
-            try Posix.writeControl("\(group.path)/pids.max", "\(limits.maxProcesses + 1)")
+            try group.makeRoomForAgent()
         } catch {
             rmdir(group.path)
             throw error
@@ -55,8 +55,18 @@ struct CGroup {
             throw error
         }
         let pid = try result.get()
-        try Posix.writeControl("\(path)/pids.max", "\(limits.maxProcesses)")
+        try settle()
         return pid
+    }
+
+    /// pids.max one above the step's limit, while the agent itself may enter to spawn.
+    func makeRoomForAgent() throws {
+        try Posix.writeControl("\(path)/pids.max", "\(limits.maxProcesses + 1)")
+    }
+
+    /// pids.max at the step's real limit, once nothing but the step's own processes will enter.
+    func settle() throws {
+        try Posix.writeControl("\(path)/pids.max", "\(limits.maxProcesses)")
     }
 
     /// SIGKILL to every process in the cgroup, forks in flight included.

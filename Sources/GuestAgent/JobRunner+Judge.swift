@@ -1,11 +1,16 @@
 import AgentProtocol
 import FoundationEssentials
 import Glibc
+import Languages
 
 // Judge mode: the program was compiled once in `base`; each case runs in a fresh copy of it, in its own
 // cgroup with its own limits, and its output is compared or checked.
 extension JobRunner {
-    func runCases(_ judge: JudgeSpec, _ request: RunRequest, argv: [String], base: WorkDirectory, number: Int) throws -> RunResult {
+    /// `forked`: the program's fork server, when its language has one (the cases then skip the
+    /// interpreter's start-up; their arguments are filled in per case).
+    func runCases(
+        _ judge: JudgeSpec, _ request: RunRequest, argv: [String], base: WorkDirectory, number: Int, forked: ForkedProgram?
+    ) throws -> RunResult {
         let checker: PreparedChecker?
         if let spec = judge.checker {
             switch try prepareChecker(spec, request, number: number) {
@@ -26,7 +31,7 @@ extension JobRunner {
                 continue
             }
             let (result, stdout, stderr) = try runCase(
-                test, judge, argv: argv, base: base, checker: checker, label: "job-\(number)-case-\(index + 1)",
+                test, judge, argv: argv, forked: forked, base: base, checker: checker, label: "job-\(number)-case-\(index + 1)",
                 keeping: [base.path] + (checker.map { [$0.directory.path] } ?? []))
             results.append(result)
             // The first failing case's output is the job's; while all pass, the last one's.
@@ -48,7 +53,8 @@ extension JobRunner {
 
     /// One case: a fresh copy of the compiled directory, the program, then the comparison or the checker.
     private func runCase(
-        _ test: TestCase, _ judge: JudgeSpec, argv: [String], base: WorkDirectory, checker: PreparedChecker?, label: String,
+        _ test: TestCase, _ judge: JudgeSpec, argv: [String], forked: ForkedProgram?, base: WorkDirectory,
+        checker: PreparedChecker?, label: String,
         keeping: [String]
     ) throws -> (TestResult, [UInt8], [UInt8]) {
         let directory = try WorkDirectory.create(label: label, sizeBytes: test.limits.memoryBytes, sandbox: sandbox)
@@ -60,7 +66,10 @@ extension JobRunner {
         try base.copyContents(to: directory, sandbox: sandbox)
         let stdinFD = try openStdin(test.stdin, label: label)
         defer { close(stdinFD) }
-        let outcome = try step(label, argv + test.arguments, in: directory, stdin: stdinFD, limits: test.limits)
+        let program = forked.map {
+            ForkedProgram(server: $0.server, entry: $0.entry, importable: $0.importable, arguments: test.arguments)
+        }
+        let outcome = try step(label, argv + test.arguments, in: directory, stdin: stdinFD, limits: test.limits, forked: program)
 
         var (verdict, message) = StepVerdict.classify(outcome, test.limits)
         if verdict == .ok {
@@ -89,5 +98,21 @@ extension JobRunner {
         guard let expected = test.expectedOutput else { return (.accepted, nil) }
         if judge.comparison.accepts(expected: expected, actual: stdout) { return (.accepted, nil) }
         return (.wrongAnswer, "output differs from the expected output (compare: \(judge.comparison.name))")
+    }
+}
+
+extension JobRunner {
+    /// The fork server of the program's language, started after the compile with the environment the
+    /// cases get at start-up (the interpreter reads its locale then); nil when the language has none,
+    /// outside the confined guest, or when it cannot start (the cases are then spawned as usual).
+    func startForkServer(_ definition: LanguageDefinition) -> ForkServer? {
+        guard sandbox.confined, let argv = definition.forkServer else { return nil }
+        do {
+            return try ForkServer.start(
+                argv: argv, environment: ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"] + languageEnvironment)
+        } catch {
+            Log.error("\(definition.name): cannot start its fork server (\(error)); spawning every case")
+            return nil
+        }
     }
 }

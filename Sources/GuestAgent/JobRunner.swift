@@ -12,7 +12,7 @@ final class JobRunner {
     let languages: LanguageRegistry?
     private var jobCount = 0
     /// The current request's language variables (`GOCACHE=...`), added to every step's environment.
-    private var languageEnvironment: [String] = []
+    private(set) var languageEnvironment: [String] = []
 
     /// gcc forks cc1, as, collect2 and ld: a tiny maxProcesses must not turn into a confusing compile error.
     static let minimumCompileProcesses = 16
@@ -83,6 +83,8 @@ final class JobRunner {
         for file in request.files { try directory.write(file.name, [UInt8](file.content), sandbox: sandbox) }
 
         var argv: [String]
+        /// The program's language and entry, for a fork server (judge cases).
+        var program: (definition: LanguageDefinition, entry: String, importable: Bool)?
         switch request.workload {
         case .shell(let command):
             // An explicit $0 ("bash", what bash -c sets anyway) so that arguments, the job's or a case's,
@@ -97,16 +99,24 @@ final class JobRunner {
             try directory.write(recipe.sourceFile, Array(source.utf8), sandbox: sandbox)
             if let failure = try compile(recipe, request, in: directory, label: "job-\(number)-build") { return failure }
             argv = recipe.run
+            program = (definition, recipe.sourceFile, !request.files.isEmpty)
         case .project(let language, let entry):
-            let recipe = try definition(language).recipe(
+            let definition = try definition(language)
+            let recipe = definition.recipe(
                 entry: entry, sources: request.files.map(\.name), options: request.compilerOptions, importable: true,
                 workDirectory: directory.path)
             languageEnvironment = recipe.environment
             if let failure = try compile(recipe, request, in: directory, label: "job-\(number)-build") { return failure }
             argv = recipe.run
+            program = (definition, entry, true)
         }
         if let judge = request.judge {
-            return try runCases(judge, request, argv: argv, base: directory, number: number)
+            let server = program.flatMap { startForkServer($0.definition) }
+            defer { server?.retire() }
+            let forked = server.flatMap { server in
+                program.map { ForkedProgram(server: server, entry: $0.entry, importable: $0.importable, arguments: []) }
+            }
+            return try runCases(judge, request, argv: argv, base: directory, number: number, forked: forked)
         }
         let stdinFD = try openStdin(request.stdin, label: "\(number)")
         defer { close(stdinFD) }
@@ -114,9 +124,11 @@ final class JobRunner {
         return result(request, outcome)
     }
 
-    /// Runs `argv` as one sandboxed step in `directory` under `limits`.
+    /// Runs `argv` (or `forked`, the same program from its fork server) as one sandboxed step in
+    /// `directory` under `limits`.
     func step(
-        _ name: String, _ argv: [String], in directory: WorkDirectory, stdin: Int32, limits: ResourceLimits
+        _ name: String, _ argv: [String], in directory: WorkDirectory, stdin: Int32, limits: ResourceLimits,
+        forked: ForkedProgram? = nil
     ) throws -> StepOutcome {
         let environment = [
             "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(directory.path)", "TMPDIR=\(directory.path)", "LANG=C.UTF-8",
@@ -125,7 +137,7 @@ final class JobRunner {
             name: name, argv: argv, environment: environment, directory: directory.path, stdinFD: stdin,
             wallTimeMilliseconds: limits.wallTimeMilliseconds, memoryBytes: limits.memoryBytes,
             maxProcesses: limits.maxProcesses, maxOutputBytesPerStream: limits.maxOutputBytesPerStream,
-            cpuTimeMilliseconds: limits.cpuTimeMilliseconds, maxFileSizeBytes: limits.maxFileSizeBytes))
+            cpuTimeMilliseconds: limits.cpuTimeMilliseconds, maxFileSizeBytes: limits.maxFileSizeBytes, forked: forked))
     }
 
     /// The compile limits: the request's compile wall time and memory when set, else the run's; never

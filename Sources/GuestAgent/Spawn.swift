@@ -9,13 +9,17 @@ enum Spawn {
 
     /// Starts `argv[0]`, looked up in PATH, with the given environment and standard streams.
     /// `resetIDs`: the child sets its effective uid/gid to the real ones before exec (see ``Sandbox``).
-    static func start(argv: [String], environment: [String], stdin: Int32, stdout: Int32, stderr: Int32, resetIDs: Bool) throws -> pid_t {
+    /// `passing`: a descriptor the child gets as fd 3 (a fork server's control socket).
+    static func start(
+        argv: [String], environment: [String], stdin: Int32, stdout: Int32, stderr: Int32, resetIDs: Bool, passing: Int32? = nil
+    ) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, stdin, 0)
         posix_spawn_file_actions_adddup2(&actions, stdout, 1)
         posix_spawn_file_actions_adddup2(&actions, stderr, 2)
+        if let passing { posix_spawn_file_actions_adddup2(&actions, passing, 3) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

@@ -15,6 +15,17 @@ struct StepSpec {
     var cpuTimeMilliseconds: Int? = nil
     /// RLIMIT_FSIZE of the step's processes; nil: unlimited (its tmpfs still bounds it).
     var maxFileSizeBytes: Int? = nil
+    /// Fork the program from this warm interpreter instead of spawning `argv` (judge cases; the sandbox
+    /// must be confined, because the case process joins the step's cgroup itself).
+    var forked: ForkedProgram? = nil
+}
+
+/// A program a ``ForkServer`` starts: what `argv` would have run, without the interpreter's start-up.
+struct ForkedProgram {
+    let server: ForkServer
+    let entry: String
+    let importable: Bool
+    let arguments: [String]
 }
 
 /// What happened to a step, before it is turned into a verdict.
@@ -50,6 +61,30 @@ struct StepRunner {
     /// How often cpu.stat is read under a CPU limit: a program overruns its limit by at most about this.
     private static let cpuPollMilliseconds = 20
 
+    /// The program forked from its warm interpreter; nil when the server failed (it is retired, and the
+    /// caller spawns `argv` instead: the fork server only saves time, it never decides a verdict).
+    private func launch(
+        _ forked: ForkedProgram, _ spec: StepSpec, cgroup: CGroup, stdout: Int32, stderr: Int32, started: inout Int
+    ) throws -> pid_t? {
+        // The case process never brings the agent in: the real limit from the start.
+        try cgroup.settle()
+        let request = ForkServer.Request(
+            cgroup: cgroup.path, directory: spec.directory, entry: forked.entry, importable: forked.importable,
+            maxFileSizeBytes: spec.maxFileSizeBytes, arguments: forked.arguments, environment: spec.environment)
+        started = Posix.monotonicMilliseconds()
+        let pid: pid_t
+        do {
+            pid = try forked.server.launch(request, stdin: spec.stdinFD, stdout: stdout, stderr: stderr)
+        } catch {
+            Log.error("\(spec.name): fork server failed (\(error)); spawning the program instead")
+            // A case process the server forked before failing must not run beside the spawned one.
+            cgroup.killMembers()
+            try cgroup.makeRoomForAgent()
+            return nil
+        }
+        return pid
+    }
+
     func run(_ spec: StepSpec) throws -> StepOutcome {
         let out = try Posix.makePipe()
         let err: (read: Int32, write: Int32)
@@ -66,18 +101,24 @@ struct StepRunner {
                 cgroup = try CGroup.create(
                     name: spec.name, limits: .init(memoryBytes: spec.memoryBytes, maxProcesses: spec.maxProcesses))
             }
-            // posix_spawn inherits the working directory; the agent is single-threaded, so borrow it.
-            guard chdir(spec.directory) == 0 else { throw AgentError.system("chdir \(spec.directory)") }
-            defer { chdir("/") }
-            let spawn = {
-                try sandbox.asRunner {
-                    try Spawn.start(
-                        argv: spec.argv, environment: spec.environment, stdin: spec.stdinFD, stdout: out.write,
-                        stderr: err.write, resetIDs: sandbox.confined)
+            if let forked = spec.forked, let cgroup, forked.server.usable,
+                let forkedPID = try launch(forked, spec, cgroup: cgroup, stdout: out.write, stderr: err.write, started: &started)
+            {
+                pid = forkedPID
+            } else {
+                // posix_spawn inherits the working directory; the agent is single-threaded, so borrow it.
+                guard chdir(spec.directory) == 0 else { throw AgentError.system("chdir \(spec.directory)") }
+                defer { chdir("/") }
+                let spawn = {
+                    try sandbox.asRunner {
+                        try Spawn.start(
+                            argv: spec.argv, environment: spec.environment, stdin: spec.stdinFD, stdout: out.write,
+                            stderr: err.write, resetIDs: sandbox.confined)
+                    }
                 }
+                started = Posix.monotonicMilliseconds()
+                pid = try FileSizeLimit.while(spec.maxFileSizeBytes) { try cgroup.map { try $0.spawnInside(spawn) } ?? spawn() }
             }
-            started = Posix.monotonicMilliseconds()
-            pid = try FileSizeLimit.while(spec.maxFileSizeBytes) { try cgroup.map { try $0.spawnInside(spawn) } ?? spawn() }
         } catch {
             [out.read, out.write, err.read, err.write].forEach { close($0) }
             cgroup?.destroy(reaper: reaper)
@@ -101,6 +142,8 @@ struct StepRunner {
 
         func killJob() {
             if let cgroup { cgroup.killMembers() } else { kill(-pid, SIGKILL) }
+            // A forked case joins its cgroup itself: until it has, only its pid reaches it.
+            if spec.forked != nil && exit == nil { kill(pid, SIGKILL) }
             if killedAt == nil { killedAt = Posix.monotonicMilliseconds() }
         }
 

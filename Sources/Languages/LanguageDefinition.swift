@@ -24,6 +24,9 @@ public struct LanguageDefinition: Codable, Sendable, Equatable {
     public var run: [String]
     /// The run command when the program has other files (Python must then find modules next to its entry).
     public var runWithModules: [String]?
+    /// A warm interpreter judge cases are forked from instead of running ``run`` (guest/fork-servers/):
+    /// it must give the program what ``run`` (or ``runWithModules``) would. Nil: every case is spawned.
+    public var forkServer: [String]?
     /// Variables the compile and run steps get on top of the agent's; values may use `{work}`.
     public var environment: [String: String]
     public var limits: LanguageLimits
@@ -34,7 +37,7 @@ public struct LanguageDefinition: Codable, Sendable, Equatable {
     public init(
         name: String, aliases: [String] = [], packages: [String] = [], versionCommand: [String] = [], version: String? = nil,
         source: String, sourceNameFrom: String? = nil, sourceExtensions: [String] = [], compile: [String]? = nil,
-        run: [String], runWithModules: [String]? = nil, environment: [String: String] = [:],
+        run: [String], runWithModules: [String]? = nil, forkServer: [String]? = nil, environment: [String: String] = [:],
         limits: LanguageLimits = LanguageLimits(), hello: HelloWorld = HelloWorld(source: "", stdout: "")
     ) {
         self.name = name
@@ -48,6 +51,7 @@ public struct LanguageDefinition: Codable, Sendable, Equatable {
         self.compile = compile
         self.run = run
         self.runWithModules = runWithModules
+        self.forkServer = forkServer
         self.environment = environment
         self.limits = limits
         self.hello = hello
@@ -55,7 +59,7 @@ public struct LanguageDefinition: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case name, aliases, packages, versionCommand, version, source, sourceNameFrom, sourceExtensions, compile, run
-        case runWithModules, environment, limits, hello
+        case runWithModules, forkServer, environment, limits, hello
     }
 
     /// The optional fields may be left out of an entry: adding a language stays a short entry.
@@ -72,6 +76,7 @@ public struct LanguageDefinition: Codable, Sendable, Equatable {
         compile = try c.decodeIfPresent([String].self, forKey: .compile)
         run = try c.decode([String].self, forKey: .run)
         runWithModules = try c.decodeIfPresent([String].self, forKey: .runWithModules)
+        forkServer = try c.decodeIfPresent([String].self, forKey: .forkServer)
         environment = try c.decodeIfPresent([String: String].self, forKey: .environment) ?? [:]
         limits = try c.decodeIfPresent(LanguageLimits.self, forKey: .limits) ?? LanguageLimits()
         hello = try c.decodeIfPresent(HelloWorld.self, forKey: .hello) ?? HelloWorld(source: "", stdout: "")

@@ -97,6 +97,8 @@ struct JudgeJobTests {
                     ["name": "area.cpp", "content": "#include \"shapes.h\"\nint area(int a, int b) { return a * b; }\n"],
                     ["name": "perimeter.cpp", "content": "#include \"shapes.h\"\nint perimeter(int a, int b) { return 2 * (a + b); }\n"],
                 ],
+                // Three g++ runs under TCG take ~8 s on an idle host: room for a busy one.
+                "limits": ["compile_wall_time_ms": 45000],
             ]))
             try harness.push(try Self.payload([
                 "id": "py", "language": "python", "args": ["alpha", "two words"],

@@ -1,3 +1,4 @@
+import DescriptorPassing
 import Logging
 import MicroVM
 import Synchronization

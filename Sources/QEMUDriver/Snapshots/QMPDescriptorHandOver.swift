@@ -1,3 +1,4 @@
+import DescriptorPassing
 import MicroVM
 
 #if canImport(Glibc)
