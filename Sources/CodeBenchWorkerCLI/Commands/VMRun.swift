@@ -77,6 +77,8 @@ struct VMRun: AsyncParsableCommand {
         let start = clock.now
         do {
             let (result, boot, runTime) = try await driver.withVM(vm, logger: logger) { session in
+                // As the worker does: an image with an older agent would ignore fields it does not know.
+                if let problem = session.hello.problem(running: request) { throw ValidationError(problem) }
                 let runStart = clock.now
                 let result = try await session.run(request, timeout: .milliseconds(timeoutMs) + .seconds(10))
                 return (result, session.bootDuration, clock.now - runStart)
