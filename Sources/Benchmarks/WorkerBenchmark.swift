@@ -12,8 +12,8 @@ import Worker
 ///
 /// In one run, against a throw-away redis-server: enqueue-to-done latency of `true` and a Python
 /// one-liner through the worker, the same workloads through the driver alone, the worker's own
-/// overhead per job (latency minus that job's VM lifetime), throughput of a batch with 1, 2 and
-/// 4 concurrent VMs, through the worker and through the driver alone, and a judge job of N cases next
+/// overhead per job (latency minus that job's VM lifetime), host CPU per job, throughput of a batch
+/// with 1, 2, 4 and 8 concurrent VMs, through the worker and through the driver alone, and a judge job of N cases next
 /// to N separate jobs of the same program.
 public struct WorkerBenchmark: Sendable {
     /// The parts of the benchmark; `--only` picks some (each takes minutes under TCG).
@@ -26,7 +26,7 @@ public struct WorkerBenchmark: Sendable {
         public var latencyJobs = 20
         /// Jobs per throughput batch (pushed at once).
         public var batchJobs = 12
-        public var concurrencies = [1, 2, 4]
+        public var concurrencies = [1, 2, 4, 8]
         /// Cases of the judge job, and separate jobs it is compared with.
         public var judgeCases = 20
         /// Hello-world jobs per language (the image's registry).
@@ -92,17 +92,21 @@ public struct WorkerBenchmark: Sendable {
             _ = driver.takeSpans()
             var configuration = base
             configuration.concurrency = 1
+            let cpuStart = HostCPU.now()
             let latencies = try await withWorker(configuration, driver: driver) { _ in
                 try await oneAtATime(platform, ids: "lat-\(name)", payload: payload)
             }
+            let cpuPerJob = HostCPU.millisecondsPerJob(since: cpuStart, jobs: latencies.count)
             let spans = driver.takeSpans()
             let overheads = zip(latencies, spans).map { $0 - $1 }
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) driver alone   \(WorkerBenchmarkSample(alone).summary)")
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) through worker \(WorkerBenchmarkSample(latencies).summary)")
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) worker overhead per job (latency - VM lifetime): \(WorkerBenchmarkSample(overheads).summary)")
+            output(String(format: "  %@ host CPU per job (worker + reaped QEMUs and launchers): %.0f ms", name.padding(toLength: 7, withPad: " ", startingAt: 0), cpuPerJob))
 
             // The same jobs with one VM booted ahead of each (warm-vms 1), each pushed once a VM is parked.
             configuration.warmVMs = 1
+            let warmCPUStart = HostCPU.now()
             let warm = try await withWorker(configuration, driver: driver) { service in
                 try await oneAtATime(platform, ids: "warm-\(name)", payload: payload) {
                     while service.warmIdle < 1 { try await Task.sleep(for: .milliseconds(5)) }
@@ -110,6 +114,9 @@ public struct WorkerBenchmark: Sendable {
             }
             _ = driver.takeSpans()
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) worker, warm-vms 1 \(WorkerBenchmarkSample(warm).summary)")
+            // Counts the VM still parked when the worker stops (booted for a job that never came).
+            output(String(format: "  %@ host CPU per job, warm-vms 1: %.0f ms", name.padding(toLength: 7, withPad: " ", startingAt: 0),
+                HostCPU.millisecondsPerJob(since: warmCPUStart, jobs: warm.count)))
         }
     }
 
@@ -173,6 +180,7 @@ public struct WorkerBenchmark: Sendable {
 
             var configuration = base
             configuration.concurrency = concurrency
+            let cpuStart = HostCPU.now()
             let workerRate = try await withWorker(configuration, driver: driver) { _ in
                 let ids = (0..<options.batchJobs).map { "tp-\(concurrency)-\($0)" }
                 let start = ContinuousClock.now
@@ -183,7 +191,9 @@ public struct WorkerBenchmark: Sendable {
             _ = driver.takeSpans()
             workerRates[concurrency] = workerRate
             let speedup = workerRates[1].map { String(format: "  (%.2fx of 1 VM)", workerRate / $0) } ?? ""
-            output(String(format: "  %d VM%@: worker %.2f jobs/s, driver alone %.2f jobs/s%@", concurrency, concurrency == 1 ? " " : "s", workerRate, aloneRate, speedup))
+            let cpuPerJob = HostCPU.millisecondsPerJob(since: cpuStart, jobs: options.batchJobs)
+            output(String(format: "  %d VM%@: worker %.2f jobs/s, driver alone %.2f jobs/s%@; host CPU per job through the worker %.0f ms",
+                concurrency, concurrency == 1 ? " " : "s", workerRate, aloneRate, speedup, cpuPerJob))
         }
     }
 

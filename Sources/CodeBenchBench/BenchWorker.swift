@@ -8,12 +8,12 @@ import Worker
 struct BenchWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
-        abstract: "Enqueue-to-done latency (p50/p95/p99) of `true` and a Python one-liner through the worker, the worker's overhead per job, and throughput with 1, 2 and 4 VMs, each next to the VM driver alone; the jail's cost per job; a judge job of N cases next to N separate jobs; each language's hello world."
+        abstract: "Enqueue-to-done latency (p50/p95/p99) of `true` and a Python one-liner through the worker, the worker's overhead and host CPU per job, and throughput with 1, 2, 4 and 8 VMs, each next to the VM driver alone; the jail's cost per job; a judge job of N cases next to N separate jobs; each language's hello world."
     )
 
     @Option(help: "Jobs per latency series.") var jobs = 20
     @Option(help: "Jobs per throughput batch.") var batch = 12
-    @Option(help: "Concurrencies to measure, comma-separated.") var concurrency = "1,2,4"
+    @Option(help: "Concurrencies to measure, comma-separated.") var concurrency = "1,2,4,8"
     @Option(help: "Cases of the judge job, and separate jobs it is compared with.") var judgeCases = 20
     @Option(help: "Hello-world jobs per language of the image.") var languageJobs = 3
     @Option(help: "Sections to run, comma-separated: latency, jail, throughput, judge, languages (default: all).") var only: String?
