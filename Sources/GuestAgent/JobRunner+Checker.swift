@@ -7,6 +7,16 @@ import Languages
 struct PreparedChecker {
     let directory: WorkDirectory
     let run: [String]
+    /// The checker's fork server when its language has one: a Python checker then skips the
+    /// interpreter's start-up after every case, as the program does.
+    let server: ForkServer?
+    let entry: String
+
+    /// Removes the checker's directory and ends its fork server.
+    func dispose() {
+        server?.retire()
+        directory.remove()
+    }
 }
 
 // The checker convention (docs/wire-contract.md, "Checker"): `input.txt`, `expected.txt`, `output.txt`
@@ -35,7 +45,8 @@ extension JobRunner {
             directory.remove()
             throw error
         }
-        return .success(PreparedChecker(directory: directory, run: recipe.run))
+        return .success(PreparedChecker(
+            directory: directory, run: recipe.run, server: startForkServer(definition), entry: recipe.sourceFile))
     }
 
     /// Runs the checker on one case's output.
@@ -55,8 +66,9 @@ extension JobRunner {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         guard devNull >= 0 else { throw AgentError.system("open /dev/null") }
         defer { close(devNull) }
-        let outcome = try step(
-            label, checker.run + [files.input, files.expected, files.output], in: directory, stdin: devNull, limits: limits)
+        let arguments = [files.input, files.expected, files.output]
+        let forked = checker.server.map { ForkedProgram(server: $0, entry: checker.entry, importable: false, arguments: arguments) }
+        let outcome = try step(label, checker.run + arguments, in: directory, stdin: devNull, limits: limits, forked: forked)
         let (verdict, message) = StepVerdict.classify(outcome, limits)
         let said = Self.summary(outcome.stderr) ?? Self.summary(outcome.stdout)
         switch (verdict, outcome.exitCode) {

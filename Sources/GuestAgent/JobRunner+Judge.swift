@@ -20,7 +20,7 @@ extension JobRunner {
         } else {
             checker = nil
         }
-        defer { checker?.directory.remove() }
+        defer { checker?.dispose() }
 
         var results: [TestResult] = []
         var reported: (test: TestResult, stdout: [UInt8], stderr: [UInt8])?
