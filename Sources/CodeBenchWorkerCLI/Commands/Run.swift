@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JobQueue
 import Logging
 import Observability
 import ServiceLifecycle
@@ -32,10 +33,18 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         try bootstrapLogging(level: logLevel)
         let logger = Logger(label: "codebench.worker")
-        let configuration = try WorkerConfigurationLoader(
+        var configuration = try WorkerConfigurationLoader(
             flags: try flags(), environment: ProcessInfo.processInfo.environment, configFile: config
         ).load()
         try configuration.validate()
+        // Resolved once, so the dashboard names the same worker the queue registers.
+        let workerID = configuration.resolvedWorkerID()
+        configuration.workerID = workerID
+        // Its own connection: a dashboard reading the fleet never waits behind the worker's claims and statuses.
+        let fleetQueue = try? JobQueue(
+            redisURL: configuration.redisURL, clientName: "codebench-worker-dashboard:\(workerID)", reconnectAttempts: 1,
+            commandTimeout: .seconds(3), configuration: configuration.queueConfiguration(workerID: workerID), logger: logger)
+        defer { fleetQueue?.close() }
         let registry = PrometheusBackend.bootstrap(timerBuckets: WorkerMetricNames.timerBuckets)
         let health = WorkerHealth()
         // Before the assembly, whose VMM probe can take seconds: a taken port fails at once, and
@@ -45,7 +54,11 @@ struct Run: AsyncParsableCommand {
             do {
                 statusServer = try await StatusServer.start(
                     configuration: StatusServerConfiguration(host: host, port: port), registry: registry,
-                    readiness: { Readiness(notReadyReason: health.notReadyReason, warning: health.warning) }, logger: logger)
+                    readiness: { Readiness(notReadyReason: health.notReadyReason, warning: health.warning) },
+                    fleet: fleetQueue.map { queue in
+                        // No SCAN for unregistered lists: the dashboard asks every few seconds.
+                        { try await queue.fleetStatus(deadLetters: 10, scanUnregistered: false).json(observer: workerID) }
+                    }, logger: logger)
             } catch {
                 throw WorkerConfigurationError(
                     .hostNotReady, "status-address '\(configuration.statusAddress)' cannot be listened on: \(error)")
