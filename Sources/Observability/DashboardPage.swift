@@ -8,7 +8,7 @@
 enum DashboardPage {
     /// The page with `nonce` on its script and style elements.
     static func html(nonce: String) -> String {
-        template.replacingOccurrences(of: "{{NONCE}}", with: nonce)
+        template.replacing("{{NONCE}}", with: nonce)
     }
 
     /// The Content-Security-Policy header value that goes with ``html(nonce:)``.

@@ -45,6 +45,11 @@ struct Run: AsyncParsableCommand {
             redisURL: configuration.redisURL, clientName: "codebench-worker-dashboard:\(workerID)", reconnectAttempts: 1,
             commandTimeout: .seconds(3), configuration: configuration.queueConfiguration(workerID: workerID), logger: logger)
         defer { fleetQueue?.close() }
+        var fleet: (@Sendable () async throws -> String)?
+        if let fleetQueue {
+            // No SCAN for unregistered lists: the dashboard asks every few seconds.
+            fleet = { try await fleetQueue.fleetStatus(deadLetters: 10, scanUnregistered: false).json(observer: workerID) }
+        }
         let registry = PrometheusBackend.bootstrap(timerBuckets: WorkerMetricNames.timerBuckets)
         let health = WorkerHealth()
         // Before the assembly, whose VMM probe can take seconds: a taken port fails at once, and
@@ -55,10 +60,7 @@ struct Run: AsyncParsableCommand {
                 statusServer = try await StatusServer.start(
                     configuration: StatusServerConfiguration(host: host, port: port), registry: registry,
                     readiness: { Readiness(notReadyReason: health.notReadyReason, warning: health.warning) },
-                    fleet: fleetQueue.map { queue in
-                        // No SCAN for unregistered lists: the dashboard asks every few seconds.
-                        { try await queue.fleetStatus(deadLetters: 10, scanUnregistered: false).json(observer: workerID) }
-                    }, logger: logger)
+                    fleet: fleet, logger: logger)
             } catch {
                 throw WorkerConfigurationError(
                     .hostNotReady, "status-address '\(configuration.statusAddress)' cannot be listened on: \(error)")
