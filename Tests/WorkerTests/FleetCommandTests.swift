@@ -46,7 +46,7 @@ struct FleetCommandTests {
             let settled = try await eventually(timeout: .seconds(30)) {
                 status = try await Self.status(fleet)
                 let workers = Self.workers(status)
-                return workers.map { $0["id"] as? String } == ["fleet-a", "fleet-b"] && workers.allSatisfy { $0["vmm"] as? String == "qemu" }
+                return workers.map { $0["id"] as? String } == ["fleet-a", "fleet-b"] && workers.allSatisfy { ($0["vmm"] as? String)?.hasPrefix("qemu") == true }
             }
             #expect(settled, "status: \(status)")
             for worker in Self.workers(status) {
