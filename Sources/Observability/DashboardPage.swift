@@ -181,7 +181,9 @@ enum DashboardPage {
           }
           const last = throughput.length ? throughput[throughput.length - 1] : null;
           setText("throughput", last === null ? "–" : last.toFixed(1));
-          const lastLatency = latency.filter(v => v !== null).pop();
+          // Until a job finishes while the page is open, the mean over the worker's whole life.
+          let lastLatency = latency.filter(v => v !== null).pop();
+          if (lastLatency === undefined && sample.vmCount > 0) lastLatency = sample.vmSum / sample.vmCount;
           setText("latency", lastLatency === undefined ? "–" : lastLatency.toFixed(2));
           spark("throughput-spark", throughput);
           spark("latency-spark", latency);
