@@ -64,6 +64,9 @@ struct DashboardBrowserTests {
             #expect(dom.contains("<code>&lt;img src=x onerror=alert(1)&gt;</code> for "), "the running job's id as text")
             #expect(dom.contains("<code>&lt;img src=x onerror=alert(1)&gt; dead</code>"), "the dead letter's id as text")
             #expect(!dom.contains("<img"), "markup from Redis was parsed")
+            // Several scrapes of /metrics within the budget: the throughput sparkline has points.
+            let throughput = dom.firstMatch(of: /id="throughput-spark"[^>]*><polyline points="([^"]*)"/).map { String($0.1) }
+            #expect(throughput?.isEmpty == false, "throughput sparkline: \(String(describing: throughput))")
             #expect(dom.contains(#"<div id="problem" class="error"></div>"#), "the page could not read the fleet or the metrics")
             #expect(Self.consoleErrors(result.stderr).isEmpty, "\(Self.consoleErrors(result.stderr))")
         }
