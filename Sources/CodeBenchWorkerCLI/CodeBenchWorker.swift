@@ -13,6 +13,8 @@ struct CodeBenchWorker: AsyncParsableCommand {
             VM.self,
             Doctor.self,
             LanguagesCommand.self,
+            Status.self,
+            RequeueDead.self,
         ]
     )
 }

@@ -60,6 +60,8 @@ public struct JobQueueError: Error, Sendable, CustomStringConvertible {
         /// The Redis URL given to ``JobQueue/init(redisURL:clientName:reconnectAttempts:commandTimeout:configuration:logger:)``
         /// cannot be used.
         case invalidRedisURL = "invalid_redis_url"
+        /// `requeue-dead` was asked for an id that no dead-lettered job has.
+        case notDeadLettered = "not_dead_lettered"
     }
 
     public var code: Code

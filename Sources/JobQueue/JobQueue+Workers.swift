@@ -9,12 +9,21 @@ extension JobQueue {
         _ = try await command("SET", configuration.languagesKey, json, as: String?.self)
     }
 
+    /// Sets what every later heartbeat publishes about this worker (``QueueConfiguration/workerInfoKey(for:)``).
+    public func describe(_ info: WorkerInfo) {
+        workerInfo = info
+    }
+
     /// Marks this worker alive for ``QueueConfiguration/heartbeatTTL`` and registers it in the workers set.
     public func heartbeat() async throws {
         _ = try await integer(
             script: QueueScripts.heartbeat,
-            keys: [configuration.heartbeatKey(for: configuration.workerID), configuration.workersSet],
-            arguments: [String(Self.unixMilliseconds()), configuration.heartbeatTTLMilliseconds, configuration.workerID])
+            keys: [
+                configuration.heartbeatKey(for: configuration.workerID), configuration.workersSet,
+                configuration.workerInfoKey(for: configuration.workerID),
+            ],
+            arguments: [String(Self.unixMilliseconds()), configuration.heartbeatTTLMilliseconds, configuration.workerID]
+                + (workerInfo?.fields(heartbeatTTLMilliseconds: configuration.heartbeatTTLMilliseconds) ?? []))
     }
 
     /// One reaper pass: if this worker gets the reaper lock, every registered worker whose heartbeat has expired
@@ -35,6 +44,7 @@ extension JobQueue {
                         configuration.workersSet, configuration.heartbeatKey(for: worker),
                         configuration.processingList(for: worker), configuration.intakeList,
                         configuration.deliveriesHash, configuration.deadLetterList, configuration.claimedIDsHash,
+                        configuration.deadLetterRecordsHash,
                     ],
                     arguments: [
                         worker, configuration.maxDeliveries, configuration.statusTTLSeconds,
@@ -71,6 +81,14 @@ extension JobQueue {
             return workers.sorted()
         }
         lastOrphanScan = now
+        workers.formUnion(try await processingListOwners())
+        workers.remove(configuration.workerID)
+        return workers.sorted()
+    }
+
+    /// The workers that own a processing list, registered or not (one SCAN of the keyspace).
+    func processingListOwners() async throws -> Set<String> {
+        var workers: Set<String> = []
         let prefix = configuration.processingList(for: "")
         var cursor = "0"
         repeat {
@@ -83,8 +101,7 @@ extension JobQueue {
                 workers.insert(String(key.dropFirst(prefix.count)))
             }
         } while cursor != "0"
-        workers.remove(configuration.workerID)
-        return workers.sorted()
+        return workers
     }
 
     /// Heartbeats and reaper passes until the task is cancelled; meant to run beside the claim loop.
@@ -124,7 +141,9 @@ extension JobQueue {
         let returned = try await integer(
             script: QueueScripts.requeueAll, keys: [processingList, configuration.intakeList, configuration.claimedIDsHash],
             arguments: ["", configuration.workerID, configuration.inFlightPrefix])
-        _ = try await command("DEL", configuration.heartbeatKey(for: configuration.workerID), as: Int.self)
+        _ = try await command(
+            "DEL", configuration.heartbeatKey(for: configuration.workerID), configuration.workerInfoKey(for: configuration.workerID),
+            as: Int.self)
         _ = try await command("SREM", configuration.workersSet, configuration.workerID, as: Int.self)
         if returned > 0 { logger.notice("returned unfinished jobs to the intake", metadata: ["count": "\(returned)"]) }
         return returned

@@ -13,6 +13,8 @@ public actor JobQueue: JobQueueBackend {
     let logger: Logger
     /// When the reaper last looked for unregistered processing lists (nil: never, so the first pass does).
     var lastOrphanScan: ContinuousClock.Instant?
+    /// Published with each heartbeat once set (``describe(_:)``).
+    var workerInfo: WorkerInfo?
 
     public init(client: RedisClient, configuration: QueueConfiguration = QueueConfiguration(), logger: Logger) {
         self.client = client

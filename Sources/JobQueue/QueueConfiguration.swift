@@ -10,7 +10,7 @@ import Darwin
 ///
 /// Derived keys (all under ``namespace``): `<ns>:processing:<workerID>`, `<ns>:worker:<workerID>:alive`,
 /// `<ns>:workers`, `<ns>:terminal:<id>`, `<ns>:deliveries`, `<ns>:reaper:lock`, `<ns>:ids`, `<ns>:inflight:<id>`,
-/// `<ns>:owned:<id>`.
+/// `<ns>:owned:<id>`, `<ns>:worker:<workerID>:info`, `<ns>:dead-records`.
 public struct QueueConfiguration: Sendable {
     /// The list platforms `RPUSH` jobs onto.
     public var intakeList: String
@@ -92,6 +92,9 @@ public struct QueueConfiguration: Sendable {
 
     /// `<statusKeyPrefix><id>`: the list a platform reads.
     public func statusList(for id: String) -> String { statusKeyPrefix + id }
+    /// Every list jobs are taken from, in the order they are read. `status` and `requeue-dead` take the set from
+    /// here, so a configuration with more intake lists changes this one place.
+    public var intakeLists: [String] { [intakeList] }
     /// The pub/sub channel of a job's status events.
     public func eventsChannel(for id: String) -> String { eventsChannelPrefix + id }
     /// Exists once the job's terminal status was published; lives as long as the status list.
@@ -102,6 +105,12 @@ public struct QueueConfiguration: Sendable {
     public func heartbeatKey(for workerID: String) -> String {
         heartbeatKeyParts.prefix + workerID + heartbeatKeyParts.suffix
     }
+    /// `<ns>:worker:<workerID>:info`: a hash describing a live worker (host, VMM, pid, version, start, concurrency),
+    /// written with every heartbeat and expiring with it, for `codebench-worker status` and the dashboard.
+    public func workerInfoKey(for workerID: String) -> String { heartbeatKeyParts.prefix + workerID + ":info" }
+    /// SHA-1 of a dead-lettered payload -> JSON record (id, reason, attempts, when, which worker died): the dead-letter
+    /// list keeps raw payloads, as it always did, and this says why each one is there.
+    public var deadLetterRecordsHash: String { "\(namespace):dead-records" }
     /// Prefix of ``terminalMarker(for:)``.
     public var markerPrefix: String { "\(namespace):terminal:" }
     /// Workers that registered (with a heartbeat) and were not reaped since.
@@ -120,7 +129,10 @@ public struct QueueConfiguration: Sendable {
     public var inFlightPrefix: String { "\(namespace):inflight:" }
     /// `<ns>:owned:<id>` exists while a status list was started by this queue: a status list that exists without
     /// it belongs to someone else and is never written to.
-    public func ownedMarker(for id: String) -> String { "\(namespace):owned:" + id }
+    public func ownedMarker(for id: String) -> String { ownedPrefix + id }
+    /// Prefix of ``ownedMarker(for:)``. The marker's value is the claim time (Redis clock, ms since the epoch) of the
+    /// job's current delivery: how `status` knows a running job's age.
+    public var ownedPrefix: String { "\(namespace):owned:" }
     /// The heartbeat key is `<prefix><workerID><suffix>`: the claim script builds it for an in-flight key's owner.
     var heartbeatKeyParts: (prefix: String, suffix: String) { ("\(namespace):worker:", ":alive") }
     /// Held by the one reaper acting at a time.

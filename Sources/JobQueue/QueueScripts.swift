@@ -57,14 +57,14 @@ enum QueueScripts {
     /// - a job whose id is in flight elsewhere (its in-flight key names a worker whose heartbeat lives) goes to the
     ///   invalid list untouched by its status list (returns -1);
     /// - a job whose status list exists but was never ours (no owned marker) goes to the invalid list (returns -2);
-    /// - otherwise the id is recorded for the reaper (ids hash), marked in flight and owned, and the delivery number
-    ///   is returned.
+    /// - otherwise the id is recorded for the reaper (ids hash), marked in flight and owned (the owned marker holds
+    ///   the claim time on Redis's clock, for `status`), and the delivery number is returned.
     /// An unreadable id (ARGV[2] == "") is recorded as such, and only the delivery number is returned.
     /// KEYS: terminal marker, processing list, deliveries hash, ids hash, in-flight key, owned marker, status list,
     ///   invalid list ("" for the four id keys when the id is unreadable).
     /// ARGV: payload, id, worker id, ttl seconds, heartbeat key prefix, heartbeat key suffix,
     ///   duplicate entry JSON, not-ours entry JSON, max length of the invalid list.
-    static let checkClaim = RedisScript("""
+    static let checkClaim = RedisScript(redisNow + """
         local field = redis.sha1hex(ARGV[1])
         local function refuse(entry)
           redis.call('LREM', KEYS[2], 1, ARGV[1])
@@ -88,7 +88,7 @@ enum QueueScripts {
             return -2
           end
           redis.call('SET', KEYS[5], ARGV[3], 'EX', ARGV[4])
-          redis.call('SET', KEYS[6], '1', 'EX', ARGV[4])
+          redis.call('SET', KEYS[6], nowMilliseconds(), 'EX', ARGV[4])
         end
         redis.call('HSET', KEYS[4], field, ARGV[2])
         return (tonumber(redis.call('HGET', KEYS[3], field)) or 0) + 1
@@ -148,10 +148,26 @@ enum QueueScripts {
         return #orphans
         """)
 
-    /// KEYS: heartbeat key, workers set. ARGV: heartbeat value, ttl ms, worker id.
+    /// Lua shared by scripts that record a time: Redis's clock in milliseconds since the epoch, as a string, so every
+    /// age `status` shows is measured on one clock whatever the hosts' clocks say.
+    static let redisNow = """
+        local function nowMilliseconds()
+          local t = redis.call('TIME')
+          return t[1] .. string.format('%03d', math.floor(tonumber(t[2]) / 1000))
+        end
+
+        """
+
+    /// Marks the worker alive and registered; with ARGV[4...] (field, value pairs), also writes its info hash with
+    /// the heartbeat's TTL, so a worker's description disappears with it.
+    /// KEYS: heartbeat key, workers set, info hash. ARGV: heartbeat value, ttl ms, worker id, info fields and values...
     static let heartbeat = RedisScript("""
         redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
         redis.call('SADD', KEYS[2], ARGV[3])
+        if #ARGV > 3 then
+          redis.call('HSET', KEYS[3], unpack(ARGV, 4))
+          redis.call('PEXPIRE', KEYS[3], ARGV[2])
+        end
         return 1
         """)
 
@@ -165,11 +181,14 @@ enum QueueScripts {
     /// maxDeliveries with `failed` through the same marker as ``finish``; drops jobs that already have a terminal status.
     /// The id of each job is the one its worker recorded at claim (ids hash); a payload never recorded (its worker died
     /// between BLMOVE and the claim check) has no id here and is requeued, or dead-lettered without a status.
-    /// KEYS: workers set, dead worker's heartbeat, its processing list, intake, deliveries hash, dead-letter list, ids hash.
+    /// Each dead-lettered payload gets a record (id, reason, attempts, time on Redis's clock, dead worker) in the
+    /// dead-letter records hash, for `status`.
+    /// KEYS: workers set, dead worker's heartbeat, its processing list, intake, deliveries hash, dead-letter list, ids hash,
+    ///   dead-letter records hash.
     /// ARGV: dead worker id, max deliveries, ttl seconds, status prefix, marker prefix, events prefix, reaper id, now ms,
     ///   in-flight key prefix.
     /// Returns {requeued, dead-lettered, already finished}, or {-1, 0, 0} when the worker turned out alive.
-    static let reap = RedisScript("""
+    static let reap = RedisScript(redisNow + """
         if redis.call('EXISTS', KEYS[2]) == 1 then return {-1, 0, 0} end
         local requeued, dead, finished = 0, 0, 0
         local maxDeliveries = tonumber(ARGV[2])
@@ -191,11 +210,13 @@ enum QueueScripts {
               redis.call('HDEL', KEYS[7], field)
               redis.call('RPUSH', KEYS[6], payload)
               dead = dead + 1
+              local reason = 'abandoned after ' .. n .. ' attempts'
+              redis.call('HSET', KEYS[8], field, cjson.encode({id = id, reason = reason, attempts = n,
+                dead_at_ms = tonumber(nowMilliseconds()), worker_id = ARGV[1]}))
               local list = id and (ARGV[4] .. id)
               local kind = list and redis.call('TYPE', list)['ok']
               if list and (kind == 'none' or kind == 'list')
                 and redis.call('SET', ARGV[5] .. id, ARGV[7], 'NX', 'EX', ARGV[3]) then
-                local reason = 'abandoned after ' .. n .. ' attempts'
                 local now = tonumber(ARGV[8])
                 local record = cjson.encode({id = id, status = 'failed', message = reason, attempt = n,
                   worker_id = ARGV[7], finished_at_ms = now})

@@ -28,11 +28,31 @@ final class StatusHTTPHandler: ChannelInboundHandler {
     }
 
     private func respond(to request: HTTPRequestHead, context: ChannelHandlerContext) {
-        let response = routes.respond(to: request)
+        switch routes.respond(to: request) {
+        case .now(let response):
+            write(response, to: request, context: context)
+        case .later(let produce):
+            // The HTTP pipeline handler holds further requests of this connection until this response's end is
+            // written, so answers stay in order while this one waits off the event loop.
+            let bound = NIOLoopBound((handler: self, context: context), eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
+            Task {
+                let response = await produce()
+                eventLoop.execute {
+                    let (handler, context) = bound.value
+                    guard context.channel.isActive else { return }
+                    handler.write(response, to: request, context: context)
+                }
+            }
+        }
+    }
+
+    private func write(_ response: StatusResponse, to request: HTTPRequestHead, context: ChannelHandlerContext) {
         let keepAlive = response.keepAlive && request.isKeepAlive
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: response.contentType)
         headers.add(name: "content-length", value: String(response.body.count))
+        for header in response.headers { headers.add(name: header.name, value: header.value) }
         if response.status == .methodNotAllowed { headers.add(name: "allow", value: "GET") }
         if !keepAlive { headers.add(name: "connection", value: "close") }
         context.write(

@@ -6,8 +6,9 @@ import Prometheus
 import ServiceLifecycle
 
 /// A small HTTP/1.1 server for operators: `GET /metrics` (Prometheus text exposition of a registry),
-/// `GET /healthz` (200 `ok` while the process runs) and `GET /readyz` (200 `ready`, perhaps with a
-/// warning, or 503 with the reason). Other paths are 404, other methods 405.
+/// `GET /healthz` (200 `ok` while the process runs), `GET /readyz` (200 `ready`, perhaps with a
+/// warning, or 503 with the reason), `GET /fleet.json` (the fleet from Redis) and `GET /` (a live dashboard of
+/// both, docs/fleet.md). Other paths are 404, other methods 405.
 ///
 /// It binds in ``start(configuration:registry:readiness:eventLoopGroup:logger:)``, so a taken port
 /// fails the start rather than the running service group, and ``port`` is known before ``run()``.
@@ -36,14 +37,18 @@ public final class StatusServer: Service, Sendable, CustomStringConvertible {
     /// - Parameters:
     ///   - registry: what `/metrics` exposes.
     ///   - readiness: asked on every `/readyz`, on an event loop: it must be quick and not block.
+    ///   - fleet: the fleet's status as JSON for `/fleet.json` and the dashboard at `/` (asked per request, off the
+    ///     event loop; a throw answers 503 with the error); nil answers 404 at `/fleet.json`.
     /// - Throws: when the address cannot be bound (in use, not local, not resolvable).
     public static func start(
         configuration: StatusServerConfiguration, registry: PrometheusCollectorRegistry,
-        readiness: @escaping @Sendable () -> Readiness,
+        readiness: @escaping @Sendable () -> Readiness, fleet: (@Sendable () async throws -> String)? = nil,
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton, logger: Logger
     ) async throws -> StatusServer {
         let connections = ConnectionTracker(limit: configuration.maxConnections)
-        let routes = StatusRoutes(registry: registry, readiness: readiness)
+        let routes = StatusRoutes(
+            registry: registry, readiness: readiness, fleet: fleet,
+            refuseNamedHosts: StatusServerConfiguration.isLoopback(configuration.host))
         let maxHeadBytes = configuration.maxHeadBytes
         let idleTimeout = TimeAmount(configuration.idleTimeout)
         let listener = try await ServerBootstrap(group: eventLoopGroup)

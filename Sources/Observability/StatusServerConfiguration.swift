@@ -16,4 +16,9 @@ public struct StatusServerConfiguration: Sendable, Equatable {
         self.host = host
         self.port = port
     }
+
+    /// `127.0.0.1` (any 127.x), `::1`, `localhost`: where only this host's processes (and browsers) can connect.
+    static func isLoopback(_ host: String) -> Bool {
+        host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+    }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JobQueue
 import Logging
 import Observability
 import ServiceLifecycle
@@ -32,10 +33,23 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         try bootstrapLogging(level: logLevel)
         let logger = Logger(label: "codebench.worker")
-        let configuration = try WorkerConfigurationLoader(
+        var configuration = try WorkerConfigurationLoader(
             flags: try flags(), environment: ProcessInfo.processInfo.environment, configFile: config
         ).load()
         try configuration.validate()
+        // Resolved once, so the dashboard names the same worker the queue registers.
+        let workerID = configuration.resolvedWorkerID()
+        configuration.workerID = workerID
+        // Its own connection: a dashboard reading the fleet never waits behind the worker's claims and statuses.
+        let fleetQueue = try? JobQueue(
+            redisURL: configuration.redisURL, clientName: "codebench-worker-dashboard:\(workerID)", reconnectAttempts: 1,
+            commandTimeout: .seconds(3), configuration: configuration.queueConfiguration(workerID: workerID), logger: logger)
+        defer { fleetQueue?.close() }
+        var fleet: (@Sendable () async throws -> String)?
+        if let fleetQueue {
+            // No SCAN for unregistered lists: the dashboard asks every few seconds.
+            fleet = { try await fleetQueue.fleetStatus(deadLetters: 10, scanUnregistered: false).json(observer: workerID) }
+        }
         let registry = PrometheusBackend.bootstrap(timerBuckets: WorkerMetricNames.timerBuckets)
         let health = WorkerHealth()
         // Before the assembly, whose VMM probe can take seconds: a taken port fails at once, and
@@ -45,7 +59,8 @@ struct Run: AsyncParsableCommand {
             do {
                 statusServer = try await StatusServer.start(
                     configuration: StatusServerConfiguration(host: host, port: port), registry: registry,
-                    readiness: { Readiness(notReadyReason: health.notReadyReason, warning: health.warning) }, logger: logger)
+                    readiness: { Readiness(notReadyReason: health.notReadyReason, warning: health.warning) },
+                    fleet: fleet, logger: logger)
             } catch {
                 throw WorkerConfigurationError(
                     .hostNotReady, "status-address '\(configuration.statusAddress)' cannot be listened on: \(error)")

@@ -1,3 +1,4 @@
+import Foundation
 import JobQueue
 import Languages
 import Logging
@@ -46,6 +47,11 @@ public struct WorkerAssembly: Sendable {
             selected = try await DriverSelection.makeDriver(for: configuration, logger: logger)
         }
         Self.warnIfQEMUUnjailed(configuration: configuration, driver: selected, health: health, logger: logger)
+        // Published with every heartbeat, for `codebench-worker status` and the dashboard.
+        await queue.describe(WorkerInfo(
+            host: ProcessInfo.processInfo.hostName, vmm: selected.name, pid: Int(ProcessInfo.processInfo.processIdentifier),
+            version: WorkerVersion.current, startedAtMilliseconds: Int(Date().timeIntervalSince1970 * 1000),
+            concurrency: configuration.effectiveConcurrency))
         self.queue = queue
         self.service = WorkerService(
             configuration: configuration, workerID: workerID, queue: queue, driver: selected, health: health,
