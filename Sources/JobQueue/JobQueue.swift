@@ -69,7 +69,7 @@ public actor JobQueue: JobQueueBackend {
             try await heartbeat()
             let remaining = clock.now.duration(to: deadline)
             guard remaining > .zero else { return nil }
-            guard let payload = try await blockingMove(timeout: min(remaining, maximumBlock)) else { continue }
+            guard let payload = try await nextPayload(timeout: min(remaining, maximumBlock)) else { continue }
             let job = refuseReservedID(parser.parse(payload), payload: payload)
             let id: String? = switch job {
             case .success(let request): request.id
@@ -105,7 +105,7 @@ public actor JobQueue: JobQueueBackend {
         }
         guard let id else { return job }
         let key = configuration.statusList(for: id)
-        let ownKeys = [configuration.intakeList, configuration.invalidList, configuration.deadLetterList]
+        let ownKeys = configuration.intakeLists + [configuration.invalidList, configuration.deadLetterList]
         guard ownKeys.contains(key) || key.hasPrefix(configuration.namespace + ":") else { return job }
         return .failure(
             JobParser.Context(payload: payload).invalid(
@@ -138,12 +138,11 @@ public actor JobQueue: JobQueueBackend {
             ])
     }
 
-    private func blockingMove(timeout: Duration) async throws -> [UInt8]? {
+    func blockingMove(from intake: String, timeout: Duration) async throws -> [UInt8]? {
         // BLMOVE takes seconds as a decimal; 0 would mean forever.
         let milliseconds = max(10, QueueConfiguration.milliseconds(timeout))
         let seconds = "\(milliseconds / 1000).\(String(milliseconds % 1000).leftPadded(to: 3))"
-        let reply = try await blockingCommand(
-            "BLMOVE", configuration.intakeList, processingList, "LEFT", "RIGHT", seconds, as: ByteBuffer?.self)
+        let reply = try await blockingCommand("BLMOVE", intake, processingList, "LEFT", "RIGHT", seconds, as: ByteBuffer?.self)
         return reply.map { Array($0.readableBytesView) }
     }
 
@@ -216,6 +215,7 @@ public actor JobQueue: JobQueueBackend {
             keys: [
                 key, configuration.terminalMarker(for: id), processingList, configuration.deliveriesHash,
                 configuration.claimedIDsHash, configuration.inFlightKey(for: id), configuration.ownedMarker(for: id),
+                configuration.cancelMark(for: id),
             ],
             arguments: arguments + elements
         )

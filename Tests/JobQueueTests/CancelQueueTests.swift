@@ -1,0 +1,76 @@
+import Foundation
+import RESP
+import Synchronization
+import TestSupport
+import Testing
+
+@testable import JobQueue
+
+@Suite("Cancelling jobs: marks, channel and the one terminal status")
+struct CancelQueueTests {
+    @Test("requestCancel sets a mark with a TTL and publishes the id; what a platform sees with redis-cli")
+    func requestSetsMarkAndPublishes() async throws {
+        try await withQueueRedis { redis in
+            let queue = redis.queue("w")
+            try await withSubscriber(redis, channels: ["jobs:cancel"]) { (subscriber: CLISubscriber) async throws -> Void in
+                #expect(try await queue.requestCancel(id: "666", ttl: .seconds(600)) == 1)
+                #expect(try await subscriber.waitForMessages(1) == ["666"])
+            }
+            #expect(try await redis.send("GET", "jobs:cancel:666").string() == "1")
+            let ttl = try await redis.send("TTL", "jobs:cancel:666").integer()
+            #expect(ttl > 590 && ttl <= 600)
+            #expect(try await queue.cancelRequested(among: ["666", "667"]) == ["666"])
+            #expect(try await queue.cancelRequested(among: []) == [])
+        }
+    }
+
+    @Test("the terminal status of a cancelled job is failed + cancelled with verdict cancelled, once; the mark goes")
+    func cancelledOutcomeIsTheOneTerminalStatus() async throws {
+        try await withQueueRedis { redis in
+            let queue = redis.queue("w")
+            try await redis.push(#"{"id":"c1","command":"sleep 100"}"#)
+            let claimed = try #require(try await queue.claim(timeout: .seconds(2)))
+            _ = try await queue.requestCancel(id: "c1")
+            // The race with the job finishing at the same moment: whichever comes second publishes nothing.
+            #expect(try await queue.finish(claimed, outcome: .cancelled()))
+            #expect(try await queue.finish(claimed, outcome: .done(stdout: [], stderr: [], result: JobResultRecord())) == false)
+            let list = try await redis.list("c1")
+            #expect(Array(list.prefix(2)) == ["failed", "cancelled"])
+            #expect(list.count == 3)
+            let record = try decodeObject(list[2])
+            #expect(record["verdict"] == .string("cancelled"))
+            #expect(record["status"] == .string("failed"))
+            #expect(try await redis.send("EXISTS", "jobs:cancel:c1") == .integer(0))
+            #expect(try await redis.list("jobs:processing:w").isEmpty)
+        }
+    }
+
+    @Test("notifications: resubscribed when listening starts and after a redis restart, then the ids published")
+    func notifications() async throws {
+        try await withQueueRedis(RedisServerOptions(appendOnly: true)) { redis in
+            let queue = redis.queue("w")
+            let seen = NotificationLog()
+            let listening = Task {
+                for await notification in queue.cancelNotifications() { seen.append(notification) }
+            }
+            defer { listening.cancel() }
+            #expect(await eventually(timeout: .seconds(10)) { seen.all == [.resubscribed] })
+            _ = try await queue.requestCancel(id: "a")
+            #expect(await eventually(timeout: .seconds(10)) { seen.all == [.resubscribed, .cancel(id: "a")] })
+            await redis.server.kill()
+            try await redis.server.restart()
+            #expect(await eventually(timeout: .seconds(20)) { seen.all.count == 3 })
+            #expect(seen.all.last == .resubscribed)
+            // Requests sent while it was away are durable marks: still readable after the restart.
+            #expect(try await queue.cancelRequested(among: ["a"]) == ["a"])
+            _ = try await queue.requestCancel(id: "b")
+            #expect(await eventually(timeout: .seconds(10)) { seen.all.last == .cancel(id: "b") })
+        }
+    }
+}
+
+final class NotificationLog: Sendable {
+    private let list = Mutex<[CancelNotification]>([])
+    func append(_ notification: CancelNotification) { list.withLock { $0.append(notification) } }
+    var all: [CancelNotification] { list.withLock { $0 } }
+}
