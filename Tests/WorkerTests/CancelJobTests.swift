@@ -78,6 +78,35 @@ struct CancelJobTests {
         }
     }
 
+    @Test("a cancel whose PUBLISH the worker missed is honoured when its subscription comes back after a Redis restart")
+    func missedPublishIsReadAfterRestart() async throws {
+        let directory = runtimeDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try await WorkerHarness.with(
+            redisOptions: RedisServerOptions(appendOnly: true),
+            configure: {
+                $0.runtimeDirectory = directory
+                $0.heartbeatTTL = .seconds(10)
+            }
+        ) { harness in
+            try harness.push(#"{"id":"missed","command":"sleep 100"}"#)
+            try await waitUntilRunning("missed", harness)
+            // Only the durable half: as if the PUBLISH had gone out while the worker's subscription was down.
+            #expect(try harness.redisCLI("SET", "jobs:cancel:missed", "1", "EX", "600").hasPrefix("OK"))
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(harness.driver.live == 1, "without a PUBLISH and without a resubscription nothing cancels the job")
+            await harness.redis.kill()
+            try await harness.redis.restart()
+            let elements = try await harness.readStatuses("missed", timeout: 30)
+            #expect(Array(elements.suffix(3).prefix(2)) == ["failed", "cancelled"], "\(elements)")
+            #expect(elements.count { $0 == "failed" || $0 == "done" } == 1)
+            #expect(await eventually(timeout: .seconds(5)) { VMProcessCensus.take(runtimeDirectory: directory).vmmChildren.isEmpty })
+            // The worker goes on after the outage.
+            try harness.push(#"{"id":"then","command":"echo then"}"#)
+            #expect(try await harness.readStatuses("then", timeout: 30).prefix(4) == ["received", "running", "done", "then\n"])
+        }
+    }
+
     @Test("cancelling an unknown id is harmless: the worker goes on and runs the next job")
     func unknownIDIsHarmless() async throws {
         try await WorkerHarness.with { harness in

@@ -23,18 +23,25 @@ struct CancelWatcher: Sendable {
         }
     }
 
+    /// A server that has just come back may still be loading its data: a few tries, spaced out.
     private func recheck() async {
-        let ids = running.ids
-        guard !ids.isEmpty else { return }
         let queue = self.queue
-        do {
-            let marked = try await Task { try await queue.cancelRequested(among: ids) }.value
-            for id in marked {
-                logger.notice("cancel mark found for a running job after resubscribing", metadata: ["job.id": "\(id)"])
-                running.cancel(id)
+        var backoff = Backoff(initial: .milliseconds(100), maximum: .seconds(1))
+        for attempt in 1...5 {
+            let ids = running.ids
+            guard !ids.isEmpty else { return }
+            do {
+                let marked = try await Task { try await queue.cancelRequested(among: ids) }.value
+                for id in marked {
+                    logger.notice("cancel mark found for a running job after resubscribing", metadata: ["job.id": "\(id)"])
+                    running.cancel(id)
+                }
+                return
+            } catch {
+                logger.warning(
+                    "could not read the cancel marks of running jobs", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                guard await backoff.wait() else { return }
             }
-        } catch {
-            logger.warning("could not read the cancel marks of running jobs", metadata: ["error": "\(error)"])
         }
     }
 }
