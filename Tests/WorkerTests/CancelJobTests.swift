@@ -107,6 +107,31 @@ struct CancelJobTests {
         }
     }
 
+    @Test("the commands: submit --queue onto jobs:high, then codebench-worker cancel stops it; submit reports failed")
+    func commands() async throws {
+        try await WorkerHarness.with(configure: { $0.intakeLists = ["jobs:high", "jobs"] }) { harness in
+            let cli = SubmitCommandTests()
+            let submitting = Task {
+                try await cli.codebenchWorker([
+                    "submit", "--redis-url", harness.redis.url, "--queue", "jobs:high", "--id", "via-cli", "--", "sleep", "100",
+                ])
+            }
+            // submit pops the status list as it reads it, so wait for the VM instead.
+            let booted = await eventually(timeout: .seconds(60)) { harness.driver.live == 1 }
+            try #require(booted, "the submitted job never got its VM")
+            let (status, output) = try await cli.codebenchWorker([
+                "cancel", "--redis-url", harness.redis.url, "--ttl-seconds", "120", "via-cli",
+            ])
+            #expect(status == 0, "\(output)")
+            #expect(output.contains("cancel of job via-cli requested; 1 worker(s) listening"), "\(output)")
+            let (submitStatus, submitOutput) = try await submitting.value
+            #expect(submitOutput.contains("pushed job via-cli onto jobs:high"), "\(submitOutput)")
+            #expect(submitStatus == 2, "a failed job exits 2: \(submitOutput)")
+            #expect(submitOutput.contains("cancelled"), "\(submitOutput)")
+            #expect(harness.driver.live == 0)
+        }
+    }
+
     @Test("cancelling an unknown id is harmless: the worker goes on and runs the next job")
     func unknownIDIsHarmless() async throws {
         try await WorkerHarness.with { harness in
