@@ -197,6 +197,8 @@ public actor JobQueue: JobQueueBackend {
             record.message = record.message ?? reason
             elements = ["failed", reason]
             event["reason"] = .string(reason)
+            // A subscriber tells a cancelled job (or a limit) from other failures without reading the list.
+            event["verdict"] = record.verdict.map(JSONValue.string)
         }
         record.id = id
         record.status = outcome.status.rawValue

@@ -31,9 +31,15 @@ struct CancelQueueTests {
             try await redis.push(#"{"id":"c1","command":"sleep 100"}"#)
             let claimed = try #require(try await queue.claim(timeout: .seconds(2)))
             _ = try await queue.requestCancel(id: "c1")
-            // The race with the job finishing at the same moment: whichever comes second publishes nothing.
-            #expect(try await queue.finish(claimed, outcome: .cancelled()))
-            #expect(try await queue.finish(claimed, outcome: .done(stdout: [], stderr: [], result: JobResultRecord())) == false)
+            try await withSubscriber(redis, channels: ["codebench:events:c1"]) { (subscriber: CLISubscriber) async throws -> Void in
+                // The race with the job finishing at the same moment: whichever comes second publishes nothing.
+                #expect(try await queue.finish(claimed, outcome: .cancelled()))
+                #expect(try await queue.finish(claimed, outcome: .done(stdout: [], stderr: [], result: JobResultRecord())) == false)
+                let event = try decodeObject(try #require(try await subscriber.waitForMessages(1).first))
+                #expect(event["status"] == .string("failed"))
+                #expect(event["reason"] == .string("cancelled"))
+                #expect(event["verdict"] == .string("cancelled"))
+            }
             let list = try await redis.list("c1")
             #expect(Array(list.prefix(2)) == ["failed", "cancelled"])
             #expect(list.count == 3)
