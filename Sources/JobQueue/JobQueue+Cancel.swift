@@ -50,7 +50,9 @@ extension JobQueue {
                         if connection > 1 { logger.notice("cancel channel subscribed again after a lost connection") }
                         continuation.yield(.resubscribed)
                     case .message(let message):
-                        continuation.yield(.cancel(id: String(buffer: message.payload)))
+                        let id = String(buffer: message.payload)
+                        continuation.yield(.cancel(id: id))
+                        await self.boundCancelMark(id)
                     }
                 }
                 continuation.finish()
@@ -59,6 +61,16 @@ extension JobQueue {
                 forwarding.cancel()
                 subscription.close()
             }
+        }
+    }
+
+    /// Gives a mark the platform set without a TTL the status TTL (`EXPIRE NX` leaves a TTL it gave alone), so a
+    /// mark for an id that never comes cannot live forever. Best effort: every worker hearing the id tries.
+    func boundCancelMark(_ id: String) async {
+        do {
+            _ = try await command("EXPIRE", configuration.cancelMark(for: id), configuration.statusTTLSeconds, "NX", as: Int.self)
+        } catch {
+            logger.debug("could not bound a cancel mark's TTL", metadata: ["job_id": "\(id)", "error": "\(error)"])
         }
     }
 

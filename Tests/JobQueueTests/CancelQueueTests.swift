@@ -69,8 +69,13 @@ struct CancelQueueTests {
             #expect(seen.all.last == .resubscribed)
             // Requests sent while it was away are durable marks: still readable after the restart.
             #expect(try await queue.cancelRequested(among: ["a"]) == ["a"])
-            _ = try await queue.requestCancel(id: "b")
+            // A platform that forgot the TTL: the worker hearing the id gives the mark the status TTL.
+            try await redis.send("SET", "jobs:cancel:b", "1")
+            try await redis.send("PUBLISH", "jobs:cancel", "b")
             #expect(await eventually(timeout: .seconds(10)) { seen.all.last == .cancel(id: "b") })
+            #expect(await eventually(timeout: .seconds(10)) { (try? await redis.send("TTL", "jobs:cancel:b").integer()) ?? -1 > 0 })
+            // A TTL the platform gave is kept.
+            #expect(try await redis.send("TTL", "jobs:cancel:a").integer() > 86_000)
         }
     }
 }
