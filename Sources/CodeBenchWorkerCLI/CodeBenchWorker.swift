@@ -10,6 +10,7 @@ struct CodeBenchWorker: AsyncParsableCommand {
             // Registered by each command's file owner; keep one per line.
             Run.self,
             Submit.self,
+            Cancel.self,
             VM.self,
             Doctor.self,
             LanguagesCommand.self,

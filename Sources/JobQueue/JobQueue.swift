@@ -71,7 +71,7 @@ public actor JobQueue: JobQueueBackend {
             try await heartbeat()
             let remaining = clock.now.duration(to: deadline)
             guard remaining > .zero else { return nil }
-            guard let payload = try await blockingMove(timeout: min(remaining, maximumBlock)) else { continue }
+            guard let payload = try await nextPayload(timeout: min(remaining, maximumBlock)) else { continue }
             let job = refuseReservedID(parser.parse(payload), payload: payload)
             let id: String? = switch job {
             case .success(let request): request.id
@@ -107,7 +107,7 @@ public actor JobQueue: JobQueueBackend {
         }
         guard let id else { return job }
         let key = configuration.statusList(for: id)
-        let ownKeys = [configuration.intakeList, configuration.invalidList, configuration.deadLetterList]
+        let ownKeys = configuration.intakeLists + [configuration.invalidList, configuration.deadLetterList]
         guard ownKeys.contains(key) || key.hasPrefix(configuration.namespace + ":") else { return job }
         return .failure(
             JobParser.Context(payload: payload).invalid(
@@ -140,12 +140,11 @@ public actor JobQueue: JobQueueBackend {
             ])
     }
 
-    private func blockingMove(timeout: Duration) async throws -> [UInt8]? {
+    func blockingMove(from intake: String, timeout: Duration) async throws -> [UInt8]? {
         // BLMOVE takes seconds as a decimal; 0 would mean forever.
         let milliseconds = max(10, QueueConfiguration.milliseconds(timeout))
         let seconds = "\(milliseconds / 1000).\(String(milliseconds % 1000).leftPadded(to: 3))"
-        let reply = try await blockingCommand(
-            "BLMOVE", configuration.intakeList, processingList, "LEFT", "RIGHT", seconds, as: ByteBuffer?.self)
+        let reply = try await blockingCommand("BLMOVE", intake, processingList, "LEFT", "RIGHT", seconds, as: ByteBuffer?.self)
         return reply.map { Array($0.readableBytesView) }
     }
 
@@ -200,6 +199,8 @@ public actor JobQueue: JobQueueBackend {
             record.message = record.message ?? reason
             elements = ["failed", reason]
             event["reason"] = .string(reason)
+            // A subscriber tells a cancelled job (or a limit) from other failures without reading the list.
+            event["verdict"] = record.verdict.map(JSONValue.string)
         }
         record.id = id
         record.status = outcome.status.rawValue
@@ -218,6 +219,7 @@ public actor JobQueue: JobQueueBackend {
             keys: [
                 key, configuration.terminalMarker(for: id), processingList, configuration.deliveriesHash,
                 configuration.claimedIDsHash, configuration.inFlightKey(for: id), configuration.ownedMarker(for: id),
+                configuration.cancelMark(for: id),
             ],
             arguments: arguments + elements
         )

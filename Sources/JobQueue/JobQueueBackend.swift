@@ -46,4 +46,23 @@ public protocol JobQueueBackend: Sendable {
     /// alive. Returns how many jobs were given back.
     @discardableResult
     func shutdown() async throws -> Int
+
+    /// Which of `ids` a platform asked to cancel (their durable cancel marks). May throw while unreachable.
+    /// Has a default: no job is ever cancelled.
+    func cancelRequested(among ids: [String]) async throws -> Set<String>
+
+    /// Cancel requests as platforms publish them, and ``CancelNotification/resubscribed`` whenever requests
+    /// may have been missed (then the Worker asks ``cancelRequested(among:)`` about the jobs it runs). Never
+    /// ends while the backend is in use, unless it has no cancellation (the default ends at once).
+    func cancelNotifications() -> AsyncStream<CancelNotification>
+}
+
+extension JobQueueBackend {
+    /// Which of `ids` a platform asked to cancel. A backend without cancellation: none.
+    public func cancelRequested(among ids: [String]) async throws -> Set<String> { [] }
+
+    /// Cancel requests as they are published. A backend without cancellation: a stream that ends at once.
+    public func cancelNotifications() -> AsyncStream<CancelNotification> {
+        AsyncStream { $0.finish() }
+    }
 }

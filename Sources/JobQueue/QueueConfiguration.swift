@@ -10,10 +10,21 @@ import Darwin
 ///
 /// Derived keys (all under ``namespace``): `<ns>:processing:<workerID>`, `<ns>:worker:<workerID>:alive`,
 /// `<ns>:workers`, `<ns>:terminal:<id>`, `<ns>:deliveries`, `<ns>:reaper:lock`, `<ns>:ids`, `<ns>:inflight:<id>`,
-/// `<ns>:owned:<id>`, `<ns>:worker:<workerID>:info`, `<ns>:dead-records`.
+/// `<ns>:owned:<id>`, `<ns>:worker:<workerID>:info`, `<ns>:dead-records`, `<ns>:cancel:<id>`; and the pub/sub channel
+/// `<ns>:cancel`.
 public struct QueueConfiguration: Sendable {
-    /// The list platforms `RPUSH` jobs onto.
-    public var intakeList: String
+    /// The lists platforms `RPUSH` jobs onto, highest priority first: a job is claimed from a list only while
+    /// every list before it is empty (docs/reliability.md, "Priorities"). Today's single `jobs` by default.
+    public var intakeLists: [String]
+    /// The first of ``intakeLists``: where jobs given back (drain, orphaned claims, dead workers) go, at the
+    /// head. Setting it makes it the only intake list.
+    public var intakeList: String {
+        get { intakeLists.first ?? "jobs" }
+        set { intakeLists = [newValue] }
+    }
+    /// With several intake lists, an idle worker blocks on the first one for at most this long before it
+    /// looks at the others again: the longest a job pushed onto a later list waits for an idle worker.
+    public var intakePollInterval: Duration = .milliseconds(250)
     /// Where refused payloads whose id could not be read go (JSON objects: payload prefix, reason).
     public var invalidList: String
     /// Where payloads go after ``maxDeliveries`` deliveries that all ended with their worker's death.
@@ -62,7 +73,7 @@ public struct QueueConfiguration: Sendable {
         invalidListMaxLength: Int = 10_000,
         maximumPayloadBytes: Int = 1 << 20
     ) {
-        self.intakeList = intakeList
+        self.intakeLists = [intakeList]
         self.invalidList = invalidList
         self.deadLetterList = deadLetterList
         self.namespace = namespace
@@ -92,9 +103,6 @@ public struct QueueConfiguration: Sendable {
 
     /// `<statusKeyPrefix><id>`: the list a platform reads.
     public func statusList(for id: String) -> String { statusKeyPrefix + id }
-    /// Every list jobs are taken from, in the order they are read. `status` and `requeue-dead` take the set from
-    /// here, so a configuration with more intake lists changes this one place.
-    public var intakeLists: [String] { [intakeList] }
     /// The pub/sub channel of a job's status events.
     public func eventsChannel(for id: String) -> String { eventsChannelPrefix + id }
     /// Exists once the job's terminal status was published; lives as long as the status list.
@@ -125,6 +133,12 @@ public struct QueueConfiguration: Sendable {
     /// `<ns>:inflight:<id>` names the worker running a job with that id; a second payload with the id is refused
     /// while that worker's heartbeat lives.
     public func inFlightKey(for id: String) -> String { inFlightPrefix + id }
+    /// `<ns>:cancel:<id>`: a platform's durable request to cancel job `id` (SET with a TTL; docs/wire-contract.md,
+    /// "Cancelling a job"). Checked when the job is claimed and whenever the cancel channel resubscribes.
+    public func cancelMark(for id: String) -> String { "\(namespace):cancel:" + id }
+    /// The pub/sub channel a platform PUBLISHes a job id on after setting its ``cancelMark(for:)``, so workers hear
+    /// it at once. Channels and keys do not share a namespace in Redis, so it may be named like a key prefix.
+    public var cancelChannel: String { "\(namespace):cancel" }
     /// Prefix of ``inFlightKey(for:)``.
     public var inFlightPrefix: String { "\(namespace):inflight:" }
     /// `<ns>:owned:<id>` exists while a status list was started by this queue: a status list that exists without

@@ -21,7 +21,9 @@ enum QueueScripts {
     /// The single terminal push: sets the marker (NX) and pushes, or only forgets the job when the marker exists.
     /// Returns -1 without writing anything when the status key holds something else than a list (a script error
     /// after the marker would leave the job marked finished with nothing published).
-    /// KEYS: status list, terminal marker, processing list, deliveries hash, ids hash, in-flight key, owned marker.
+    /// The job's cancel mark goes too: the request was honoured, or came too late to matter.
+    /// KEYS: status list, terminal marker, processing list, deliveries hash, ids hash, in-flight key, owned marker,
+    ///   cancel mark.
     /// ARGV: ttl seconds, channel, event JSON, payload, worker id, elements to push...
     static let finish = RedisScript("""
         local kind = redis.call('TYPE', KEYS[1])['ok']
@@ -31,7 +33,7 @@ enum QueueScripts {
         redis.call('HDEL', KEYS[4], field)
         redis.call('HDEL', KEYS[5], field)
         if redis.call('GET', KEYS[6]) == ARGV[5] then redis.call('DEL', KEYS[6]) end
-        redis.call('DEL', KEYS[7])
+        redis.call('DEL', KEYS[7], KEYS[8])
         if not redis.call('SET', KEYS[2], ARGV[5], 'NX', 'EX', ARGV[1]) then return 0 end
         redis.call('RPUSH', KEYS[1], unpack(ARGV, 6))
         redis.call('EXPIRE', KEYS[1], ARGV[1])
@@ -146,6 +148,17 @@ enum QueueScripts {
           redis.call('LPUSH', KEYS[2], payload)
         end
         return #orphans
+        """)
+
+    /// Moves the head of the first non-empty intake list (in priority order) to the processing list, in one step
+    /// as BLMOVE does for one list; returns the payload, or nil when every list is empty.
+    /// KEYS: processing list, intake lists in priority order.
+    static let claimFirst = RedisScript("""
+        for i = 2, #KEYS do
+          local payload = redis.call('LMOVE', KEYS[i], KEYS[1], 'LEFT', 'RIGHT')
+          if payload then return payload end
+        end
+        return false
         """)
 
     /// Lua shared by scripts that record a time: Redis's clock in milliseconds since the epoch, as a string, so every

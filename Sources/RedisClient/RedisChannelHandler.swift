@@ -24,6 +24,9 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     /// Set once connected when ``RedisClientConfiguration/replyBusyPoll`` is on and the socket was found.
     private var busyPoll: (poller: ReplyBusyPoller, descriptor: CInt)?
     private let busyPollBudget: TimeAmount?
+    /// Set by ``enterSubscriberMode(_:)``: every frame goes here instead of to a request, and the
+    /// connection's end is reported here too.
+    private var subscriber: (@Sendable (Result<RESPToken, RedisError>) -> Void)?
     let eventLoop: any EventLoop
 
     init(eventLoop: any EventLoop, limits: RESPDecodingLimits, closeOnCancel: Bool, busyPoll: Duration, logger: Logger) {
@@ -92,6 +95,27 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
 
     var pendingCount: Int { pending.count }
 
+    /// Turns the connection into a subscriber's (``RedisSubscription``): from now on it carries no
+    /// request/reply traffic, `sink` gets every frame the server sends and, once, the error that ended
+    /// the connection. Only with no request in flight (after the handshake), so no reply is mistaken
+    /// for a pushed frame.
+    func enterSubscriberMode(_ sink: @escaping @Sendable (Result<RESPToken, RedisError>) -> Void) {
+        eventLoop.assertInEventLoop()
+        precondition(pending.isEmpty, "subscriber mode with requests in flight")
+        if let closedError {
+            sink(.failure(closedError))
+            return
+        }
+        subscriber = sink
+    }
+
+    /// Writes commands of a subscriber (SUBSCRIBE, PING) whose answers come back as frames to the sink.
+    func writeSubscriberCommand(_ encoded: ByteBuffer) {
+        eventLoop.assertInEventLoop()
+        guard closedError == nil, let context else { return }
+        context.writeAndFlush(wrapOutboundOut(encoded), promise: nil)
+    }
+
     // MARK: - Channel events
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -134,6 +158,10 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private func deliver(_ token: RESPToken) {
+        if let subscriber {
+            subscriber(.success(token))
+            return
+        }
         if token.identifier == .push {
             // Out-of-band RESP3 data (e.g. client-side caching invalidations) is not a reply.
             logger.debug("ignoring RESP3 push message")
@@ -167,6 +195,10 @@ final class RedisChannelHandler: ChannelInboundHandler, @unchecked Sendable {
             self.busyPoll = nil
         }
         pending.removeAll()
+        if let subscriber {
+            self.subscriber = nil
+            subscriber(.failure(error))
+        }
         for request in failed {
             var e = error
             e.command = request.commandName

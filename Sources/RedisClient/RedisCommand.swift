@@ -46,7 +46,8 @@ public struct RedisCommand: Sendable, CustomStringConvertible {
         "XLEN", "DBSIZE", "INFO", "KEYS", "SCAN", "HSCAN", "SSCAN", "ZSCAN", "TIME", "LASTSAVE",
     ]
 
-    /// SUBSCRIBE, MONITOR & co: refused, they turn the connection into a non request/reply stream.
+    /// SUBSCRIBE, MONITOR & co: refused, they turn the connection into a non request/reply stream
+    /// (subscribe with ``RedisSubscription``, which has a connection of its own).
     let isUnsupported: Bool
     /// SELECT, WATCH, MULTI, CLIENT ...: a dedicated connection that ran one is not reused.
     let changesConnectionState: Bool

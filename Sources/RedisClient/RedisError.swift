@@ -24,7 +24,7 @@ public struct RedisError: Error, Sendable, CustomStringConvertible {
         public static let invalidConfiguration = Code("invalidConfiguration")
         /// MULTI/EXEC was discarded (EXECABORT: a queued command was rejected, or a WATCHed key changed).
         public static let transactionAborted = Code("transactionAborted")
-        /// The command cannot be used through this client (e.g. SUBSCRIBE, MONITOR).
+        /// The command cannot be used through this client (e.g. MONITOR; SUBSCRIBE through ``RedisSubscription``).
         public static let unsupportedCommand = Code("unsupportedCommand")
         /// ``RedisClient/close()`` was called.
         public static let clientClosed = Code("clientClosed")

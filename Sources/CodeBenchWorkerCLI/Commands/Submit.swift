@@ -31,7 +31,8 @@ struct Submit: AsyncParsableCommand {
 
     @Option(help: "Redis URL (also CODEBENCH_REDIS_URL).") var redisUrl: String?
     @Option(help: "Job id (default: a random one).") var id: String?
-    @Option(help: "List the worker takes jobs from.") var intakeList = "jobs"
+    @Option(name: [.customLong("intake-list"), .customLong("queue")], help: "List to push the job onto (e.g. jobs:high).")
+    var intakeList = "jobs"
     @Option(help: "Prefix of the job's status list, as configured on the worker.") var statusKeyPrefix = ""
     @Option(help: "Language of --file: a name or alias of the image's (codebench-worker languages lists them).") var language: String?
     @Option(help: "Source file to run with --language; repeat to send more files.") var file: [String] = []

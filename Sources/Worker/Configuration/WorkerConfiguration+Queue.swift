@@ -10,6 +10,7 @@ extension WorkerConfiguration {
             workerID: workerID, heartbeatTTL: heartbeatTTL, maxDeliveries: maxDeliveries,
             // Reaping twice per TTL bounds how long a dead worker's job waits to 1.5 TTL.
             reaperInterval: heartbeatTTL / 2, maximumPayloadBytes: maxPayloadBytes)
+        queue.intakeLists = intakeLists
         queue.languages = languages.jobCatalog
         return queue
     }

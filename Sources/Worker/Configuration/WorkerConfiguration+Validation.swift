@@ -17,14 +17,18 @@ extension WorkerConfiguration {
         if !schemes.contains(where: { redisURL.hasPrefix($0) }) {
             try fail("redis-url '\(redisURL)' must start with redis://, rediss:// or unix://")
         }
-        for (name, value) in [
-            ("intake-list", intakeList), ("invalid-list", invalidList), ("dead-letter-list", deadLetterList),
-            ("namespace", namespace),
-        ]
+        if intakeLists.isEmpty { try fail("intake-lists must name at least one list") }
+        if intakeLists.count > 16 { try fail("intake-lists names \(intakeLists.count) lists; at most 16") }
+        for (name, value) in [("invalid-list", invalidList), ("dead-letter-list", deadLetterList), ("namespace", namespace)]
         where value.isEmpty {
             try fail("\(name) must not be empty")
         }
-        if Set([intakeList, invalidList, deadLetterList]).count != 3 {
+        var seen = Set<String>()
+        for list in intakeLists {
+            if list.isEmpty { try fail("intake-lists must not contain an empty name") }
+            if !seen.insert(list).inserted { try fail("intake-lists names '\(list)' twice") }
+        }
+        if seen.contains(invalidList) || seen.contains(deadLetterList) || invalidList == deadLetterList {
             try fail("intake-list, invalid-list and dead-letter-list must be three different lists")
         }
         if let workerID, workerID.isEmpty || workerID.contains(where: { $0.isWhitespace }) {

@@ -17,8 +17,14 @@ public struct WorkerConfiguration: Sendable, Equatable {
 
     /// `redis://[user:password@]host:port[/db]`, `rediss://...` or `unix:///path`.
     public var redisURL: String = "redis://127.0.0.1:6379"
-    /// The list platforms `RPUSH` jobs onto.
-    public var intakeList: String = "jobs"
+    /// The lists platforms `RPUSH` jobs onto, highest priority first (`intake-lists=jobs:high,jobs`): a job is
+    /// taken from a list only while the lists before it are empty (docs/reliability.md, "Priorities").
+    public var intakeLists: [String] = ["jobs"]
+    /// The first intake list, where jobs given back go; setting it (`intake-list`) makes it the only one.
+    public var intakeList: String {
+        get { intakeLists.first ?? "" }
+        set { intakeLists = [newValue] }
+    }
     /// Where payloads without a readable id go, with the reason.
     public var invalidList: String = "jobs:invalid"
     /// Where jobs abandoned too many times go.

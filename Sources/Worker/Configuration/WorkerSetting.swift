@@ -29,7 +29,15 @@ extension WorkerSetting {
     /// Every setting, in the order `--help` lists them.
     public static let all: [WorkerSetting] = [
         string("redis-url", "Redis to take jobs from (redis://, rediss://, unix://)") { $0.redisURL = $1 },
-        string("intake-list", "list jobs are pushed onto") { $0.intakeList = $1 },
+        string("intake-list", "list jobs are pushed onto (one list; see intake-lists)") { $0.intakeList = $1 },
+        WorkerSetting(name: "intake-lists", help: "lists jobs are taken from, highest priority first (e.g. jobs:high,jobs)") {
+            (config, value) throws(WorkerSettingValueError) in
+            let names = value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard !names.contains(where: \.isEmpty) else {
+                throw WorkerSettingValueError(expected: "comma-separated list names, none of them empty")
+            }
+            config.intakeLists = names
+        },
         string("invalid-list", "list for payloads without a readable id") { $0.invalidList = $1 },
         string("dead-letter-list", "list for jobs abandoned too often") { $0.deadLetterList = $1 },
         string("namespace", "prefix of the queue's bookkeeping keys") { $0.namespace = $1 },

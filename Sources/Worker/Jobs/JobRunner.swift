@@ -12,6 +12,10 @@ struct JobRunner: Sendable {
     let outbox: Outbox
     let metrics: WorkerMetrics
     let logger: Logger
+    /// Where a cancel request heard on the channel finds the job (``CancelWatcher``).
+    var running = RunningJobs()
+    /// Reads a job's durable cancel mark once it is registered in ``running``; nil: no cancellation.
+    var cancelMark: (@Sendable (String) async throws -> Bool)?
 
     /// Runs `claimed` to its end.
     func run(_ claimed: ClaimedJob) async {
@@ -28,6 +32,13 @@ struct JobRunner: Sendable {
             job = parsed
         }
         logger[metadataKey: "job.id"] = "\(job.id)"
+        let cancellation = running.register(job.id)
+        defer { running.unregister(job.id, cancellation) }
+        if await isCancelled(job.id, cancellation, logger) {
+            // Cancelled while queued: never booted, no `received`, only the terminal status (docs/wire-contract.md).
+            await finishCancelled(claimed, JobResultRecord(), logger)
+            return
+        }
         let limits = configuration.effectiveLimits(for: job)
         let request: RunRequest
         switch JobAdmission.request(for: job, limits: limits, configuration: configuration) {
@@ -48,6 +59,10 @@ struct JobRunner: Sendable {
             await finish(claimed, .failed(reason: "network access is not allowed on this worker", result: nil), logger)
             return
         }
+        if cancellation.isRequested {
+            await finishCancelled(claimed, JobResultRecord(), logger)
+            return
+        }
         let hostTimeout = configuration.hostTimeout(for: request)
         let queued = ContinuousClock.now - claimed.claimedAt
         let queueMilliseconds = Int(queued.milliseconds)
@@ -55,19 +70,37 @@ struct JobRunner: Sendable {
 
         let outcome: JobOutcome
         do {
-            let (result, boot) = try await metrics.countingVM {
-                try await driver.withVM(configuration.vmConfiguration(network: job.network), logger: logger) { session in
-                    if let problem = session.hello.problem(running: request) { throw AgentTooOld(reason: problem) }
-                    await outbox.submit(.status(.running, claimed), logger: logger)
-                    let result = try await session.run(request, timeout: hostTimeout)
-                    return (result, session.bootDuration)
+            let (driver, metrics, configuration, outbox, logger) = (self.driver, self.metrics, self.configuration, self.outbox, logger)
+            // Its own task, so a cancel request stops this job's VM alone; the drain's cancellation reaches it too.
+            let work = Task {
+                try await metrics.countingVM {
+                    try await driver.withVM(configuration.vmConfiguration(network: job.network), logger: logger) { session in
+                        if let problem = session.hello.problem(running: request) { throw AgentTooOld(reason: problem) }
+                        await outbox.submit(.status(.running, claimed), logger: logger)
+                        let result = try await session.run(request, timeout: hostTimeout)
+                        return (result, session.bootDuration)
+                    }
                 }
             }
+            cancellation.onRequest { work.cancel() }
+            let (result, boot) = try await withTaskCancellationHandler {
+                try await work.value
+            } onCancel: {
+                work.cancel()
+            }
+            cancellation.clearAction()
             metrics.booted(in: boot)
             outcome = OutcomePolicy.outcome(
                 for: result, limits: limits, vmm: driver.name, bootMilliseconds: Int(boot.milliseconds),
                 queueMilliseconds: queueMilliseconds)
         } catch {
+            if cancellation.isRequested {
+                // The VM is gone (withVM tears it down when its task is cancelled): one terminal `cancelled`.
+                logger.notice("job cancelled while running; VM destroyed")
+                let record = JobResultRecord(vmm: driver.name, queueMilliseconds: queueMilliseconds)
+                await finishCancelled(claimed, record, logger)
+                return
+            }
             if Task.isCancelled {
                 // Drain past the grace period: the VM is gone, the job goes back for another worker.
                 logger.notice("job interrupted by shutdown, requeueing")
@@ -87,6 +120,25 @@ struct JobRunner: Sendable {
             outcome = OutcomePolicy.outcome(for: error, limits: limits, vmm: driver.name, queueMilliseconds: queueMilliseconds)
         }
         await finish(claimed, outcome.reporting(limits), logger)
+    }
+
+    /// Whether the job is cancelled: already heard on the channel, or its durable mark exists. A mark that cannot
+    /// be read (Redis away) does not stop the job; the watcher reads it again when its channel resubscribes.
+    private func isCancelled(_ id: String, _ cancellation: JobCancellation, _ logger: Logger) async -> Bool {
+        if cancellation.isRequested { return true }
+        guard let cancelMark else { return false }
+        do {
+            if try await cancelMark(id) { cancellation.request() }
+        } catch {
+            logger.warning("could not read the job's cancel mark; running it", metadata: ["error": "\(error)"])
+        }
+        return cancellation.isRequested
+    }
+
+    private func finishCancelled(_ claimed: ClaimedJob, _ record: JobResultRecord, _ logger: Logger) async {
+        logger.info("job cancelled")
+        metrics.finished(.cancelled)
+        await outbox.submit(.finish(claimed, .cancelled(record)), logger: logger)
     }
 
     private func finish(_ claimed: ClaimedJob, _ outcome: JobOutcome, _ logger: Logger) async {

@@ -6,7 +6,7 @@ import Synchronization
 /// production, a private registry in tests). Also the live-VM count the service reports in its logs.
 final class WorkerMetrics: Sendable {
     enum Ending: String, CaseIterable {
-        case done, failed, invalid, requeued
+        case done, failed, invalid, requeued, cancelled
     }
 
     private let liveVMs = Atomic<Int>(0)

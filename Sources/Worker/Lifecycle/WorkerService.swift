@@ -65,17 +65,23 @@ public struct WorkerService: Service, CustomStringConvertible {
         let concurrency = configuration.effectiveConcurrency
         let slots = SlotPool(slots: concurrency)
         let outbox = Outbox(queue: queue, capacity: configuration.outboxCapacity, logger: logger)
-        let runner = JobRunner(configuration: configuration, driver: pool ?? driver, outbox: outbox, metrics: metrics, logger: logger)
+        let queue = self.queue
+        let running = RunningJobs()
+        let runner = JobRunner(
+            configuration: configuration, driver: pool ?? driver, outbox: outbox, metrics: metrics, logger: logger, running: running,
+            cancelMark: { id in try await queue.cancelRequested(among: [id]).contains(id) })
         logger.notice(
             "worker started",
             metadata: [
-                "concurrency": "\(concurrency)", "warm_vms": "\(configuration.warmVMs)", "vmm": "\(driver.name)", "intake": "\(configuration.intakeList)",
+                "concurrency": "\(concurrency)", "warm_vms": "\(configuration.warmVMs)", "vmm": "\(driver.name)",
+                "intake": "\(configuration.intakeLists.joined(separator: ","))",
                 "status_key_prefix": "\(configuration.statusKeyPrefix)",
             ])
 
         await withTaskGroup(of: Void.self) { background in
             background.addTask { await outbox.run() }
             background.addTask { await queue.runMaintenance() }
+            background.addTask { await CancelWatcher(queue: queue, running: running, logger: logger).run() }
             background.addTask { await LeftoverVMSweeper(configuration: configuration, logger: logger).run() }
             if let pool {
                 // Cancelled with the other background work once every job has ended; destroys the parked VMs.
