@@ -28,6 +28,10 @@ public protocol JobQueueBackend: Sendable {
     @discardableResult
     func rejectInvalid(_ claimed: ClaimedJob, _ invalid: InvalidJob) async throws -> Bool
 
+    /// Appends entries to the output stream of job `id` (a job with `"stream": true`), in order, and keeps the
+    /// stream alive as long as a status list. Best effort: the terminal status carries the whole output anyway.
+    func appendOutput(_ entries: [OutputStreamEntry], for id: String) async throws
+
     /// Gives a claimed job back, at the head of the intake, for another worker (a drain). Returns false when
     /// the job was no longer this worker's.
     @discardableResult
@@ -46,4 +50,9 @@ public protocol JobQueueBackend: Sendable {
     /// alive. Returns how many jobs were given back.
     @discardableResult
     func shutdown() async throws -> Int
+}
+
+extension JobQueueBackend {
+    /// Backends without output streams (tests' in-memory queues) publish nothing.
+    public func appendOutput(_ entries: [OutputStreamEntry], for id: String) async throws {}
 }

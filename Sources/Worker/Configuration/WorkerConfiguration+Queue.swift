@@ -11,6 +11,7 @@ extension WorkerConfiguration {
             // Reaping twice per TTL bounds how long a dead worker's job waits to 1.5 TTL.
             reaperInterval: heartbeatTTL / 2, maximumPayloadBytes: maxPayloadBytes)
         queue.languages = languages.jobCatalog
+        queue.outputKeyPrefix = outputKeyPrefix
         return queue
     }
 

@@ -65,7 +65,9 @@ public struct WorkerService: Service, CustomStringConvertible {
         let concurrency = configuration.effectiveConcurrency
         let slots = SlotPool(slots: concurrency)
         let outbox = Outbox(queue: queue, capacity: configuration.outboxCapacity, logger: logger)
-        let runner = JobRunner(configuration: configuration, driver: pool ?? driver, outbox: outbox, metrics: metrics, logger: logger)
+        let runner = JobRunner(
+            configuration: configuration, driver: pool ?? driver, outbox: outbox, metrics: metrics, logger: logger,
+            outputBackend: queue)
         logger.notice(
             "worker started",
             metadata: [
