@@ -57,7 +57,9 @@ struct JobRunner: Sendable {
         let queueMilliseconds = Int(queued.milliseconds)
         metrics.queued(queued)
 
-        let publisher = job.stream ? outputBackend.map { OutputPublisher(id: job.id, backend: $0, configuration: outputConfiguration, logger: logger) } : nil
+        let publisher = job.stream
+            ? outputBackend.map { OutputPublisher(id: job.id, backend: $0, configuration: outputConfiguration, logger: logger) }
+            : nil
         let outcome: JobOutcome
         do {
             let (result, boot) = try await metrics.countingVM {
