@@ -64,12 +64,12 @@ import Testing
     }
 
     @Test func theHostRulesRefuseChunksOutOfLine() {
-        func chunk(_ id: String = "job", _ offset: Int, _ count: Int) -> OutputChunk {
+        func chunk(_ offset: Int, _ count: Int, id: String = "job") -> OutputChunk {
             OutputChunk(id: id, stream: .stdout, offset: offset, data: Data(repeating: 0x41, count: count))
         }
         #expect(chunk(0, 10).problem(expectedID: "job", expectedOffset: 0, limit: 100) == nil)
         #expect(chunk(90, 10).problem(expectedID: "job", expectedOffset: 90, limit: 100) == nil)
-        #expect(chunk("other", 0, 1).problem(expectedID: "job", expectedOffset: 0, limit: 100) == "an output chunk for another request")
+        #expect(chunk(0, 1, id: "other").problem(expectedID: "job", expectedOffset: 0, limit: 100) == "an output chunk for another request")
         #expect(chunk(5, 1).problem(expectedID: "job", expectedOffset: 0, limit: 100) == "an output chunk of stdout at offset 5, expected 0")
         #expect(chunk(-1, 1).problem(expectedID: "job", expectedOffset: 0, limit: 100) == "an output chunk of stdout at offset -1, expected 0")
         #expect(chunk(0, 0).problem(expectedID: "job", expectedOffset: 0, limit: 100) == "an empty output chunk of stdout")

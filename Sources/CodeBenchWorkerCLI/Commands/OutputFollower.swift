@@ -27,7 +27,7 @@ struct OutputFollower {
                 switch entry.kind {
                 case .stdout, .stderr:
                     // Raw bytes (a chunk may end inside a character), after whatever print() buffered.
-                    fflush(stdout)
+                    fflush(nil)
                     (entry.kind == .stdout ? FileHandle.standardOutput : FileHandle.standardError).write(Data(entry.data))
                 case .notice: print("(stream: \(String(decoding: entry.data, as: UTF8.self)))")
                 case .end:
