@@ -5,9 +5,10 @@ import FoundationEssentials
 public let agentProtocolVersion: UInt8 = 1
 
 /// Additive revisions within ``agentProtocolVersion``, announced in ``AgentHello/revision``: 2 added judge
-/// mode (``RunRequest/files``, ``RunRequest/judge``, CPU, file-size and compile limits). An agent of an
-/// older revision ignores the fields it does not know, so a host must not send those to it.
-public let agentProtocolRevision = 2
+/// mode (``RunRequest/files``, ``RunRequest/judge``, CPU, file-size and compile limits); 3 added streamed
+/// output (``RunRequest/streamOutput`` and ``AgentMessage/output(_:)``, see ``outputStreamingRevision``).
+/// An agent of an older revision ignores the fields it does not know, so a host must not send those to it.
+public let agentProtocolRevision = 3
 
 /// A language by its canonical name in the guest image's registry (guest/languages.json). A name, not an
 /// enum: the image decides which languages exist, and the wire stays `"python"` as before.
@@ -103,6 +104,9 @@ public struct RunRequest: Codable, Sendable, Equatable {
     public var compilerOptions: [String]
     /// Test cases and how to judge them; nil runs the workload once, as before revision 2.
     public var judge: JudgeSpec?
+    /// Send the run step's output as ``OutputChunk`` messages while it runs (revision 3). The result is
+    /// unchanged: it still carries all the output.
+    public var streamOutput = false
 
     public init(
         id: String, workload: Workload, stdin: Data = Data(), limits: ResourceLimits = ResourceLimits(),
@@ -119,7 +123,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id, workload, stdin, limits, files, arguments, compilerOptions, judge
+        case id, workload, stdin, limits, files, arguments, compilerOptions, judge, streamOutput
     }
 
     /// Revision 1 requests have none of the judge fields: they decode as empty.
@@ -133,6 +137,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
         arguments = try container.decodeIfPresent([String].self, forKey: .arguments) ?? []
         compilerOptions = try container.decodeIfPresent([String].self, forKey: .compilerOptions) ?? []
         judge = try container.decodeIfPresent(JudgeSpec.self, forKey: .judge)
+        streamOutput = try container.decodeIfPresent(Bool.self, forKey: .streamOutput) ?? false
     }
 
     /// Empty judge fields are left out, so a revision 1 request encodes exactly as before.
@@ -146,6 +151,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
         if !arguments.isEmpty { try container.encode(arguments, forKey: .arguments) }
         if !compilerOptions.isEmpty { try container.encode(compilerOptions, forKey: .compilerOptions) }
         try container.encodeIfPresent(judge, forKey: .judge)
+        if streamOutput { try container.encode(true, forKey: .streamOutput) }
     }
 }
 
@@ -299,4 +305,6 @@ public enum AgentMessage: Codable, Sendable, Equatable {
     case shutdown
     /// host -> agent, first message after a snapshot restore; answered by a `hello` with its nonce.
     case resume(AgentResume)
+    /// agent -> host, while a `run` with ``RunRequest/streamOutput`` runs: new output (revision 3).
+    case output(OutputChunk)
 }

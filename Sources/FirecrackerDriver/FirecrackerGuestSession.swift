@@ -12,4 +12,8 @@ struct FirecrackerGuestSession: GuestSession {
     func run(_ request: RunRequest, timeout: Duration) async throws -> RunResult {
         try await agent.run(request, timeout: timeout)
     }
+
+    func run(_ request: RunRequest, timeout: Duration, output: OutputChunkHandler?) async throws -> RunResult {
+        try await agent.run(request, timeout: timeout, output: output)
+    }
 }

@@ -1,4 +1,5 @@
 import AgentProtocol
+import FoundationEssentials
 import Glibc
 
 /// The agent's single-threaded event loop: listeners, connections and the SIGCHLD pipe in one poll().
@@ -107,7 +108,7 @@ final class FrameServer {
         for item in connections[index].reader.feed(chunk[0..<count]) {
             switch item {
             case .success(let message):
-                if let reply = handle(message) { send(reply, to: index) }
+                if let reply = handle(message, from: index) { send(reply, to: index) }
                 if shutdownRequested { return true }
             case .failure(let error):
                 Log.error("bad frame on \(connections[index].name): \(error)")
@@ -117,7 +118,7 @@ final class FrameServer {
         return true
     }
 
-    private func handle(_ message: AgentMessage) -> AgentMessage? {
+    private func handle(_ message: AgentMessage, from index: Int) -> AgentMessage? {
         switch message {
         case .run(let request):
             do throws(AgentError) {
@@ -126,6 +127,8 @@ final class FrameServer {
                 return .error(AgentErrorReply(code: .invalidRequest, message: "request \(request.id): \(error.message)"))
             }
             let started = Posix.monotonicMilliseconds()
+            runner.outputSink = request.streamOutput ? outputSink(for: request.id, to: index) : nil
+            defer { runner.outputSink = nil }
             let result = runner.run(request)
             Log.info("job \(Log.printable(request.id)): \(result.verdict.rawValue) in \(Posix.monotonicMilliseconds() - started) ms")
             return .result(result)
@@ -150,16 +153,29 @@ final class FrameServer {
             var answer = hello
             answer.resumeNonce = resume.nonce
             return .hello(answer)
-        case .hello, .result, .error:
+        case .hello, .result, .error, .output:
             return .error(AgentErrorReply(code: .invalidRequest, message: "the agent only accepts run, resume and shutdown messages"))
         }
     }
 
-    private func send(_ message: AgentMessage, to index: Int) {
+    /// Output chunks of request `id` as frames on connection `index`. After a failed write the rest of
+    /// the request's chunks are dropped: the result still carries all the output.
+    private func outputSink(for id: String, to index: Int) -> OutputSink {
+        var failed = false
+        return { [self] stream, offset, bytes in
+            guard !failed else { return }
+            failed = !send(.output(OutputChunk(id: id, stream: stream, offset: offset, data: Data(bytes))), to: index)
+        }
+    }
+
+    @discardableResult
+    private func send(_ message: AgentMessage, to index: Int) -> Bool {
         do {
             try Posix.writeAll(connections[index].fd, try AgentFrame.encode(message))
+            return true
         } catch {
             Log.error("cannot send to \(connections[index].name): \(error)")
+            return false
         }
     }
 

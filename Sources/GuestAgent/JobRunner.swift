@@ -13,6 +13,9 @@ final class JobRunner {
     private var jobCount = 0
     /// The current request's language variables (`GOCACHE=...`), added to every step's environment.
     private(set) var languageEnvironment: [String] = []
+    /// Set by the frame server around a request that asked for ``RunRequest/streamOutput``: where the run
+    /// step's output goes while it runs. Compile steps and judge cases never stream (docs/agent-protocol.md).
+    var outputSink: OutputSink?
 
     /// gcc forks cc1, as, collect2 and ld: a tiny maxProcesses must not turn into a confusing compile error.
     static let minimumCompileProcesses = 16
@@ -120,7 +123,9 @@ final class JobRunner {
         }
         let stdinFD = try openStdin(request.stdin, label: "\(number)")
         defer { close(stdinFD) }
-        let outcome = try step("job-\(number)", argv + request.arguments, in: directory, stdin: stdinFD, limits: limits)
+        let outcome = try step(
+            "job-\(number)", argv + request.arguments, in: directory, stdin: stdinFD, limits: limits,
+            output: request.streamOutput ? outputSink : nil)
         return result(request, outcome)
     }
 
@@ -128,7 +133,7 @@ final class JobRunner {
     /// `directory` under `limits`.
     func step(
         _ name: String, _ argv: [String], in directory: WorkDirectory, stdin: Int32, limits: ResourceLimits,
-        forked: ForkedProgram? = nil
+        forked: ForkedProgram? = nil, output: OutputSink? = nil
     ) throws -> StepOutcome {
         let environment = [
             "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(directory.path)", "TMPDIR=\(directory.path)", "LANG=C.UTF-8",
@@ -137,7 +142,8 @@ final class JobRunner {
             name: name, argv: argv, environment: environment, directory: directory.path, stdinFD: stdin,
             wallTimeMilliseconds: limits.wallTimeMilliseconds, memoryBytes: limits.memoryBytes,
             maxProcesses: limits.maxProcesses, maxOutputBytesPerStream: limits.maxOutputBytesPerStream,
-            cpuTimeMilliseconds: limits.cpuTimeMilliseconds, maxFileSizeBytes: limits.maxFileSizeBytes, forked: forked))
+            cpuTimeMilliseconds: limits.cpuTimeMilliseconds, maxFileSizeBytes: limits.maxFileSizeBytes, forked: forked,
+            output: output))
     }
 
     /// The compile limits: the request's compile wall time and memory when set, else the run's; never

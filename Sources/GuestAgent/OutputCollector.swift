@@ -13,6 +13,8 @@ struct OutputCollector {
     private(set) var bytes: [UInt8] = []
     /// Bytes arrived beyond the limit (and were discarded).
     private(set) var truncated = false
+    /// How many of ``bytes`` went to the host as output chunks already (streaming, revision 3).
+    private(set) var sent = 0
     /// Reused by every pass: the step loop calls ``drain()`` once per wake-up, often thousands of times.
     private var chunk = [UInt8](repeating: 0, count: OutputCollector.maximumBytesPerPass)
 
@@ -56,6 +58,15 @@ struct OutputCollector {
             return
         }
     }
+
+    /// Kept bytes not yet sent as output chunks, at most `maximum` of them; ``markSent(_:)`` after sending.
+    func unsent(maximum: Int) -> (offset: Int, bytes: ArraySlice<UInt8>) {
+        (sent, bytes[sent..<min(bytes.count, sent + maximum)])
+    }
+
+    var hasUnsent: Bool { sent < bytes.count }
+
+    mutating func markSent(_ count: Int) { sent = min(bytes.count, sent + count) }
 
     mutating func close() {
         if fd >= 0 { Glibc.close(fd) }

@@ -18,6 +18,8 @@ struct StepSpec {
     /// Fork the program from this warm interpreter instead of spawning `argv` (judge cases; the sandbox
     /// must be confined, because the case process joins the step's cgroup itself).
     var forked: ForkedProgram? = nil
+    /// Where the output goes while the step runs (a streamed run); nil: only into the outcome.
+    var output: OutputSink? = nil
 }
 
 /// A program a ``ForkServer`` starts: what `argv` would have run, without the interpreter's start-up.
@@ -130,6 +132,7 @@ struct StepRunner {
 
         var stdout = OutputCollector(fd: out.read, limit: spec.maxOutputBytesPerStream)
         var stderr = OutputCollector(fd: err.read, limit: spec.maxOutputBytesPerStream)
+        var streamer = spec.output.map { OutputStreamer(sink: $0) }
         var exit: ExitRecord?
         var exitedAt = 0
         var timedOut = false
@@ -181,6 +184,7 @@ struct StepRunner {
             var timeout = exit == nil && !timedOut ? deadline - now : 100
             if sampleMemory { timeout = min(timeout, StepRunner.samplePeriodMilliseconds) }
             if spec.cpuTimeMilliseconds != nil && exit == nil { timeout = min(timeout, StepRunner.cpuPollMilliseconds) }
+            if let due = streamer?.millisecondsUntilDue(stdout, stderr, now: now) { timeout = min(timeout, due) }
             var fds = [pollfd(fd: reaper.wakeFD, events: Int16(POLLIN), revents: 0)]
             if stdout.isOpen { fds.append(pollfd(fd: stdout.fd, events: Int16(POLLIN), revents: 0)) }
             if stderr.isOpen { fds.append(pollfd(fd: stderr.fd, events: Int16(POLLIN), revents: 0)) }
@@ -189,7 +193,10 @@ struct StepRunner {
             // can must not keep the agent reading past its output limit or its deadline.
             stdout.drain()
             stderr.drain()
+            streamer?.flush(&stdout, &stderr, now: Posix.monotonicMilliseconds())
         }
+        // The rest before the result, so the chunks of each stream add up to its output.
+        streamer?.flush(&stdout, &stderr, now: Posix.monotonicMilliseconds(), force: true)
         stdout.close()
         stderr.close()
 

@@ -103,10 +103,12 @@ public struct JobParser: Sendable {
         let timeout = try reader.positiveInt("timeout_ms")
         let network = try reader.bool("network") ?? false
         let limits = try readLimits(reader)
-        return JobRequest(
+        var job = JobRequest(
             id: id, workload: workload, stdin: stdin, timeoutMilliseconds: timeout, limits: limits, network: network,
             files: files, arguments: try reader.stringList("args") ?? [], compilerOptions: try readCompilerOptions(reader),
             judge: try readJudge(reader))
+        job.stream = try reader.bool("stream") ?? false
+        return job
     }
 
     private func readID(_ fields: [String: JSONValue], _ context: Context) throws -> String {

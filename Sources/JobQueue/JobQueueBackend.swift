@@ -28,6 +28,10 @@ public protocol JobQueueBackend: Sendable {
     @discardableResult
     func rejectInvalid(_ claimed: ClaimedJob, _ invalid: InvalidJob) async throws -> Bool
 
+    /// Appends entries to the output stream of job `id` (a job with `"stream": true`), in order, and keeps the
+    /// stream alive as long as a status list. Best effort: the terminal status carries the whole output anyway.
+    func appendOutput(_ entries: [OutputStreamEntry], for id: String) async throws
+
     /// Gives a claimed job back, at the head of the intake, for another worker (a drain). Returns false when
     /// the job was no longer this worker's.
     @discardableResult
@@ -65,4 +69,9 @@ extension JobQueueBackend {
     public func cancelNotifications() -> AsyncStream<CancelNotification> {
         AsyncStream { $0.finish() }
     }
+}
+
+extension JobQueueBackend {
+    /// Backends without output streams (tests' in-memory queues) publish nothing.
+    public func appendOutput(_ entries: [OutputStreamEntry], for id: String) async throws {}
 }

@@ -19,6 +19,7 @@ extension JobRequest {
         if !stdin.isEmpty { fields["stdin"] = .string(String(decoding: stdin, as: UTF8.self)) }
         if let timeoutMilliseconds { fields["timeout_ms"] = .int(timeoutMilliseconds) }
         if network { fields["network"] = .bool(true) }
+        if stream { fields["stream"] = .bool(true) }
         fields["limits"] = limits.payload
         if !files.isEmpty { fields["files"] = .array(files.map(\.payload)) }
         if !arguments.isEmpty { fields["args"] = .array(arguments.map(JSONValue.string)) }

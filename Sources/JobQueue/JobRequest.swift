@@ -75,6 +75,8 @@ public struct JobRequest: Sendable, Equatable {
     public var compilerOptions: [String]?
     /// `tests` and how they are judged; nil runs the program once, as a job always did.
     public var judge: JobJudge?
+    /// `stream`: publish stdout and stderr while the job runs (docs/wire-contract.md, "Streamed output").
+    public var stream = false
 
     public init(
         id: String, workload: Workload, stdin: [UInt8] = [], timeoutMilliseconds: Int? = nil,

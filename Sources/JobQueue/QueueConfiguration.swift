@@ -55,6 +55,11 @@ public struct QueueConfiguration: Sendable {
     public var maximumPayloadBytes: Int
     /// The languages jobs may name (the worker sets its image's); a job naming another is invalid.
     public var languages: JobLanguageCatalog = .classic
+    /// A job with `"stream": true` has its output published on the Redis stream `<outputKeyPrefix><id>`.
+    public var outputKeyPrefix = "codebench:output:"
+    /// `XADD … MAXLEN ~` of an output stream: entries beyond it (the oldest) are trimmed. The chunks of a job
+    /// come at most every 100 ms per stream, so this keeps about 8 minutes of a job printing without pause.
+    public var outputStreamMaxLength = 10_000
 
     public init(
         intakeList: String = "jobs",
@@ -103,6 +108,8 @@ public struct QueueConfiguration: Sendable {
 
     /// `<statusKeyPrefix><id>`: the list a platform reads.
     public func statusList(for id: String) -> String { statusKeyPrefix + id }
+    /// The Redis stream of a streamed job's output chunks.
+    public func outputStream(for id: String) -> String { outputKeyPrefix + id }
     /// The pub/sub channel of a job's status events.
     public func eventsChannel(for id: String) -> String { eventsChannelPrefix + id }
     /// Exists once the job's terminal status was published; lives as long as the status list.

@@ -30,4 +30,19 @@ public protocol GuestSession: Sendable {
     /// Sends one request and waits for its result. `timeout` is the host-side bound, which must be
     /// larger than the wall-time limit inside the request: the guest is not trusted to stop itself.
     func run(_ request: RunRequest, timeout: Duration) async throws -> RunResult
+    /// ``run(_:timeout:)`` that also hands the agent's ``OutputChunk`` messages to `output` while the run
+    /// goes on (a request with ``RunRequest/streamOutput``). Only chunks that keep the rules get through
+    /// (``OutputChunk/problem(expectedID:expectedOffset:limit:)``): in order, within the request's output limit.
+    func run(_ request: RunRequest, timeout: Duration, output: OutputChunkHandler?) async throws -> RunResult
+}
+
+/// Takes a streamed run's output chunks. Called on the agent channel's event loop, one chunk at a time: it
+/// must return at once (hand the chunk to a bounded queue), never block, or the frame reader stalls.
+public typealias OutputChunkHandler = @Sendable (OutputChunk) -> Void
+
+extension GuestSession {
+    /// Sessions that cannot stream run the request without: the result still carries all the output.
+    public func run(_ request: RunRequest, timeout: Duration, output: OutputChunkHandler?) async throws -> RunResult {
+        try await run(request, timeout: timeout)
+    }
 }

@@ -13,4 +13,8 @@ struct WarmSession: GuestSession {
     func run(_ request: RunRequest, timeout: Duration) async throws -> RunResult {
         try await parked.run(request, timeout: timeout)
     }
+
+    func run(_ request: RunRequest, timeout: Duration, output: OutputChunkHandler?) async throws -> RunResult {
+        try await parked.run(request, timeout: timeout, output: output)
+    }
 }

@@ -13,8 +13,12 @@ struct QEMUSession: GuestSession {
     var isAlive: Bool { connection.isOpen }
 
     func run(_ request: RunRequest, timeout: Duration) async throws -> RunResult {
+        try await run(request, timeout: timeout, output: nil)
+    }
+
+    func run(_ request: RunRequest, timeout: Duration, output: OutputChunkHandler?) async throws -> RunResult {
         do {
-            return try await connection.run(request, timeout: timeout)
+            return try await connection.run(request, timeout: timeout, output: output)
         } catch var error as VMError {
             // If QEMU is gone the channel error is only a symptom: say the VM crashed, with its console.
             if error.code != .hostTimeout, let status = await resources.vmmExitStatus() {

@@ -34,6 +34,20 @@ struct SubmitCommandTests {
         }
     }
 
+    /// `--stream` prints the output from the job's Redis stream as it arrives (before the terminal status),
+    /// then the status as without it.
+    @Test func streamPrintsTheOutputBeforeTheStatus() async throws {
+        try await WorkerHarness.with { harness in
+            let (status, output) = try await codebenchWorker([
+                "submit", "--redis-url", harness.redis.url, "--id", "streamed", "--stream", "--", "echo one; sleep 1; echo two",
+            ])
+            let streamed = try #require(output.range(of: "one\ntwo\n--- end of streamed output (done) ---\n"), "\(output)")
+            let final = try #require(output.range(of: "--- stdout ---\none\ntwo\n"), "\(output)")
+            #expect(streamed.upperBound <= final.lowerBound, "the stream comes before the status: \(output)")
+            #expect(status == 0, "\(output)")
+        }
+    }
+
     /// `--tests` sends the file's cases; the table has one line per case, named, with its verdict, and the
     /// exit code says not every case passed. `--expected` judges one case.
     @Test func judgedJobsPrintTheirCases() async throws {

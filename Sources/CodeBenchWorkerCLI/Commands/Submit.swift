@@ -26,6 +26,7 @@ struct Submit: AsyncParsableCommand {
               codebench-worker submit --language python --file hello.py --stdin 'input'
               codebench-worker submit --language cpp --file main.cpp --file shapes.h --file area.cpp --tests tests.json
               codebench-worker submit --language python --file sum.py --stdin '1 2' --expected 3
+              codebench-worker submit --stream -- 'echo one; sleep 2; echo two'
             """
     )
 
@@ -43,6 +44,8 @@ struct Submit: AsyncParsableCommand {
     @Option(help: "Text fed to the program's standard input.") var stdin: String?
     @Option(help: "The job's time budget in milliseconds.") var timeoutMs: Int?
     @Option(help: "How long to wait for each status, in seconds.") var waitSeconds = 120
+    @Flag(help: "Ask for the output while the job runs and print it as it arrives (the job's `stream`).") var stream = false
+    @Option(help: "Prefix of the job's output stream, as configured on the worker (with --stream).") var outputKeyPrefix = "codebench:output:"
     @Argument(parsing: .postTerminator, help: "The shell command to run (after --).") var command: [String] = []
 
     func validate() throws {
@@ -57,10 +60,14 @@ struct Submit: AsyncParsableCommand {
         let url = redisUrl ?? ProcessInfo.processInfo.environment["CODEBENCH_REDIS_URL"] ?? "redis://127.0.0.1:6379"
         let client = RedisClient(configuration: try RedisClientConfiguration(url: url), logger: Logger(label: "codebench.submit"))
         defer { client.close() }
-        let job = try jobRequest(id: id ?? "cli-\(UInt64.random(in: 0...UInt64.max))")
+        var job = try jobRequest(id: id ?? "cli-\(UInt64.random(in: 0...UInt64.max))")
+        job.stream = stream
         let statusList = statusKeyPrefix + job.id
         _ = try await client.send(RedisCommand("RPUSH", intakeList, job.payload))
         print("pushed job \(job.id) onto \(intakeList); reading \(statusList)")
+        if stream {
+            try await OutputFollower(client: client, key: outputKeyPrefix + job.id, statusList: statusList, waitSeconds: waitSeconds).run()
+        }
 
         var reader = StatusListReader()
         while true {

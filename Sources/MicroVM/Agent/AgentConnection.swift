@@ -59,7 +59,7 @@ public final class AgentConnection: Sendable {
 
     /// Sends `request` and waits at most `timeout` for its result. An `.error` reply, a closed
     /// channel and a malformed or oversized frame become a ``VMError``.
-    public func run(_ request: RunRequest, timeout: Duration) async throws -> RunResult {
+    public func run(_ request: RunRequest, timeout: Duration, output: OutputChunkHandler? = nil) async throws -> RunResult {
         try usage.withLock { usage in
             switch usage {
             case .idle: usage = .busy
@@ -75,6 +75,14 @@ public final class AgentConnection: Sendable {
             }
         }
         frameLimit.set(max(controlFrameMaximumBytes, request.maximumResultBytes))
+        // Chunks skip the mailbox: a flood of them must neither fill its small queue nor wait for this task.
+        if let output {
+            let gate = OutputChunkGate(request: request, logger: logger, forward: output)
+            mailbox.setOutputHandler { chunk in gate.admit(chunk) }
+        } else {
+            mailbox.setOutputHandler(OutputChunkGate.discard)
+        }
+        defer { mailbox.setOutputHandler(OutputChunkGate.discard) }
         try await send(.run(request))
 
         let deadline = ContinuousClock.now + timeout
@@ -165,6 +173,7 @@ public final class AgentConnection: Sendable {
         case .error: return "an error reply"
         case .shutdown: return "a shutdown"
         case .resume: return "a resume"
+        case .output: return "an output chunk"
         }
     }
 }

@@ -1,3 +1,4 @@
+import AgentProtocol
 import NIOCore
 import Synchronization
 
@@ -25,6 +26,7 @@ final class AgentMailbox: Sendable {
         var closeError: (any Error)?
         var waiter: Waiter?
         var nextID: UInt64 = 0
+        var outputHandler: OutputChunkHandler = OutputChunkGate.discard
     }
 
     private let state = Mutex(State())
@@ -34,6 +36,11 @@ final class AgentMailbox: Sendable {
 
     /// Called on the event loop for every decoded message. Returns false when the queue is full.
     func deliver(_ inbound: AgentInbound) -> Bool {
+        if case .message(.output(let chunk)) = inbound {
+            let handler = state.withLock { $0.outputHandler }
+            handler(chunk)
+            return true
+        }
         let (waiter, accepted): (Waiter?, Bool) = state.withLock { state in
             if let waiter = state.waiter {
                 state.waiter = nil
@@ -48,6 +55,12 @@ final class AgentMailbox: Sendable {
             waiter.continuation.resume(returning: .inbound(inbound))
         }
         return accepted
+    }
+
+    /// Where output chunks go from now on (``deliver(_:)`` hands them over on the event loop, bypassing
+    /// the queue); ``OutputChunkGate/discard`` outside a streamed run.
+    func setOutputHandler(_ handler: @escaping OutputChunkHandler) {
+        state.withLock { $0.outputHandler = handler }
     }
 
     /// The channel is gone. Queued messages are still handed out first.

@@ -12,6 +12,7 @@ extension WorkerConfiguration {
             reaperInterval: heartbeatTTL / 2, maximumPayloadBytes: maxPayloadBytes)
         queue.intakeLists = intakeLists
         queue.languages = languages.jobCatalog
+        queue.outputKeyPrefix = outputKeyPrefix
         return queue
     }
 

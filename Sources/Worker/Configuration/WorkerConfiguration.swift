@@ -33,6 +33,8 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var namespace: String = "jobs"
     /// Every status push is also PUBLISHed on this prefix + the job id.
     public var eventsChannelPrefix: String = "codebench:events:"
+    /// A job with `"stream": true` publishes its output on the Redis stream named by this prefix + the job id.
+    public var outputKeyPrefix: String = "codebench:output:"
     /// Prepended to the job id to name its status list (`""` as the original worker; `worker_job_status_` for the later API).
     public var statusKeyPrefix: String = ""
     /// Status lists expire this long after their last push.

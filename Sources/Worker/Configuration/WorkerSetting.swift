@@ -42,6 +42,7 @@ extension WorkerSetting {
         string("dead-letter-list", "list for jobs abandoned too often") { $0.deadLetterList = $1 },
         string("namespace", "prefix of the queue's bookkeeping keys") { $0.namespace = $1 },
         string("events-channel-prefix", "status pushes are also PUBLISHed on this prefix + id") { $0.eventsChannelPrefix = $1 },
+        string("output-key-prefix", "a streamed job's output goes to the Redis stream prefix + id") { $0.outputKeyPrefix = $1 },
         string("status-key-prefix", "prefix of each job's status list (e.g. worker_job_status_)") { $0.statusKeyPrefix = $1 },
         seconds("status-ttl-seconds", "status lists expire after this") { $0.statusTTL = $1 },
         string("worker-id", "this worker's id in Redis (default hostname-pid-random)") { $0.workerID = $1 },

@@ -16,6 +16,10 @@ struct JobRunner: Sendable {
     var running = RunningJobs()
     /// Reads a job's durable cancel mark once it is registered in ``running``; nil: no cancellation.
     var cancelMark: (@Sendable (String) async throws -> Bool)?
+    /// Where a job with `"stream": true` publishes its output while it runs; nil: nowhere (its output
+    /// comes with the terminal status only, as for every job).
+    var outputBackend: (any JobQueueBackend)? = nil
+    var outputConfiguration = OutputPublisher.Configuration()
 
     /// Runs `claimed` to its end.
     func run(_ claimed: ClaimedJob) async {
@@ -68,6 +72,9 @@ struct JobRunner: Sendable {
         let queueMilliseconds = Int(queued.milliseconds)
         metrics.queued(queued)
 
+        let publisher = job.stream
+            ? outputBackend.map { OutputPublisher(id: job.id, backend: $0, configuration: outputConfiguration, logger: logger) }
+            : nil
         let outcome: JobOutcome
         do {
             let (driver, metrics, configuration, outbox, logger) = (self.driver, self.metrics, self.configuration, self.outbox, logger)
@@ -76,8 +83,10 @@ struct JobRunner: Sendable {
                 try await metrics.countingVM {
                     try await driver.withVM(configuration.vmConfiguration(network: job.network), logger: logger) { session in
                         if let problem = session.hello.problem(running: request) { throw AgentTooOld(reason: problem) }
+                        let request = Self.streaming(request, session.hello, publisher)
                         await outbox.submit(.status(.running, claimed), logger: logger)
-                        let result = try await session.run(request, timeout: hostTimeout)
+                        let result = try await session.run(
+                            request, timeout: hostTimeout, output: request.streamOutput ? publisher?.handler : nil)
                         return (result, session.bootDuration)
                     }
                 }
@@ -97,6 +106,7 @@ struct JobRunner: Sendable {
             if cancellation.isRequested {
                 // The VM is gone (withVM tears it down when its task is cancelled): one terminal `cancelled`.
                 logger.notice("job cancelled while running; VM destroyed")
+                await publisher?.finish(.failed)
                 let record = JobResultRecord(vmm: driver.name, queueMilliseconds: queueMilliseconds)
                 await finishCancelled(claimed, record, logger)
                 return
@@ -104,6 +114,7 @@ struct JobRunner: Sendable {
             if Task.isCancelled {
                 // Drain past the grace period: the VM is gone, the job goes back for another worker.
                 logger.notice("job interrupted by shutdown, requeueing")
+                publisher?.abandon()
                 metrics.finished(.requeued)
                 await outbox.submit(.requeue(claimed), logger: logger)
                 return
@@ -112,6 +123,7 @@ struct JobRunner: Sendable {
                 // Not the job's fault, nor the VM's: the image is older than the worker. Nothing ran.
                 logger.error("guest agent too old for this job", metadata: ["reason": "\(tooOld.reason)"])
                 let record = JobResultRecord(message: tooOld.reason, vmm: driver.name, queueMilliseconds: queueMilliseconds)
+                await publisher?.finish(.failed)
                 await finish(claimed, .failed(reason: tooOld.reason, result: record), logger)
                 return
             }
@@ -119,7 +131,31 @@ struct JobRunner: Sendable {
             logger.warning("VM failed", metadata: ["error": "\(error)", "console": "\(console)"])
             outcome = OutcomePolicy.outcome(for: error, limits: limits, vmm: driver.name, queueMilliseconds: queueMilliseconds)
         }
-        await finish(claimed, outcome.reporting(limits), logger)
+        let reported = outcome.reporting(limits)
+        if let publisher {
+            if case .done = reported { await publisher.finish(.done) } else { await publisher.finish(.failed) }
+        }
+        await finish(claimed, reported, logger)
+    }
+
+    /// `request` asking the agent to stream when the job wants its output streamed and can have it: not
+    /// in judge mode (a case's output is judged, not watched; the result has each case's), not from an
+    /// agent older than revision 3. Otherwise a `notice` entry says why the stream holds only its `end`.
+    static func streaming(_ request: RunRequest, _ hello: AgentHello, _ publisher: OutputPublisher?) -> RunRequest {
+        guard let publisher else { return request }
+        if request.judge != nil {
+            publisher.note("judge mode does not stream output: each case's output is in the final status")
+            return request
+        }
+        guard hello.streamsOutput else {
+            publisher.note(
+                "the guest agent speaks protocol revision \(hello.announcedRevision) and cannot stream output "
+                    + "(revision \(outputStreamingRevision) can): it comes with the final status")
+            return request
+        }
+        var streamed = request
+        streamed.streamOutput = true
+        return streamed
     }
 
     /// Whether the job is cancelled: already heard on the channel, or its durable mark exists. A mark that cannot

@@ -69,7 +69,7 @@ public struct WorkerService: Service, CustomStringConvertible {
         let running = RunningJobs()
         let runner = JobRunner(
             configuration: configuration, driver: pool ?? driver, outbox: outbox, metrics: metrics, logger: logger, running: running,
-            cancelMark: { id in try await queue.cancelRequested(among: [id]).contains(id) })
+            cancelMark: { id in try await queue.cancelRequested(among: [id]).contains(id) }, outputBackend: queue)
         logger.notice(
             "worker started",
             metadata: [

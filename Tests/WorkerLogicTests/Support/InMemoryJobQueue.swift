@@ -29,6 +29,8 @@ actor InMemoryJobQueue: JobQueueBackend {
     private(set) var heartbeats = 0
     /// Set by ``shutdown()``.
     private(set) var didShutDown = false
+    /// Each streamed job's output stream entries (the Redis queue's `codebench:output:<id>`).
+    private(set) var outputStreams: [String: [OutputStreamEntry]] = [:]
 
     private let parser: JobParser
     private var terminal: Set<String> = []
@@ -62,6 +64,11 @@ actor InMemoryJobQueue: JobQueueBackend {
     }
 
     // MARK: JobQueueBackend
+
+    func appendOutput(_ entries: [OutputStreamEntry], for id: String) async throws {
+        guard reachable else { throw Unreachable() }
+        outputStreams[id, default: []] += entries
+    }
 
     func claim(timeout: Duration) async throws -> ClaimedJob? {
         let deadline = ContinuousClock.now + min(timeout, maximumBlock)

@@ -28,7 +28,8 @@ enum WorkerFixtures {
         _ configuration: WorkerConfiguration = configuration(), queue: InMemoryJobQueue, driver: ScriptedDriver
     ) -> (JobRunner, Outbox) {
         let outbox = Outbox(queue: queue, capacity: configuration.outboxCapacity, logger: logger)
-        let runner = JobRunner(configuration: configuration, driver: driver, outbox: outbox, metrics: WorkerMetrics(), logger: logger)
+        let runner = JobRunner(
+            configuration: configuration, driver: driver, outbox: outbox, metrics: WorkerMetrics(), logger: logger, outputBackend: queue)
         return (runner, outbox)
     }
 
