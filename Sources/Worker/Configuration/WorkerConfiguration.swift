@@ -72,6 +72,16 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// QEMU unjailed as root, which the worker warns about at every start and in `/readyz`
     /// (``qemuJailWarning``). Firecracker is not affected.
     public var qemuJail: Bool = true
+    /// How QEMU VMs are restored from their snapshot (docs/snapshots.md, "Restore modes"): `streamed`
+    /// copies the guest's memory into each VM; `copy-on-write` maps the template's memory file
+    /// privately into each VM. On QEMU 7.2 a jailed QEMU always restores `streamed`.
+    public var qemuRestore: QEMURestoreChoice = .streamed
+
+    /// The `qemu-restore` setting; the driver's ``QEMUDriver/RestoreMode`` under the same names.
+    public enum QEMURestoreChoice: String, Sendable, Equatable, CaseIterable {
+        case streamed
+        case copyOnWrite = "copy-on-write"
+    }
     /// VMs kept booted ahead of demand (``WarmVMPool``), on top of ``concurrency``: each costs a VM's
     /// memory while idle, and saves a job the VM's start (under QEMU TCG ~0.16 s from a snapshot).
     /// Only jobs without network use them. 0 (the default) boots every VM when its job arrives.

@@ -69,6 +69,15 @@ extension WorkerSetting {
             default: throw WorkerSettingValueError(expected: "on or off")
             }
         },
+        WorkerSetting(
+            name: "qemu-restore",
+            help: "streamed (default): a snapshot's memory is copied into each VM; copy-on-write: VMs map the template's memory file privately (unjailed only on QEMU 7.2; docs/snapshots.md)"
+        ) { (config, value) throws(WorkerSettingValueError) in
+            guard let choice = WorkerConfiguration.QEMURestoreChoice(rawValue: value.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                throw WorkerSettingValueError(expected: "streamed or copy-on-write")
+            }
+            config.qemuRestore = choice
+        },
         int("warm-vms", "VMs kept booted ahead of jobs, on top of concurrency (default 0)") { $0.warmVMs = $1 },
         int("max-wall-ms", "most wall time a job may ask for") { $0.maximumLimits.wallTimeMilliseconds = $1 },
         int("max-memory-mib", "most memory a job may ask for") { $0.maximumLimits.memoryBytes = $1 << 20 },
