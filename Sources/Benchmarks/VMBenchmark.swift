@@ -133,10 +133,11 @@ public struct VMBenchmark: Sendable {
         if copyOnWrite != nil {
             output(Self.line("warm: driver (copy-on-write)", copyOnWriteSeries))
             output(Self.restoreModes(streamed: series.warm, copyOnWrite: copyOnWriteSeries))
-            output(VMMemoryFootprint.line("memory, streamed, 1 alive", series.warm.footprints))
-            output(VMMemoryFootprint.line("memory, copy-on-write, 1 alive", copyOnWriteSeries.footprints))
+            // One VM alive: each launch's QEMU right after its job.
+            output(VMMemoryFootprint.line("memory, streamed, 1 alive", series.warm.footprints, alive: false))
+            output(VMMemoryFootprint.line("memory, copy-on-write, 1 alive", copyOnWriteSeries.footprints, alive: false))
             for (name, footprints) in alive {
-                output(VMMemoryFootprint.line("memory, \(name), \(options.aliveVMs) alive", footprints))
+                output(VMMemoryFootprint.line("memory, \(name), \(options.aliveVMs) alive", footprints, alive: true))
             }
         }
         if jailedCold != nil {

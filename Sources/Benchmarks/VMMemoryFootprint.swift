@@ -20,12 +20,14 @@ struct VMMemoryFootprint: Sendable {
         (rssKiB, pssKiB, privateDirtyKiB) = (rss, pss, dirty)
     }
 
-    /// `name: RSS p50 …, PSS p50 … (sum …), Private_Dirty p50 …` over `footprints`, in MiB.
-    static func line(_ name: String, _ footprints: [VMMemoryFootprint]) -> String {
+    /// `name  QEMU RSS p50 …  PSS p50 …  Private_Dirty p50 …` over `footprints`, in MiB; with `alive`
+    /// (all measured at once) also the sum of PSS: what those VMs cost the host together.
+    static func line(_ name: String, _ footprints: [VMMemoryFootprint], alive: Bool) -> String {
         func median(_ values: [Int]) -> Int { values.isEmpty ? 0 : values.sorted()[values.count / 2] / 1024 }
+        let sum = alive ? String(format: " (sum %d MiB)", footprints.map(\.pssKiB).reduce(0, +) / 1024) : ""
         return String(
-            format: "%-27@ QEMU RSS p50 %d MiB   PSS p50 %d MiB (sum %d MiB)   Private_Dirty p50 %d MiB   (%d VMs measured)",
-            name as NSString, median(footprints.map(\.rssKiB)), median(footprints.map(\.pssKiB)),
-            footprints.map(\.pssKiB).reduce(0, +) / 1024, median(footprints.map(\.privateDirtyKiB)), footprints.count)
+            format: "%-34@ QEMU RSS p50 %d MiB   PSS p50 %d MiB%@   Private_Dirty p50 %d MiB   (%d VMs)",
+            name as NSString, median(footprints.map(\.rssKiB)), median(footprints.map(\.pssKiB)), sum as NSString,
+            median(footprints.map(\.privateDirtyKiB)), footprints.count)
     }
 }
