@@ -108,6 +108,9 @@ extension QEMUVMTests {
             #expect(after.runtimeEntries == before.runtimeEntries, "\(after)")
             let partial = (try? runShell("ls -a \(store.root) | grep -c partial")) ?? ""
             #expect(partial.filter(\.isNumber) == "0", "no template memory file or partial directory is left")
+            // The worker's descriptors of the snapshot's files, which each restored QEMU opened through /proc.
+            let held = (try? runShell("ls -l /proc/\(getpid())/fd | grep -c \(store.root)")) ?? ""
+            #expect(held.filter(\.isNumber) == "0", "no descriptor of the snapshot's files stays open")
         }
     }
 }
