@@ -20,6 +20,8 @@ public struct VMBenchmark: Sendable {
         public var snapshotDirectory: String? = QEMUDriver.Configuration.defaultSnapshotDirectory
         /// Also measure the driver with QEMU jailed (``QEMUJail``), interleaved with the rest: the jail's cost per start.
         public var jailed = true
+        /// VMs kept alive at once for the memory footprint of each restore mode.
+        public var aliveVMs = 8
 
         public init() {}
     }
@@ -38,6 +40,8 @@ public struct VMBenchmark: Sendable {
         var latency: [Duration] = []
         var boot: [Duration] = []
         var rssKiB: [Int] = []
+        /// QEMU's memory with the one VM alive, right after its job (the restore-mode series only).
+        var footprints: [VMMemoryFootprint] = []
 
         mutating func add(_ sample: (latency: Duration, boot: Duration, rssKiB: Int?)) {
             latency.append(sample.latency)
@@ -62,6 +66,10 @@ public struct VMBenchmark: Sendable {
         let coldArguments = driver.commandLineArguments(for: vm, accelerator: options.accelerator, agentSocketPath: bareSocket)
 
         var warm: (driver: QEMUDriver, arguments: [String])?
+        // The same snapshot directory: a copy-on-write snapshot has a key of its own.
+        let copyOnWrite = options.snapshotDirectory.map {
+            QEMUDriver(configuration: .init(accelerator: options.accelerator, snapshotDirectory: $0, restoreMode: .copyOnWrite))
+        }
         if let snapshotDirectory = options.snapshotDirectory {
             let warmDriver = QEMUDriver(configuration: .init(accelerator: options.accelerator, snapshotDirectory: snapshotDirectory))
             let state = try await warmDriver.snapshotState(for: vm, logger: logger)
@@ -82,21 +90,36 @@ public struct VMBenchmark: Sendable {
             _ = try await VMBareLaunch.sample(
                 binary: binary, arguments: warm.arguments, socketPath: bareSocket, request: request, resume: .fresh(), timeout: .seconds(30))
         }
-        for jailed in [jailedCold, jailedWarm].compactMap({ $0 }) { _ = try await ours(driver: jailed, vm: vm, request: request) }
+        for other in [jailedCold, jailedWarm, copyOnWrite].compactMap({ $0 }) { _ = try await ours(driver: other, vm: vm, request: request) }
 
         var series = (cold: Series(), coldBare: Series(), warm: Series(), warmBare: Series(), coldJailed: Series(), warmJailed: Series())
+        var copyOnWriteSeries = Series()
         for _ in 0..<options.runs {
             series.cold.add(try await ours(driver: driver, vm: vm, request: request))
             series.coldBare.add(
                 try await VMBareLaunch.sample(binary: binary, arguments: coldArguments, socketPath: bareSocket, request: request, timeout: .seconds(30)))
             if let warm {
-                series.warm.add(try await ours(driver: warm.driver, vm: vm, request: request))
+                var footprints = series.warm.footprints
+                series.warm.add(try await ours(driver: warm.driver, vm: vm, request: request, footprints: &footprints))
+                series.warm.footprints = footprints
                 series.warmBare.add(
                     try await VMBareLaunch.sample(
                         binary: binary, arguments: warm.arguments, socketPath: bareSocket, request: request, resume: .fresh(), timeout: .seconds(30)))
             }
             if let jailedCold { series.coldJailed.add(try await ours(driver: jailedCold, vm: vm, request: request)) }
             if let jailedWarm { series.warmJailed.add(try await ours(driver: jailedWarm, vm: vm, request: request)) }
+            if let copyOnWrite {
+                var footprints = copyOnWriteSeries.footprints
+                copyOnWriteSeries.add(try await ours(driver: copyOnWrite, vm: vm, request: request, footprints: &footprints))
+                copyOnWriteSeries.footprints = footprints
+            }
+        }
+        // Many VMs alive at once, per restore mode: what density costs in host memory.
+        var alive: [(name: String, footprints: [VMMemoryFootprint])] = []
+        if let warm, let copyOnWrite, options.aliveVMs > 0 {
+            for (name, driver) in [("streamed", warm.driver), ("copy-on-write", copyOnWrite)] {
+                alive.append((name, try await footprintsAlive(options.aliveVMs, driver: driver, vm: vm, request: request)))
+            }
         }
 
         output(Self.line("cold: driver (withVM)", series.cold))
@@ -107,6 +130,16 @@ public struct VMBenchmark: Sendable {
             output(Self.line("warm: bare qemu -incoming", series.warmBare))
             output(Self.comparison("warm", series.warm, series.warmBare))
         }
+        if copyOnWrite != nil {
+            output(Self.line("warm: driver (copy-on-write)", copyOnWriteSeries))
+            output(Self.restoreModes(streamed: series.warm, copyOnWrite: copyOnWriteSeries))
+            // One VM alive: each launch's QEMU right after its job.
+            output(VMMemoryFootprint.line("memory, streamed, 1 alive", series.warm.footprints, alive: false))
+            output(VMMemoryFootprint.line("memory, copy-on-write, 1 alive", copyOnWriteSeries.footprints, alive: false))
+            for (name, footprints) in alive {
+                output(VMMemoryFootprint.line("memory, \(name), \(options.aliveVMs) alive", footprints, alive: true))
+            }
+        }
         if jailedCold != nil {
             output(Self.line("cold: driver, QEMU jailed", series.coldJailed))
             output(Self.jailCost("cold", jailed: series.coldJailed, unjailed: series.cold))
@@ -114,6 +147,25 @@ public struct VMBenchmark: Sendable {
         if jailedWarm != nil {
             output(Self.line("warm: driver, QEMU jailed", series.warmJailed))
             output(Self.jailCost("warm", jailed: series.warmJailed, unjailed: series.warm))
+        }
+    }
+
+    static func restoreModes(streamed: Series, copyOnWrite: Series) -> String {
+        String(
+            format: "restore modes: p50 copy-on-write/streamed launch→hello %.3f, launch→result %.3f",
+            seconds(percentile(copyOnWrite.boot, 50)) / seconds(percentile(streamed.boot, 50)),
+            seconds(percentile(copyOnWrite.latency, 50)) / seconds(percentile(streamed.latency, 50)))
+    }
+
+    /// Starts `count` VMs one after the other, each running `request`, and reads every QEMU's memory
+    /// while all are alive.
+    private func footprintsAlive(_ count: Int, driver: QEMUDriver, vm: VMConfiguration, request: RunRequest) async throws -> [VMMemoryFootprint] {
+        guard count > 0 else {
+            return VMProcessCensus.take(runtimeDirectory: vm.runtimeDirectory).vmmChildren.compactMap { VMMemoryFootprint(pid: $0) }
+        }
+        return try await driver.withVM(vm, logger: logger) { session in
+            _ = try await session.run(request, timeout: .seconds(30))
+            return try await footprintsAlive(count - 1, driver: driver, vm: vm, request: request)
         }
     }
 
@@ -129,10 +181,18 @@ public struct VMBenchmark: Sendable {
     }
 
     private func ours(driver: QEMUDriver, vm: VMConfiguration, request: RunRequest) async throws -> (latency: Duration, boot: Duration, rssKiB: Int?) {
+        var footprints: [VMMemoryFootprint] = []
+        return try await ours(driver: driver, vm: vm, request: request, footprints: &footprints)
+    }
+
+    /// One launch of `request`; appends QEMU's memory right after the job to `footprints`.
+    private func ours(
+        driver: QEMUDriver, vm: VMConfiguration, request: RunRequest, footprints: inout [VMMemoryFootprint]
+    ) async throws -> (latency: Duration, boot: Duration, rssKiB: Int?) {
         let clock = ContinuousClock()
         let start = clock.now
         let runtimeRoot = vm.runtimeDirectory
-        return try await driver.withVM(vm, logger: logger) { session in
+        let sample = try await driver.withVM(vm, logger: logger) { session in
             _ = try await session.run(request, timeout: .seconds(30))
             let latency = clock.now - start
             // The QEMU child of this process is the VM's VMM (one VM at a time here); jailed, the
@@ -140,8 +200,10 @@ public struct VMBenchmark: Sendable {
             let child = VMProcessCensus.take(runtimeDirectory: runtimeRoot).vmmChildren.first
             let qemu = child.map { VMProcessCensus.children(of: $0).first ?? $0 }
             let rss = qemu.flatMap { VMPeakRSS.kib(of: $0) }
-            return (latency, session.bootDuration, rss)
+            return (latency, session.bootDuration, rss, qemu.flatMap { VMMemoryFootprint(pid: $0) })
         }
+        if let footprint = sample.3 { footprints.append(footprint) }
+        return (sample.0, sample.1, sample.2)
     }
 
     static func line(_ name: String, _ series: Series) -> String {

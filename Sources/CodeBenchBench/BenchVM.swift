@@ -8,7 +8,7 @@ import QEMUDriver
 struct BenchVM: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vm",
-        abstract: "Launch-to-result latency of `true` (p50, p95) through the QEMU driver next to a bare QEMU launch, cold and from a snapshot, with QEMU jailed and not, and QEMU's peak RSS."
+        abstract: "Launch-to-result latency of `true` (p50, p95) through the QEMU driver next to a bare QEMU launch, cold and from a snapshot (streamed and copy-on-write restores), with QEMU jailed and not, QEMU's peak RSS, and each restore mode's memory with 1 and N VMs alive."
     )
 
     @Option(help: "Launches per series.") var runs = 20
@@ -18,6 +18,7 @@ struct BenchVM: AsyncParsableCommand {
     @Option(help: "Directory for per-VM sockets.") var runtimeDir = "/run/codebench"
     @Option(help: "Snapshot directory of the warm series; 'none' measures cold launches only.")
     var snapshotDir = QEMUDriver.Configuration.defaultSnapshotDirectory
+    @Option(help: "VMs kept alive at once for each restore mode's memory footprint (0 skips it).") var aliveVms = 8
     @Flag(help: "Skip the series with QEMU jailed (their cost per start is printed otherwise).") var noJail = false
     @Option(help: "Log level.") var logLevel = "warning"
 
@@ -34,6 +35,7 @@ struct BenchVM: AsyncParsableCommand {
         if let imageDir { options.imageDirectory = imageDir }
         options.snapshotDirectory = snapshotDir == "none" ? nil : snapshotDir
         options.jailed = !noJail
+        options.aliveVMs = max(0, aliveVms)
         try await VMBenchmark(options: options, logger: Logger(label: "codebench.bench.vm"), output: { print($0) }).run()
     }
 }

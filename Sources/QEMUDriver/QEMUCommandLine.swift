@@ -18,6 +18,11 @@ struct QEMUCommandLine: Sendable, Hashable {
     var incomingStatePath: String?
     /// For a VM with network: the runtime directory the egress proxy keeps its slots and log in.
     var egressStateDirectory: String?
+    /// Copy-on-write restores (``QEMUDriver/RestoreMode/copyOnWrite``): guest RAM is this file.
+    var memoryFile: MemoryFile?
+    /// Wait for QMP `migrate-incoming` (a copy-on-write restore sets `x-ignore-shared` first, which
+    /// QEMU 7.2 accepts only over QMP) instead of loading ``incomingStatePath`` at start.
+    var incomingDeferred = false
     /// QEMU runs in ``QEMUJail``: the image and the snapshot are where the jail puts
     /// them (``QEMUJail/Path``), and QEMU's seccomp sandbox is on.
     var jailed = false
@@ -123,7 +128,9 @@ struct QEMUCommandLine: Sendable, Hashable {
         if let qmpSocketPath {
             arguments += ["-qmp", "unix:\(Self.escapeOption(qmpSocketPath)),server=on,wait=off"]
         }
-        if jailed, incomingStatePath != nil {
+        if incomingDeferred {
+            arguments += ["-incoming", "defer"]
+        } else if jailed, incomingStatePath != nil {
             // The jail's launcher opened the state read-only as descriptor 3; the file is not in the jail.
             arguments += ["-incoming", "fd:\(QEMUJail.Path.incomingFD)"]
         } else if let incomingStatePath {
@@ -139,7 +146,8 @@ struct QEMUCommandLine: Sendable, Hashable {
         [
             // acpi=off: with ACPI the minimal kernel loses user-space console output; it finds the
             // virtio-mmio devices from the command line QEMU appends instead.
-            "-M", "microvm,acpi=off",
+            "-M", memoryFile == nil ? "microvm,acpi=off" : "microvm,acpi=off,memory-backend=\(Self.memoryBackendID)",
+        ] + memoryBackendArguments + [
             "-accel", accelArgument,
             "-cpu", cpuModel,
             "-m", "\(vm.memoryMiB)",
@@ -157,6 +165,24 @@ struct QEMUCommandLine: Sendable, Hashable {
             // The guest console goes to QEMU's stdout (drained into a ring), QEMU's own messages to stderr.
             "-chardev", "stdio,id=console,signal=off",
             "-serial", "chardev:console",
+        ]
+    }
+
+    /// Guest RAM in a file. `shared` (the template) writes the guest's memory into the file;
+    /// private (a restored VM) maps it copy-on-write: the VM's writes go to pages of its own and
+    /// never reach the file or another VM.
+    struct MemoryFile: Sendable, Hashable {
+        var path: String
+        var shared: Bool
+    }
+
+    static let memoryBackendID = "mem"
+
+    var memoryBackendArguments: [String] {
+        guard let memoryFile else { return [] }
+        return [
+            "-object",
+            "memory-backend-file,id=\(Self.memoryBackendID),size=\(vm.memoryMiB)M,mem-path=\(Self.escapeOption(memoryFile.path)),share=\(memoryFile.shared ? "on" : "off")",
         ]
     }
 

@@ -64,6 +64,10 @@ extension QEMUDriver {
         /// needs (the shell, the C library, the Python interpreter) are already in the restored guest's
         /// page cache. Never a job's code. nil saves the guest as it booted.
         public var snapshotWarmup: String?
+        /// How VMs are restored from a snapshot: `streamed` (the library's default) copies the guest's
+        /// memory into each VM; `copy-on-write` maps the template's memory file privately. See
+        /// ``effectiveRestoreMode`` for the jail.
+        public var restoreMode: QEMUDriver.RestoreMode
         /// The egress proxy (`codebench-egress`) a VM with network reaches at 10.0.2.100:3128, its only
         /// way out (docs/network.md); nil looks for it next to this executable.
         public var egressProxyPath: String?
@@ -84,6 +88,7 @@ extension QEMUDriver {
             snapshotDirectory: String? = nil,
             snapshotSaveTimeout: Duration = .seconds(60),
             snapshotWarmup: String? = Configuration.defaultSnapshotWarmup,
+            restoreMode: QEMUDriver.RestoreMode = .streamed,
             egressProxyPath: String? = nil,
             egressPorts: [Int] = [443, 80],
             egressAllowedAddresses: [String] = [],
@@ -100,6 +105,7 @@ extension QEMUDriver {
             self.snapshotDirectory = snapshotDirectory
             self.snapshotSaveTimeout = snapshotSaveTimeout
             self.snapshotWarmup = snapshotWarmup
+            self.restoreMode = restoreMode
             self.egressProxyPath = egressProxyPath
             self.egressPorts = egressPorts
             self.egressAllowedAddresses = egressAllowedAddresses

@@ -17,6 +17,17 @@ struct VMResources: Sendable {
     var cgroup: QEMUCgroup?
     /// A jailed network VM's registration with the egress proxy.
     var egress: (host: EgressProxyHost, name: String)?
+    /// The worker's descriptors of a copy-on-write snapshot's files, which QEMU opens through
+    /// `/proc`: kept until QEMU has loaded them (``closeHeldDescriptors()``).
+    var heldDescriptors: [CInt] = []
+    /// A template's memory file until it is sealed into its snapshot: removed if the VM dies first.
+    var temporaryFiles: [String] = []
+
+    /// Closes ``heldDescriptors`` (once: the list is emptied).
+    mutating func closeHeldDescriptors() {
+        for fd in heldDescriptors { close(fd) }
+        heldDescriptors = []
+    }
 
     /// Closes the channel, SIGKILLs QEMU's process group, reaps it, and removes the runtime directory.
     /// Nothing here observes cancellation: teardown always completes.
@@ -32,6 +43,8 @@ struct VMResources: Sendable {
             await process.closeOutputs()
         }
         runtimeDirectory?.remove()
+        for fd in heldDescriptors { close(fd) }
+        for path in temporaryFiles { unlink(path) }
         // Only now: the process group is dead, so no process of this uid is left to share it.
         if let jailUID, let uidPool { uidPool.release(jailUID) }
         cgroup?.remove()

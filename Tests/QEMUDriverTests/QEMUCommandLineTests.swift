@@ -165,3 +165,35 @@ import Testing
         #expect(HostTSC.cpuinfoKHz("processor\t: 0\n") == nil)
     }
 }
+
+extension QEMUCommandLineTests {
+    @Test func copyOnWriteMapsTheTemplateFileSharedAndEachRestoredVMPrivately() {
+        var template = commandLine()
+        template.memoryFile = .init(path: "/snap/a,b.memory.partial", shared: true)
+        template.qmpSocketPath = "/run/cb/q1/qmp.sock"
+        #expect(value(after: "-M", in: template.arguments) == ["microvm,acpi=off,memory-backend=mem"])
+        #expect(value(after: "-object", in: template.arguments) == ["memory-backend-file,id=mem,size=192M,mem-path=/snap/a,,b.memory.partial,share=on"])
+        #expect(!template.arguments.contains("-incoming"))
+
+        var restored = commandLine()
+        restored.memoryFile = .init(path: "/proc/1/fd/9", shared: false)
+        restored.incomingDeferred = true
+        #expect(value(after: "-object", in: restored.arguments) == ["memory-backend-file,id=mem,size=192M,mem-path=/proc/1/fd/9,share=off"])
+        #expect(value(after: "-incoming", in: restored.arguments) == ["defer"])
+        // Never `readonly=on`: QEMU 7.2 then makes guest RAM a ROM.
+        #expect(!restored.arguments.contains { $0.contains("readonly") })
+    }
+
+    @Test func copyOnWriteSnapshotsHaveTheirOwnKeyAndTheJailRestoresStreamed() throws {
+        let vm = try VMTest.configuration()
+        let streamed = QEMUDriver.Configuration(snapshotDirectory: "/snap")
+        var copyOnWrite = streamed
+        copyOnWrite.restoreMode = .copyOnWrite
+        #expect(copyOnWrite.effectiveRestoreMode == .copyOnWrite)
+        let keys = try [streamed, copyOnWrite].map { try QEMUDriver(configuration: $0).snapshotKey(for: vm) }
+        #expect(keys[0].name != keys[1].name, "a streamed snapshot is never loaded as a copy-on-write one")
+        #expect(keys[1].text.contains("memory-backend-file"))
+        copyOnWrite.jail = QEMUJail()
+        #expect(copyOnWrite.effectiveRestoreMode == .streamed)
+    }
+}

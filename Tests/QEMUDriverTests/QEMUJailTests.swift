@@ -370,3 +370,28 @@ extension QEMUJailTests {
 extension String {
     fileprivate var replacingNULs: String { replacingOccurrences(of: "\0", with: " ") }
 }
+
+extension QEMUJailTests {
+    /// QEMU 7.2 cannot map a file its jailed uid may not write, so a jailed VM configured for
+    /// copy-on-write restores `streamed`: the snapshot holds no memory file, and jobs run restored.
+    @Test func aJailedVMConfiguredForCopyOnWriteRestoresStreamed() async throws {
+        let store = "/tmp/cbj-cow-\(getpid())"
+        defer { _ = try? runShell("rm -rf \(store)") }
+        var configuration = Self.driver.configuration
+        configuration.snapshotDirectory = store
+        configuration.restoreMode = .copyOnWrite
+        #expect(configuration.effectiveRestoreMode == .streamed)
+        let driver = QEMUDriver(configuration: configuration)
+        let vm = try Self.configuration()
+        for index in 0..<2 {
+            let (hello, result) = try await driver.withVM(vm, logger: VMTest.logger) { session in
+                (session.hello, try await session.run(VMTest.request("echo run \(index)"), timeout: .seconds(20)))
+            }
+            #expect(result.stdoutText == "run \(index)\n", "\(result.summary)")
+            #expect(hello.resumeNonce != nil, "restored, not cold-booted")
+        }
+        let files = try runShell("cd \(store) && ls */")
+        #expect(files.contains("state") && !files.contains("memory"), "a streamed snapshot: \(files)")
+        #expect(Self.jailedQEMUs(under: vm.runtimeDirectory).isEmpty)
+    }
+}

@@ -122,6 +122,22 @@ struct WorkerConfigurationTests {
         #expect(error?.message == "invalid value 'maybe' for flag --qemu-jail: expected on or off")
     }
 
+    @Test("qemu-restore is copy-on-write by default, takes streamed, and reaches the QEMU driver")
+    func qemuRestoreSetting() throws {
+        let defaults = try WorkerConfigurationLoader().load()
+        #expect(defaults.qemuRestore == .copyOnWrite)
+        let driver = DriverSelection.qemuConfiguration(.tcg, defaults)
+        #expect(driver.restoreMode == .copyOnWrite)
+        #expect(driver.effectiveRestoreMode == .streamed, "jailed (the default), QEMU 7.2 restores streamed")
+        let unjailed = try WorkerConfigurationLoader(flags: ["qemu-jail": "off"]).load()
+        #expect(DriverSelection.qemuConfiguration(.tcg, unjailed).effectiveRestoreMode == .copyOnWrite)
+
+        let streamed = try WorkerConfigurationLoader(environment: ["CODEBENCH_QEMU_RESTORE": "streamed"]).load()
+        #expect(DriverSelection.qemuConfiguration(.kvm, streamed).restoreMode == .streamed)
+        let error = #expect(throws: WorkerConfigurationError.self) { try WorkerConfigurationLoader(flags: ["qemu-restore": "lazy"]).load() }
+        #expect(error?.message == "invalid value 'lazy' for flag --qemu-restore: expected streamed or copy-on-write")
+    }
+
     @Test("a host that cannot jail QEMU is refused with every reason, naming qemu-jail=off as the way out")
     func unjailableHostRefused() throws {
         let root = try TemporaryDirectory(prefix: "cbcg")

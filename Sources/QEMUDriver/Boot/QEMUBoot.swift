@@ -41,6 +41,10 @@ struct QEMUBoot: BootableVMM {
                 if vm.configuration.network { try await driver.openEgress(vm) }
             })
         }
+        if case .restore = purpose, driver.configuration.effectiveRestoreMode == .copyOnWrite {
+            // Before the agent channel: the guest runs only once its state is loaded.
+            steps.insert(BootStep("load state") { vm in try await driver.loadDeferredState(vm) }, at: 3)
+        }
         if case .restore = purpose {
             steps.append(BootStep("resume agent") { vm in try await driver.resumeAgent(vm) })
         } else {
@@ -66,9 +70,10 @@ struct QEMUBoot: BootableVMM {
         return failure
     }
 
-    /// QEMU exited while loading the state, or the restored agent refused its resume.
+    /// QEMU exited while loading the state, the restored agent refused its resume, or a copy-on-write
+    /// snapshot's memory file changed on disk (it was not mapped; a new snapshot is made).
     func snapshotRefused(by vm: QEMUVM, failure: any Error) -> Bool {
-        vm.resources.process?.exitStatus != nil || (failure as? VMError)?.code == .agentProtocol
+        vm.snapshotMemoryChanged || vm.resources.process?.exitStatus != nil || (failure as? VMError)?.code == .agentProtocol
     }
 
     func tearDown(_ vm: QEMUVM) async {

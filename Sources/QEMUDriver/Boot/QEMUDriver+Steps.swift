@@ -49,9 +49,25 @@ extension QEMUDriver {
         var commandLine = QEMUCommandLine(
             configuration: configuration, vm: vm.configuration, accelerator: configuration.accelerator,
             agentSocketPath: vm.agentSocketPath, tscKHz: configuration.tscKHz ?? HostTSC.kHz)
+        let copyOnWrite = configuration.effectiveRestoreMode == .copyOnWrite
         switch purpose {
         case .cold: break
-        case .template: commandLine.qmpSocketPath = try directory.socketPath(Self.qmpSocketName)
+        case .template:
+            commandLine.qmpSocketPath = try directory.socketPath(Self.qmpSocketName)
+            if copyOnWrite { commandLine.memoryFile = try prepareTemplateMemory(vm) }
+        case .restore(let snapshot) where copyOnWrite:
+            let opened: QEMUTemplateMemory.OpenedSnapshot
+            do {
+                opened = try QEMUTemplateMemory.open(snapshot: snapshot)
+            } catch {
+                vm.snapshotMemoryChanged = true
+                throw VMError(.bootFailed, "\(error)")
+            }
+            vm.resources.heldDescriptors = [opened.memory, opened.state]
+            vm.incomingStateDescriptor = opened.state
+            commandLine.memoryFile = .init(path: QEMUTemplateMemory.procPath(of: opened.memory), shared: false)
+            commandLine.incomingDeferred = true
+            commandLine.qmpSocketPath = try directory.socketPath(Self.qmpSocketName)
         case .restore(let snapshot): commandLine.incomingStatePath = snapshot + "/" + Self.snapshotStateFile
         }
         if vm.configuration.network { commandLine.egressStateDirectory = directory.path }
@@ -72,6 +88,19 @@ extension QEMUDriver {
         vm.resources.process = process
         directory.recordVMM(pid: process.pid)
         vm.logger[metadataKey: "vmm_pid"] = "\(process.pid)"
+    }
+
+    /// A copy-on-write template writes the guest's memory into a fresh file beside the store's
+    /// snapshots (the store's lock is held: one template per snapshot at a time).
+    private func prepareTemplateMemory(_ vm: QEMUVM) throws -> QEMUCommandLine.MemoryFile {
+        guard let root = configuration.snapshotDirectory else { throw VMError(.bootFailed, "a template needs the snapshot directory") }
+        let name = try snapshotKey(for: vm.configuration).name
+        let path = QEMUTemplateMemory.temporaryPath(root: root, snapshotName: name)
+        // A leftover of a crashed template: QEMU would map its old contents.
+        unlink(path)
+        vm.templateMemory = (path, name)
+        vm.resources.temporaryFiles.append(path)
+        return .init(path: path, shared: true)
     }
 
     /// The jail's launcher for `vm`, with QEMU's command line switched to the jail's paths, and the

@@ -16,6 +16,12 @@ final class QEMUVM: BootingVM {
     /// When QEMU was spawned: a session's boot duration counts from here.
     var spawnedAt: ContinuousClock.Instant?
     var hello: AgentHello?
+    /// A copy-on-write template: where its memory file is written until it is sealed, and for which snapshot.
+    var templateMemory: (path: String, snapshotName: String)?
+    /// A copy-on-write restore: the worker's descriptor of the snapshot's state, for `migrate-incoming`.
+    var incomingStateDescriptor: CInt?
+    /// The snapshot's memory file did not match its record: the snapshot is refused, never mapped.
+    var snapshotMemoryChanged = false
     let clock = ContinuousClock()
     /// The whole boot is bounded by the VM's boot timeout, counted from the first step.
     let deadline: ContinuousClock.Instant

@@ -30,6 +30,11 @@ extension QEMUDriver {
             tscKHz: configuration.tscKHz ?? HostTSC.kHz)
         // A jailed VM names the image by its jail paths: its snapshot is its own.
         machine.jailed = configuration.jail != nil
+        if configuration.effectiveRestoreMode == .copyOnWrite {
+            // Guest RAM in a file is another machine: its snapshot holds no RAM, and a streamed one
+            // must never be loaded as if it did.
+            machine.memoryFile = .init(path: "@MEMORY@", shared: false)
+        }
         return Self.snapshotKey(binaryPath: configuration.binaryPath, image: vm.image, machine: machine, warmup: configuration.snapshotWarmup)
     }
 
@@ -43,12 +48,22 @@ extension QEMUDriver {
         let qmpSocket = try directory.socketPath((jailed ? QEMUJailDirectory.sockets + "/" : "") + Self.qmpSocketName)
         let timeout = configuration.snapshotSaveTimeout
         guard jailed else {
+            let ignoreShared = template.templateMemory != nil
             try await Self.untilExit(of: process) {
                 try await Self.withDeadline(timeout, what: "saving the VM snapshot") {
-                    try await Self.migrate(qmpSocket: qmpSocket, uri: "exec:cat > \(path)", passing: nil)
+                    try await Self.migrate(qmpSocket: qmpSocket, uri: "exec:cat > \(path)", passing: nil, ignoreShared: ignoreShared)
                 }
             }
-            return try Self.checkSaved(path)
+            try Self.checkSaved(path)
+            if let memory = template.templateMemory {
+                // Sealed only once nothing can write it any more: the template's QEMU is dead.
+                process.kill()
+                _ = await process.waitForExitIgnoringCancellation()
+                let partial = String(path.dropLast(Self.snapshotStateFile.count + 1))
+                try QEMUTemplateMemory.seal(from: memory.path, into: partial, snapshotName: memory.snapshotName)
+                template.resources.temporaryFiles.removeAll { $0 == memory.path }
+            }
+            return
         }
         // Jailed, QEMU may neither spawn `cat` nor open a file outside its root: it writes to a
         // descriptor of a root-owned file the worker opens and hands over on the QMP socket.
@@ -71,8 +86,14 @@ extension QEMUDriver {
     }
 
     /// Live-migrates the (idle) VM into a file: it is saved running, so a restored VM runs on at once.
-    private static func migrate(qmpSocket: String, uri: String, passing descriptor: (fd: CInt, name: String)?) async throws {
+    private static func migrate(
+        qmpSocket: String, uri: String, passing descriptor: (fd: CInt, name: String)?, ignoreShared: Bool = false
+    ) async throws {
         try await QMPClient.withConnection(socketPath: qmpSocket, passing: descriptor) { qmp in
+            if ignoreShared {
+                // The template's RAM is its memory file: only device state goes into the stream.
+                _ = try await qmp.execute("migrate-set-capabilities", arguments: Self.ignoreSharedCapability)
+            }
             // QEMU 7.2 throttles migration to 32 MiB/s by default; a file takes what it is given.
             _ = try await qmp.execute("migrate-set-parameters", arguments: #"{"max-bandwidth":1099511627776}"#)
             _ = try await qmp.execute("migrate", arguments: #"{"uri":"\#(uri)"}"#)

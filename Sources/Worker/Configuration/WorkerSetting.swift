@@ -78,6 +78,15 @@ extension WorkerSetting {
             default: throw WorkerSettingValueError(expected: "on or off")
             }
         },
+        WorkerSetting(
+            name: "qemu-restore",
+            help: "copy-on-write (default): VMs map the snapshot's memory file privately, copying no guest RAM (QEMU 7.2: unjailed only, a jailed QEMU restores streamed); streamed: the snapshot's memory is copied into each VM (docs/snapshots.md)"
+        ) { (config, value) throws(WorkerSettingValueError) in
+            guard let choice = WorkerConfiguration.QEMURestoreChoice(rawValue: value.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                throw WorkerSettingValueError(expected: "streamed or copy-on-write")
+            }
+            config.qemuRestore = choice
+        },
         int("warm-vms", "VMs kept booted ahead of jobs, on top of concurrency (default 0)") { $0.warmVMs = $1 },
         int("max-wall-ms", "most wall time a job may ask for") { $0.maximumLimits.wallTimeMilliseconds = $1 },
         int("max-memory-mib", "most memory a job may ask for") { $0.maximumLimits.memoryBytes = $1 << 20 },

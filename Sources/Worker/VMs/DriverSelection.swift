@@ -63,6 +63,7 @@ public enum DriverSelection {
     ) -> QEMUDriver.Configuration {
         QEMUDriver.Configuration(
             accelerator: accelerator, snapshotDirectory: configuration.snapshots ? configuration.snapshotDirectory : nil,
+            restoreMode: configuration.qemuRestore == .copyOnWrite ? .copyOnWrite : .streamed,
             egressPorts: configuration.egressPorts, egressAllowedAddresses: configuration.egressAllowedAddresses,
             jail: configuration.qemuJail ? QEMUJail() : nil)
     }

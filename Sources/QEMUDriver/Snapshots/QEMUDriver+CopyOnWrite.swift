@@ -1,0 +1,69 @@
+import FoundationEssentials
+import MicroVM
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The QMP side of copy-on-write restores (``QEMUDriver/RestoreMode/copyOnWrite``).
+extension QEMUDriver {
+    /// The migration capability that leaves shared RAM blocks (the template's memory file) out of
+    /// the stream on save, and expects them absent on load.
+    static let ignoreSharedCapability = #"{"capabilities":[{"capability":"x-ignore-shared","state":true}]}"#
+
+    /// Loads the device state into a VM started with `-incoming defer` and waits until it runs.
+    /// QEMU mapped the memory file when it created the machine, before its monitor answers, so the
+    /// worker's descriptors are closed once the state is in.
+    func loadDeferredState(_ vm: QEMUVM) async throws {
+        guard let process = vm.resources.process, let directory = vm.resources.runtimeDirectory, let state = vm.incomingStateDescriptor else {
+            throw VMError(.bootFailed, "QEMU was not started for a copy-on-write restore")
+        }
+        let qmpSocket = try directory.socketPath(Self.qmpSocketName)
+        let uri = "exec:cat " + QEMUTemplateMemory.procPath(of: state)
+        let timeout = vm.remaining
+        try await Self.untilExit(of: process) {
+            try await Self.withDeadline(timeout, what: "loading the VM snapshot") {
+                try await Self.withQMP(socketPath: qmpSocket) { qmp in
+                    _ = try await qmp.execute("migrate-set-capabilities", arguments: Self.ignoreSharedCapability)
+                    _ = try await qmp.execute("migrate-incoming", arguments: #"{"uri":"\#(uri)"}"#)
+                    // A failed load makes QEMU exit (untilExit); a good one runs the guest, saved running.
+                    while true {
+                        let reply = try await qmp.execute("query-status")
+                        if try RunState(reply: reply).running { return }
+                        try await Task.sleep(for: .milliseconds(5))
+                    }
+                }
+            }
+        }
+        vm.resources.closeHeldDescriptors()
+    }
+
+    /// Connects to a QMP socket QEMU may not have created (or be listening on) yet; the caller's
+    /// deadline bounds the retries. `body` runs once.
+    private static func withQMP(socketPath: String, _ body: (inout QMPClient.Session) async throws -> Void) async throws {
+        while true {
+            var connected = false
+            do {
+                return try await QMPClient.withConnection(socketPath: socketPath) { qmp in
+                    connected = true
+                    try await body(&qmp)
+                }
+            } catch where !connected && !(error is CancellationError) {
+                try await Task.sleep(for: .milliseconds(2))
+            }
+        }
+    }
+}
+
+/// The part of QMP's `query-status` reply the driver reads.
+struct RunState: Decodable {
+    var running: Bool
+
+    private struct Reply: Decodable {
+        var `return`: RunState
+    }
+
+    init(reply: String) throws {
+        self = try JSONDecoder().decode(Reply.self, from: Data(reply.utf8)).return
+    }
+}
