@@ -75,6 +75,8 @@ public struct WorkerService: Service, CustomStringConvertible {
             metadata: [
                 "concurrency": "\(concurrency)", "warm_vms": "\(configuration.warmVMs)", "vmm": "\(driver.name)",
                 "intake": "\(configuration.intakeLists.joined(separator: ","))",
+                // What snapshot restores really do: QEMU 7.2 cannot map the template's memory from inside the jail.
+                "qemu_restore": "\(configuration.qemuRestore == .copyOnWrite && !configuration.qemuJail ? "copy-on-write" : "streamed")",
                 "status_key_prefix": "\(configuration.statusKeyPrefix)",
             ])
 
