@@ -14,15 +14,7 @@ import Testing
             .error(AgentErrorReply(code: .malformedFrame, message: "x")),
             .shutdown,
         ]
-        var decoder = AgentFrameDecoder()
-        var decoded: [AgentMessage] = []
-        for message in messages {
-            for byte in try AgentFrame.encode(message) {
-                decoder.append(CollectionOfOne(byte))
-                if let next = try decoder.next() { decoded.append(next) }
-            }
-        }
-        #expect(decoded == messages)
+        #expect(try decodedOneByteAtATime(messages) == messages)
     }
 
     @Test func rejectsBadMagicVersionSizeAndPayload() throws {

@@ -12,15 +12,7 @@ import Testing
             .output(OutputChunk(id: "s", stream: .stdout, offset: 0, data: Data("hi\n".utf8))),
             .output(OutputChunk(id: "s", stream: .stderr, offset: 7, data: Data([0, 0xff, 0xc3]))),
         ]
-        var decoder = AgentFrameDecoder()
-        var decoded: [AgentMessage] = []
-        for message in messages {
-            for byte in try AgentFrame.encode(message) {
-                decoder.append(CollectionOfOne(byte))
-                if let next = try decoder.next() { decoded.append(next) }
-            }
-        }
-        #expect(decoded == messages)
+        #expect(try decodedOneByteAtATime(messages) == messages)
     }
 
     @Test func theOutputMessageHasTheDocumentedShape() throws {
