@@ -18,7 +18,7 @@ import Worker
 public struct WorkerBenchmark: Sendable {
     /// The parts of the benchmark; `--only` picks some (each takes minutes under TCG).
     public enum Section: String, Sendable, CaseIterable {
-        case latency, jail, throughput, judge, languages
+        case latency, jail, restore, throughput, judge, languages
     }
 
     public struct Options: Sendable {
@@ -72,6 +72,7 @@ public struct WorkerBenchmark: Sendable {
             let sections = options.sections
             if sections.contains(.latency) { try await latency(base: base, driver: driver, platform: platform) }
             if sections.contains(.jail) { try await jailCost(base: base, jailed: driver, platform: platform) }
+            if sections.contains(.restore) { try await restoreModes(base: base, platform: platform) }
             if sections.contains(.throughput) { try await throughput(base: base, driver: driver, platform: platform) }
             if sections.contains(.judge) { try await judge(base: base, driver: driver, platform: platform) }
             if sections.contains(.languages) { try await languages(base: base, driver: driver, platform: platform) }
@@ -102,7 +103,7 @@ public struct WorkerBenchmark: Sendable {
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) driver alone   \(WorkerBenchmarkSample(alone).summary)")
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) through worker \(WorkerBenchmarkSample(latencies).summary)")
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) worker overhead per job (latency - VM lifetime): \(WorkerBenchmarkSample(overheads).summary)")
-            output(String(format: "  %@ host CPU per job (worker + reaped QEMUs and launchers): %.0f ms", name.padding(toLength: 7, withPad: " ", startingAt: 0), cpuPerJob))
+            output(String(format: "  %@ host CPU per job (whole host: worker, QEMU + guest, launchers, redis): %.0f ms", name.padding(toLength: 7, withPad: " ", startingAt: 0), cpuPerJob))
 
             // The same jobs with one VM booted ahead of each (warm-vms 1), each pushed once a VM is parked.
             configuration.warmVMs = 1
@@ -142,7 +143,7 @@ public struct WorkerBenchmark: Sendable {
 
     /// Enqueue-to-terminal latency of `options.latencyJobs` jobs, pushed one after another, each once
     /// `ready` returns (untimed).
-    private func oneAtATime(
+    func oneAtATime(
         _ platform: WorkerBenchmarkPlatform, ids prefix: String, payload: (String) -> String,
         ready: () async throws -> Void = {}
     ) async throws -> [Duration] {

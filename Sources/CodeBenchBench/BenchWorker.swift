@@ -8,7 +8,7 @@ import Worker
 struct BenchWorker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "worker",
-        abstract: "Enqueue-to-done latency (p50/p95/p99) of `true` and a Python one-liner through the worker, the worker's overhead and host CPU per job, and throughput with 1, 2, 4 and 8 VMs, each next to the VM driver alone; the jail's cost per job; a judge job of N cases next to N separate jobs; each language's hello world."
+        abstract: "Enqueue-to-done latency (p50/p95/p99) of `true` and a Python one-liner through the worker, the worker's overhead and host CPU per job, and throughput with 1, 2, 4 and 8 VMs, each next to the VM driver alone; the jail's cost per job; both QEMU restore modes side by side; a judge job of N cases next to N separate jobs; each language's hello world."
     )
 
     @Option(help: "Jobs per latency series.") var jobs = 20
@@ -16,7 +16,7 @@ struct BenchWorker: AsyncParsableCommand {
     @Option(help: "Concurrencies to measure, comma-separated.") var concurrency = "1,2,4,8"
     @Option(help: "Cases of the judge job, and separate jobs it is compared with.") var judgeCases = 20
     @Option(help: "Hello-world jobs per language of the image.") var languageJobs = 3
-    @Option(help: "Sections to run, comma-separated: latency, jail, throughput, judge, languages (default: all).") var only: String?
+    @Option(help: "Sections to run, comma-separated: latency, jail, restore, throughput, judge, languages (default: all).") var only: String?
     @Option(help: "Directory with vmlinux and rootfs.ext4.") var imageDir: String?
     @Option(help: "QEMU accelerator: tcg, kvm or auto.") var accelerator = "tcg"
     @Option(help: "Log level.") var logLevel = "warning"

@@ -1,0 +1,41 @@
+import Foundation
+import Worker
+
+extension WorkerBenchmark {
+    /// `true` through the worker with each QEMU restore mode, side by side in one run: latency one job at
+    /// a time, host CPU per job, and throughput with 4 VMs. Unjailed, because QEMU 7.2 can map the
+    /// template's memory file only outside the jail (docs/snapshots.md); both modes run unjailed here so
+    /// that the mode is the only difference.
+    func restoreModes(base: WorkerConfiguration, platform: WorkerBenchmarkPlatform) async throws {
+        output("\nrestore modes, `true` through the worker, qemu-jail=off for both (copy-on-write needs it on QEMU 7.2)")
+        let payload = Self.workloads[0].payload
+        for mode in [WorkerConfiguration.QEMURestoreChoice.streamed, .copyOnWrite] {
+            var configuration = base
+            configuration.qemuJail = false
+            configuration.qemuRestore = mode
+            configuration.concurrency = 1
+            let driver = WorkerBenchmarkTimingDriver(try await DriverSelection.makeDriver(for: configuration, logger: logger))
+            let label = mode.rawValue.padding(toLength: 13, withPad: " ", startingAt: 0)
+            let cpuStart = HostCPU.now()
+            let latencies = try await withWorker(configuration, driver: driver) { _ in
+                try await oneAtATime(platform, ids: "restore-\(mode.rawValue)", payload: payload)
+            }
+            let cpuPerJob = HostCPU.millisecondsPerJob(since: cpuStart, jobs: latencies.count)
+            _ = driver.takeSpans()
+
+            configuration.concurrency = 4
+            let batchCPUStart = HostCPU.now()
+            let rate = try await withWorker(configuration, driver: driver) { _ in
+                let ids = (0..<options.batchJobs).map { "restore-tp-\(mode.rawValue)-\($0)" }
+                let start = ContinuousClock.now
+                try await platform.push(ids.map { #"{"id":"\#($0)","command":"true"}"# })
+                for id in ids { try await platform.waitForTerminal(id) }
+                return Double(options.batchJobs) / seconds(.now - start)
+            }
+            let batchCPU = HostCPU.millisecondsPerJob(since: batchCPUStart, jobs: options.batchJobs)
+            _ = driver.takeSpans()
+            output("  \(label) one at a time \(WorkerBenchmarkSample(latencies).summary)")
+            output(String(format: "  %@ host CPU per job %.0f ms; 4 VMs: %.2f jobs/s, host CPU per job %.0f ms", label, cpuPerJob, rate, batchCPU))
+        }
+    }
+}
