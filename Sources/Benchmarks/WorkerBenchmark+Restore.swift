@@ -24,16 +24,7 @@ extension WorkerBenchmark {
             _ = driver.takeSpans()
 
             configuration.concurrency = 4
-            let batchCPUStart = HostCPU.now()
-            let rate = try await withWorker(configuration, driver: driver) { _ in
-                let ids = (0..<options.batchJobs).map { "restore-tp-\(mode.rawValue)-\($0)" }
-                let start = ContinuousClock.now
-                try await platform.push(ids.map { #"{"id":"\#($0)","command":"true"}"# })
-                for id in ids { try await platform.waitForTerminal(id) }
-                return Double(options.batchJobs) / seconds(.now - start)
-            }
-            let batchCPU = HostCPU.millisecondsPerJob(since: batchCPUStart, jobs: options.batchJobs)
-            _ = driver.takeSpans()
+            let (rate, batchCPU) = try await batch(configuration, driver: driver, platform: platform, ids: "restore-tp-\(mode.rawValue)")
             output("  \(label) one at a time \(WorkerBenchmarkSample(latencies).summary)")
             output(String(format: "  %@ host CPU per job %.0f ms; 4 VMs: %.2f jobs/s, host CPU per job %.0f ms", label, cpuPerJob, rate, batchCPU))
         }

@@ -181,21 +181,29 @@ public struct WorkerBenchmark: Sendable {
 
             var configuration = base
             configuration.concurrency = concurrency
-            let cpuStart = HostCPU.now()
-            let workerRate = try await withWorker(configuration, driver: driver) { _ in
-                let ids = (0..<options.batchJobs).map { "tp-\(concurrency)-\($0)" }
-                let start = ContinuousClock.now
-                try await platform.push(ids.map { #"{"id":"\#($0)","command":"true"}"# })
-                for id in ids { try await platform.waitForTerminal(id) }
-                return Double(options.batchJobs) / seconds(.now - start)
-            }
-            _ = driver.takeSpans()
+            let (workerRate, cpuPerJob) = try await batch(configuration, driver: driver, platform: platform, ids: "tp-\(concurrency)")
             workerRates[concurrency] = workerRate
             let speedup = workerRates[1].map { String(format: "  (%.2fx of 1 VM)", workerRate / $0) } ?? ""
-            let cpuPerJob = HostCPU.millisecondsPerJob(since: cpuStart, jobs: options.batchJobs)
             output(String(format: "  %d VM%@: worker %.2f jobs/s, driver alone %.2f jobs/s%@; host CPU per job through the worker %.0f ms",
                 concurrency, concurrency == 1 ? " " : "s", workerRate, aloneRate, speedup, cpuPerJob))
         }
+    }
+
+    /// A batch of `options.batchJobs` `true` jobs pushed at once through a worker: jobs per second from the
+    /// push to the last terminal status, and the host's CPU milliseconds per job.
+    func batch(
+        _ configuration: WorkerConfiguration, driver: WorkerBenchmarkTimingDriver, platform: WorkerBenchmarkPlatform, ids prefix: String
+    ) async throws -> (jobsPerSecond: Double, cpuMillisecondsPerJob: Double) {
+        let cpuStart = HostCPU.now()
+        let rate = try await withWorker(configuration, driver: driver) { _ in
+            let ids = (0..<options.batchJobs).map { "\(prefix)-\($0)" }
+            let start = ContinuousClock.now
+            try await platform.push(ids.map { #"{"id":"\#($0)","command":"true"}"# })
+            for id in ids { try await platform.waitForTerminal(id) }
+            return Double(options.batchJobs) / seconds(.now - start)
+        }
+        _ = driver.takeSpans()
+        return (rate, HostCPU.millisecondsPerJob(since: cpuStart, jobs: options.batchJobs))
     }
 
     /// Runs a worker service while `body` runs, then cancels it (every job is finished by then).
