@@ -6,9 +6,10 @@ public let agentProtocolVersion: UInt8 = 1
 
 /// Additive revisions within ``agentProtocolVersion``, announced in ``AgentHello/revision``: 2 added judge
 /// mode (``RunRequest/files``, ``RunRequest/judge``, CPU, file-size and compile limits); 3 added streamed
-/// output (``RunRequest/streamOutput`` and ``AgentMessage/output(_:)``, see ``outputStreamingRevision``).
+/// output (``RunRequest/streamOutput`` and ``AgentMessage/output(_:)``, see ``outputStreamingRevision``);
+/// 4 added ``RunRequest/tracePhases`` (an older agent leaves ``RunResult/phases`` out, which harms nothing).
 /// An agent of an older revision ignores the fields it does not know, so a host must not send those to it.
-public let agentProtocolRevision = 3
+public let agentProtocolRevision = 4
 
 /// A language by its canonical name in the guest image's registry (guest/languages.json). A name, not an
 /// enum: the image decides which languages exist, and the wire stays `"python"` as before.
@@ -107,6 +108,8 @@ public struct RunRequest: Codable, Sendable, Equatable {
     /// Send the run step's output as ``OutputChunk`` messages while it runs (revision 3). The result is
     /// unchanged: it still carries all the output.
     public var streamOutput = false
+    /// Return ``RunResult/phases``: where the agent's time went (revision 4; for benchmarks).
+    public var tracePhases = false
 
     public init(
         id: String, workload: Workload, stdin: Data = Data(), limits: ResourceLimits = ResourceLimits(),
@@ -123,7 +126,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id, workload, stdin, limits, files, arguments, compilerOptions, judge, streamOutput
+        case id, workload, stdin, limits, files, arguments, compilerOptions, judge, streamOutput, tracePhases
     }
 
     /// Revision 1 requests have none of the judge fields: they decode as empty.
@@ -138,6 +141,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
         compilerOptions = try container.decodeIfPresent([String].self, forKey: .compilerOptions) ?? []
         judge = try container.decodeIfPresent(JudgeSpec.self, forKey: .judge)
         streamOutput = try container.decodeIfPresent(Bool.self, forKey: .streamOutput) ?? false
+        tracePhases = try container.decodeIfPresent(Bool.self, forKey: .tracePhases) ?? false
     }
 
     /// Empty judge fields are left out, so a revision 1 request encodes exactly as before.
@@ -152,6 +156,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
         if !compilerOptions.isEmpty { try container.encode(compilerOptions, forKey: .compilerOptions) }
         try container.encodeIfPresent(judge, forKey: .judge)
         if streamOutput { try container.encode(true, forKey: .streamOutput) }
+        if tracePhases { try container.encode(true, forKey: .tracePhases) }
     }
 }
 
@@ -195,6 +200,8 @@ public struct RunResult: Codable, Sendable, Equatable {
     public var message: String?
     /// Judge mode: one result per case, in the request's order; nil outside judge mode.
     public var tests: [TestResult]?
+    /// Where the agent's time went, in order, when the request asked (``RunRequest/tracePhases``).
+    public var phases: [AgentPhase]?
 
     public init(
         id: String, verdict: Verdict, exitCode: Int32?, signal: Int32?, stdout: Data, stderr: Data,
@@ -215,6 +222,18 @@ public struct RunResult: Codable, Sendable, Equatable {
         self.peakMemoryBytes = peakMemoryBytes
         self.compileOutput = compileOutput
         self.message = message
+    }
+}
+
+/// One stretch of the agent's work on a request: `name` ended `microseconds` after the previous one
+/// (the first after the request's frame was read). Names are the agent's, for people (docs/agent-protocol.md).
+public struct AgentPhase: Codable, Sendable, Equatable {
+    public var name: String
+    public var microseconds: Int
+
+    public init(name: String, microseconds: Int) {
+        self.name = name
+        self.microseconds = microseconds
     }
 }
 

@@ -115,6 +115,11 @@ public struct VMBenchmark: Sendable {
             }
         }
         // Many VMs alive at once, per restore mode: what density costs in host memory.
+        // The job inside the guest, phase by phase, in the fastest restore there is.
+        var phases = PhaseSamples()
+        if let restoring = copyOnWrite ?? warm?.driver {
+            for _ in 0..<options.runs { try await phaseSample(driver: restoring, vm: vm, request: request, into: &phases) }
+        }
         var alive: [(name: String, footprints: [VMMemoryFootprint])] = []
         if let warm, let copyOnWrite, options.aliveVMs > 0 {
             for (name, driver) in [("streamed", warm.driver), ("copy-on-write", copyOnWrite)] {
@@ -122,6 +127,7 @@ public struct VMBenchmark: Sendable {
             }
         }
 
+        if !phases.fresh.isEmpty { Self.phaseTable(phases).forEach(output) }
         output(Self.line("cold: driver (withVM)", series.cold))
         output(Self.line("cold: bare qemu + client", series.coldBare))
         output(Self.comparison("cold", series.cold, series.coldBare))

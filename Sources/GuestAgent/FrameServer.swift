@@ -73,6 +73,8 @@ final class FrameServer {
     }
 
     private var shutdownRequested = false
+    /// When the last chunk of bytes arrived: where a traced request's first phase begins.
+    private var lastReadAt: UInt64 = 0
 
     private func probeVirtioPorts() {
         for index in connections.indices where connections[index].isVirtioPort && !connections[index].hostConnected {
@@ -97,6 +99,7 @@ final class FrameServer {
     private func readAndServe(_ index: Int, revents: Int16) -> Bool {
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         let count = chunk.withUnsafeMutableBytes { read(connections[index].fd, $0.baseAddress!, $0.count) }
+        lastReadAt = Posix.monotonicNanoseconds()
         if count < 0 && (errno == EINTR || errno == EAGAIN) { return true }
         if count <= 0 {
             guard connections[index].isVirtioPort else { return false }
@@ -109,6 +112,8 @@ final class FrameServer {
             switch item {
             case .success(let message):
                 if let reply = handle(message, from: index) { send(reply, to: index) }
+                // After the reply: the host has what it waits for (and usually ends the VM now).
+                runner.finishRequest()
                 if shutdownRequested { return true }
             case .failure(let error):
                 Log.error("bad frame on \(connections[index].name): \(error)")
@@ -126,10 +131,16 @@ final class FrameServer {
             } catch {
                 return .error(AgentErrorReply(code: .invalidRequest, message: "request \(request.id): \(error.message)"))
             }
+            if request.tracePhases { PhaseTrace.begin(readAt: lastReadAt) }
+            defer { PhaseTrace.disable() }
             let started = Posix.monotonicMilliseconds()
             runner.outputSink = request.streamOutput ? outputSink(for: request.id, to: index) : nil
             defer { runner.outputSink = nil }
-            let result = runner.run(request)
+            var result = runner.run(request)
+            if request.tracePhases {
+                PhaseTrace.mark("result")
+                result.phases = PhaseTrace.phases
+            }
             Log.info("job \(Log.printable(request.id)): \(result.verdict.rawValue) in \(Posix.monotonicMilliseconds() - started) ms")
             return .result(result)
         case .shutdown:

@@ -16,6 +16,12 @@ final class JobRunner {
     /// Set by the frame server around a request that asked for ``RunRequest/streamOutput``: where the run
     /// step's output goes while it runs. Compile steps and judge cases never stream (docs/agent-protocol.md).
     var outputSink: OutputSink?
+    /// Clean-up of the last request that waits until its result is sent (``finishRequest()``), newest first.
+    private var pendingCleanUp: [() -> Void] = []
+
+    /// The job's shell: bash-static when the image has it (bash itself, without the dynamic loader and
+    /// its relocations, which under TCG cost several times the shell's own start; docs/guest-image.md).
+    static let shell: String = access("/usr/bin/bash-static", X_OK) == 0 ? "/usr/bin/bash-static" : "bash"
 
     /// gcc forks cc1, as, collect2 and ld: a tiny maxProcesses must not turn into a confusing compile error.
     static let minimumCompileProcesses = 16
@@ -56,8 +62,16 @@ final class JobRunner {
         return raised
     }
 
+    /// Runs the clean-up the last request left for after its result: its step's cgroup, its work
+    /// directory, what it left in /tmp. Nothing of it decides the result, and a VM is usually ended by
+    /// the host as soon as the result arrives; an agent that serves another request first gets here.
+    func finishRequest() {
+        while let cleanUp = pendingCleanUp.popLast() { cleanUp() }
+    }
+
     /// Never throws: every failure becomes a result with the `internal_error` verdict.
     func run(_ request: RunRequest) -> RunResult {
+        finishRequest()
         jobCount += 1
         do {
             return try run(request, number: jobCount)
@@ -78,11 +92,12 @@ final class JobRunner {
         let request = try raisingLimits(request)
         let limits = request.limits
         let directory = try WorkDirectory.create(number: number, sizeBytes: limits.memoryBytes, sandbox: sandbox)
-        defer {
+        PhaseTrace.mark("work directory")
+        pendingCleanUp.append { [sandbox] in
             directory.remove()
             sandbox.removeJobLeftovers()
-            languageEnvironment = []
         }
+        defer { languageEnvironment = [] }
         for file in request.files { try directory.write(file.name, [UInt8](file.content), sandbox: sandbox) }
 
         var argv: [String]
@@ -92,7 +107,7 @@ final class JobRunner {
         case .shell(let command):
             // An explicit $0 ("bash", what bash -c sets anyway) so that arguments, the job's or a case's,
             // are $1, $2, ... as in a script.
-            argv = ["bash", "-c", command, "bash"]
+            argv = [Self.shell, "-c", command, "bash"]
         case .program(let language, let source):
             let definition = try definition(language)
             let recipe = definition.recipe(
@@ -123,9 +138,10 @@ final class JobRunner {
         }
         let stdinFD = try openStdin(request.stdin, label: "\(number)")
         defer { close(stdinFD) }
+        PhaseTrace.mark("stdin")
         let outcome = try step(
             "job-\(number)", argv + request.arguments, in: directory, stdin: stdinFD, limits: limits,
-            output: request.streamOutput ? outputSink : nil)
+            output: request.streamOutput ? outputSink : nil, cleanUpLater: { self.pendingCleanUp.append($0) })
         return result(request, outcome)
     }
 
@@ -133,7 +149,7 @@ final class JobRunner {
     /// `directory` under `limits`.
     func step(
         _ name: String, _ argv: [String], in directory: WorkDirectory, stdin: Int32, limits: ResourceLimits,
-        forked: ForkedProgram? = nil, output: OutputSink? = nil
+        forked: ForkedProgram? = nil, output: OutputSink? = nil, cleanUpLater: ((@escaping () -> Void) -> Void)? = nil
     ) throws -> StepOutcome {
         let environment = [
             "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(directory.path)", "TMPDIR=\(directory.path)", "LANG=C.UTF-8",
@@ -143,7 +159,7 @@ final class JobRunner {
             wallTimeMilliseconds: limits.wallTimeMilliseconds, memoryBytes: limits.memoryBytes,
             maxProcesses: limits.maxProcesses, maxOutputBytesPerStream: limits.maxOutputBytesPerStream,
             cpuTimeMilliseconds: limits.cpuTimeMilliseconds, maxFileSizeBytes: limits.maxFileSizeBytes, forked: forked,
-            output: output))
+            output: output, cleanUpLater: cleanUpLater))
     }
 
     /// The compile limits: the request's compile wall time and memory when set, else the run's; never

@@ -20,6 +20,10 @@ struct StepSpec {
     var forked: ForkedProgram? = nil
     /// Where the output goes while the step runs (a streamed run); nil: only into the outcome.
     var output: OutputSink? = nil
+    /// Takes the removal of the step's cgroup when it may wait until the result is sent (the last step
+    /// of a request); nil: removed before ``StepRunner/run(_:)`` returns. The step's processes are
+    /// killed either way before the outcome is read.
+    var cleanUpLater: ((@escaping () -> Void) -> Void)? = nil
 }
 
 /// A program a ``ForkServer`` starts: what `argv` would have run, without the interpreter's start-up.
@@ -102,6 +106,7 @@ struct StepRunner {
             if sandbox.confined {
                 cgroup = try CGroup.create(
                     name: spec.name, limits: .init(memoryBytes: spec.memoryBytes, maxProcesses: spec.maxProcesses))
+                PhaseTrace.mark("cgroup")
             }
             if let forked = spec.forked, let cgroup, forked.server.usable,
                 let forkedPID = try launch(forked, spec, cgroup: cgroup, stdout: out.write, stderr: err.write, started: &started)
@@ -126,6 +131,7 @@ struct StepRunner {
             cgroup?.destroy(reaper: reaper)
             throw error
         }
+        PhaseTrace.mark("spawn")
         reaper.watch(pid)
         close(out.write)
         close(err.write)
@@ -154,6 +160,7 @@ struct StepRunner {
             reaper.reap()
             if exit == nil, let record = reaper.takeExit(of: pid) {
                 exit = record
+                PhaseTrace.mark("run until exit")
                 exitedAt = Posix.monotonicMilliseconds()
                 // Whatever the program left running in the background dies with it.
                 killJob()
@@ -199,6 +206,7 @@ struct StepRunner {
         streamer?.flush(&stdout, &stderr, now: Posix.monotonicMilliseconds(), force: true)
         stdout.close()
         stderr.close()
+        PhaseTrace.mark("drain output")
 
         let record = exit!
         let outcome = StepOutcome(
@@ -211,7 +219,10 @@ struct StepRunner {
             cpuTimeMilliseconds: cgroup?.cpuMicroseconds.map { $0 / 1000 } ?? record.cpuMilliseconds,
             peakMemoryBytes: cgroup.map { $0.peakMemory ?? sampledPeak } ?? Int(record.usage.ru_maxrss) * 1024
         )
-        cgroup?.destroy(reaper: reaper)
+        PhaseTrace.mark("outcome")
+        if let cgroup {
+            if let later = spec.cleanUpLater { later { [reaper] in cgroup.destroy(reaper: reaper) } } else { cgroup.destroy(reaper: reaper) }
+        }
         return outcome
     }
 }

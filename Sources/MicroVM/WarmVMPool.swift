@@ -9,8 +9,16 @@ import Synchronization
 /// exactly one job: it is destroyed after the job, and ``run()`` boots a replacement.
 ///
 /// Why: under QEMU's TCG even a snapshot restore takes ~0.16 s to the agent's hello, half of a short
-/// job's latency. Parked VMs have run none of a job's code, only our snapshot warm-up. A restored VM
-/// has been re-seeded with its own entropy at its restore, so no two VMs share random state.
+/// job's latency. A restored VM has been re-seeded with its own entropy at its restore, so no two VMs
+/// share random state.
+///
+/// Primed: before a VM is parked it runs ``warmUp`` (`true`), our own fixed request, never a job's. A
+/// restored VM's QEMU starts with no translated code, and the first job of a VM spends most of its
+/// time in TCG translating the agent's, the kernel's and the shell's paths (docs/snapshots.md, "The
+/// job inside the guest"); the warm-up pays for that while the VM waits, so the job runs on translated
+/// code. What the warm-up leaves in the guest is what any job leaves after the agent's clean-up: its
+/// directory, cgroup and files are gone before the VM is parked (the agent cleans up right after the
+/// result). A VM whose warm-up fails is torn down and counted as a failed boot.
 ///
 /// Safeguards:
 /// - A parked VM whose agent connection has closed (the VMM died) is destroyed, not handed out.
@@ -21,6 +29,8 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
     public let configuration: VMConfiguration
     public let size: Int
     public let maximumIdle: Duration
+    /// Run in every VM before it is parked (see the type's comment); nil parks VMs as they boot.
+    public let warmUp: RunRequest?
     private let logger: Logger
     private let observer: (@Sendable (Event) -> Void)?
     private let state = Mutex(State())
@@ -46,11 +56,15 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
 
     /// - Parameter observer: told of every change, for metrics, in order: it is called with the
     ///   pool's lock held, so it must be quick and must not call back into the pool.
+    /// The default ``warmUp``: the shortest shell job, through every step a shell job takes.
+    public static let primingRequest = RunRequest(id: "warm-vm-prime", workload: .shell(command: "true"))
+
     public init(
-        base: any MicroVMDriver, configuration: VMConfiguration, size: Int, maximumIdle: Duration = .seconds(600), logger: Logger,
-        observer: (@Sendable (Event) -> Void)? = nil
+        base: any MicroVMDriver, configuration: VMConfiguration, size: Int, maximumIdle: Duration = .seconds(600),
+        warmUp: RunRequest? = WarmVMPool.primingRequest, logger: Logger, observer: (@Sendable (Event) -> Void)? = nil
     ) {
         self.base = base
+        self.warmUp = warmUp
         self.observer = observer
         self.configuration = configuration
         self.size = max(0, size)
@@ -93,6 +107,7 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
         }
         do {
             try await base.withVM(configuration, logger: logger) { session in
+                if let warmUp { try await Self.prime(session, with: warmUp) }
                 booted.open()
                 await withTaskCancellationHandler {
                     await withCheckedContinuation { (release: CheckedContinuation<Void, Never>) in
@@ -126,6 +141,14 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
             if !(error is CancellationError) {
                 logger.warning("warm VM failed to boot", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
             }
+        }
+    }
+
+    /// Runs `request` in a VM about to be parked; throws unless it ran as meant.
+    private static func prime(_ session: any GuestSession, with request: RunRequest) async throws {
+        let result = try await session.run(request, timeout: .seconds(30))
+        guard result.verdict == .ok, result.exitCode == 0 else {
+            throw VMError(.bootFailed, "the warm VM's warm-up ended \(result.verdict.rawValue): \(result.message ?? "no message")")
         }
     }
 

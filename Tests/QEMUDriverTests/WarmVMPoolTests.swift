@@ -56,6 +56,36 @@ extension QEMUVMTests {
             #expect(after.runtimeEntries.isEmpty, "\(after)")
         }
 
+        /// A parked VM ran the pool's warm-up: its job is the agent's next request after the one a VM
+        /// straight from the driver serves (a snapshot's template may have served one before both), and
+        /// nothing of the warm-up is left for the job to find: no directory, no cgroup, no process.
+        @Test func aParkedVMWasPrimedAndKeepsNothingOfItsWarmUp() async throws {
+            let command = "pwd; ls -A /tmp; ls -d /sys/fs/cgroup/job-*; stat -c %U /proc/[0-9]* | sort -u | tr '\\n' ' '"
+            func listing(_ driver: any MicroVMDriver) async throws -> [String] {
+                try await driver.withVM(try VMTest.configuration(), logger: VMTest.logger) { session in
+                    let result = try await session.run(VMTest.request(command), timeout: .seconds(20))
+                    #expect(result.verdict == .ok, "\(result.summary)")
+                    return result.stdoutText.split(separator: "\n").map(String.init)
+                }
+            }
+            let unprimed = try await listing(VMTest.driver)
+            let (pool, running) = try startPool(size: 1)
+            #expect(await eventually(timeout: .seconds(60)) { pool.idleCount == 1 }, "a VM is parked ahead of the job")
+            let primed = try await listing(pool)
+            running.cancel()
+            await running.value
+            #expect(pool.handedOut == 1)
+
+            func number(_ listing: [String]) -> Int? { listing.first.flatMap { Int($0.dropFirst("/tmp/job-".count)) } }
+            let plain = try #require(number(unprimed), "\(unprimed)")
+            #expect(number(primed) == plain + 1, "the warm-up was the parked VM's request before the job: \(primed) vs \(unprimed)")
+            let own = "job-\(plain + 1)"
+            #expect(primed.filter { $0.hasPrefix("job-") } == [own], "only the job's own directory in /tmp: \(primed)")
+            #expect(primed.filter { $0.hasPrefix("/sys/fs/cgroup/job-") } == ["/sys/fs/cgroup/\(own)"], "only the job's own cgroup: \(primed)")
+            // Only root (the agent, kernel threads) and the job's own processes as the runner user.
+            #expect(primed.last?.split(separator: " ").sorted() == ["root", "runner"], "\(primed)")
+        }
+
         @Test func aParkedVMThatDiedIsReplacedNotHandedOut() async throws {
             let (pool, running) = try startPool(size: 1)
             defer { running.cancel() }

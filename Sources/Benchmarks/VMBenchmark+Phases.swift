@@ -1,0 +1,61 @@
+import AgentProtocol
+import Foundation
+import MicroVM
+import QEMUDriver
+
+/// The job inside the guest (`true` after the agent's hello): where the agent's time goes
+/// (``RunRequest/tracePhases``) in a VM just restored from the snapshot, where TCG translates every
+/// code path for the first time, next to the same job sent again to that VM (a primed VM, as the
+/// worker's warm VMs are: ``WarmVMPool``).
+extension VMBenchmark {
+    struct PhaseSamples {
+        var fresh: [[AgentPhase]] = []
+        var primed: [[AgentPhase]] = []
+        /// Request sent → result read, on the host.
+        var freshRequest: [Duration] = []
+        var primedRequest: [Duration] = []
+    }
+
+    /// One restored VM that runs `request` twice, traced.
+    func phaseSample(driver: QEMUDriver, vm: VMConfiguration, request: RunRequest, into samples: inout PhaseSamples) async throws {
+        var traced = request
+        traced.tracePhases = true
+        let clock = ContinuousClock()
+        let (fresh, primed) = try await driver.withVM(vm, logger: logger) { session in
+            let start = clock.now
+            let first = try await session.run(traced, timeout: .seconds(30))
+            let between = clock.now
+            let second = try await session.run(traced, timeout: .seconds(30))
+            return ((first.phases ?? [], between - start), (second.phases ?? [], clock.now - between))
+        }
+        samples.fresh.append(fresh.0)
+        samples.freshRequest.append(fresh.1)
+        samples.primed.append(primed.0)
+        samples.primedRequest.append(primed.1)
+    }
+
+    /// A table: each phase's p50 in a fresh and in a primed VM, then the totals.
+    static func phaseTable(_ samples: PhaseSamples) -> [String] {
+        guard let names = samples.fresh.first?.map(\.name), !names.isEmpty else {
+            return ["in-guest phases: the agent sent none (an agent older than protocol revision 4)"]
+        }
+        func p50(_ runs: [[AgentPhase]], _ name: String) -> Double {
+            let values = runs.compactMap { $0.first { $0.name == name }?.microseconds }.sorted()
+            return values.isEmpty ? 0 : Double(values[(values.count - 1) / 2]) / 1000
+        }
+        func total(_ runs: [[AgentPhase]]) -> Double {
+            let values = runs.map { $0.reduce(0) { $0 + $1.microseconds } }.sorted()
+            return values.isEmpty ? 0 : Double(values[(values.count - 1) / 2]) / 1000
+        }
+        func row(_ name: String, _ fresh: Double, _ primed: Double) -> String {
+            "  " + name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%9.1f ms %9.1f ms", fresh, primed)
+        }
+        var lines = ["in-guest phases of `true`, p50 of \(samples.fresh.count) VMs".padding(toLength: 38, withPad: " ", startingAt: 0) + "   fresh VM    primed VM"]
+        lines += names.map { row($0, p50(samples.fresh, $0), p50(samples.primed, $0)) }
+        lines.append(row("agent total (frame read → result)", total(samples.fresh), total(samples.primed)))
+        lines.append(row(
+            "host: request sent → result read", seconds(percentile(samples.freshRequest, 50)) * 1000,
+            seconds(percentile(samples.primedRequest, 50)) * 1000))
+        return lines
+    }
+}
