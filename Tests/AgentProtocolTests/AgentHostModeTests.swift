@@ -25,6 +25,27 @@ struct AgentHostModeTests {
         #expect(result.message?.contains("unconfined") == true)
     }
 
+    /// Revision 4: a request that asks gets the agent's phases, in order; one that does not gets none.
+    /// The clean-up that follows a result (the work directory) is done before the next request runs.
+    @Test func tracesPhasesWhenAskedAndCleansUpAfterTheResult() throws {
+        let agent = try HostAgent()
+        defer { agent.stop() }
+        _ = try agent.receive()
+        var traced = RunRequest(id: "traced", workload: .shell(command: "pwd"))
+        traced.tracePhases = true
+        let first = try agent.run(traced)
+        #expect(first.verdict == .ok)
+        // Host mode is unconfined: no cgroup phase.
+        #expect(first.phases?.map(\.name) == ["decode", "work directory", "stdin", "spawn", "run until exit", "drain output", "outcome", "result"])
+        #expect(first.phases?.allSatisfy { $0.microseconds >= 0 } == true)
+        let directory = String(decoding: first.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(directory.contains("-job-1"), "\(directory)")
+
+        let second = try agent.run(RunRequest(id: "plain", workload: .shell(command: "test -e \"$1\" && echo left || echo gone"), arguments: [directory]))
+        #expect(second.phases == nil)
+        #expect(String(decoding: second.stdout, as: UTF8.self) == "gone\n")
+    }
+
     @Test func deliversBinaryStdinAndReportsSignals() throws {
         let agent = try HostAgent()
         defer { agent.stop() }
