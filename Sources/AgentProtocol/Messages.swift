@@ -7,7 +7,8 @@ public let agentProtocolVersion: UInt8 = 1
 /// Additive revisions within ``agentProtocolVersion``, announced in ``AgentHello/revision``: 2 added judge
 /// mode (``RunRequest/files``, ``RunRequest/judge``, CPU, file-size and compile limits); 3 added streamed
 /// output (``RunRequest/streamOutput`` and ``AgentMessage/output(_:)``, see ``outputStreamingRevision``);
-/// 4 added ``RunRequest/tracePhases`` (an older agent leaves ``RunResult/phases`` out, which harms nothing).
+/// 4 added ``RunRequest/tracePhases`` and ``RunRequest/prepareNextRequest`` (an older agent leaves
+/// ``RunResult/phases`` out and prepares nothing, which harms nothing).
 /// An agent of an older revision ignores the fields it does not know, so a host must not send those to it.
 public let agentProtocolRevision = 4
 
@@ -110,6 +111,10 @@ public struct RunRequest: Codable, Sendable, Equatable {
     public var streamOutput = false
     /// Return ``RunResult/phases``: where the agent's time went (revision 4; for benchmarks).
     public var tracePhases = false
+    /// Before answering, finish this request's clean-up and make the next request's work directory and
+    /// cgroup (revision 4). Set on a snapshot template's warm-up, so that every VM restored from the
+    /// snapshot finds them made, and on a warm VM's priming; an older agent ignores it.
+    public var prepareNextRequest = false
 
     public init(
         id: String, workload: Workload, stdin: Data = Data(), limits: ResourceLimits = ResourceLimits(),
@@ -127,6 +132,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case id, workload, stdin, limits, files, arguments, compilerOptions, judge, streamOutput, tracePhases
+        case prepareNextRequest
     }
 
     /// Revision 1 requests have none of the judge fields: they decode as empty.
@@ -142,6 +148,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
         judge = try container.decodeIfPresent(JudgeSpec.self, forKey: .judge)
         streamOutput = try container.decodeIfPresent(Bool.self, forKey: .streamOutput) ?? false
         tracePhases = try container.decodeIfPresent(Bool.self, forKey: .tracePhases) ?? false
+        prepareNextRequest = try container.decodeIfPresent(Bool.self, forKey: .prepareNextRequest) ?? false
     }
 
     /// Empty judge fields are left out, so a revision 1 request encodes exactly as before.
@@ -157,6 +164,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
         try container.encodeIfPresent(judge, forKey: .judge)
         if streamOutput { try container.encode(true, forKey: .streamOutput) }
         if tracePhases { try container.encode(true, forKey: .tracePhases) }
+        if prepareNextRequest { try container.encode(true, forKey: .prepareNextRequest) }
     }
 }
 

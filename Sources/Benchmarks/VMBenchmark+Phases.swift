@@ -22,8 +22,11 @@ extension VMBenchmark {
         traced.tracePhases = true
         let clock = ContinuousClock()
         let (fresh, primed) = try await driver.withVM(vm, logger: logger) { session in
+            // The first request as the warm pool's priming sends it: the second finds its directory made.
+            var priming = traced
+            priming.prepareNextRequest = true
             let start = clock.now
-            let first = try await session.run(traced, timeout: .seconds(30))
+            let first = try await session.run(priming, timeout: .seconds(30))
             let between = clock.now
             let second = try await session.run(traced, timeout: .seconds(30))
             return ((first.phases ?? [], between - start), (second.phases ?? [], clock.now - between))
@@ -36,26 +39,31 @@ extension VMBenchmark {
 
     /// A table: each phase's p50 in a fresh and in a primed VM, then the totals.
     static func phaseTable(_ samples: PhaseSamples) -> [String] {
-        guard let names = samples.fresh.first?.map(\.name), !names.isEmpty else {
+        // In order of first appearance: a primed VM's request may have phases of other names.
+        var names: [String] = []
+        for name in (samples.fresh + samples.primed).flatMap({ $0.map(\.name) }) where !names.contains(name) { names.append(name) }
+        guard !names.isEmpty else {
             return ["in-guest phases: the agent sent none (an agent older than protocol revision 4)"]
         }
-        func p50(_ runs: [[AgentPhase]], _ name: String) -> Double {
+        func p50(_ runs: [[AgentPhase]], _ name: String) -> String {
             let values = runs.compactMap { $0.first { $0.name == name }?.microseconds }.sorted()
-            return values.isEmpty ? 0 : Double(values[(values.count - 1) / 2]) / 1000
+            return values.isEmpty ? "-" : String(format: "%.1f ms", Double(values[(values.count - 1) / 2]) / 1000)
         }
         func total(_ runs: [[AgentPhase]]) -> Double {
             let values = runs.map { $0.reduce(0) { $0 + $1.microseconds } }.sorted()
             return values.isEmpty ? 0 : Double(values[(values.count - 1) / 2]) / 1000
         }
-        func row(_ name: String, _ fresh: Double, _ primed: Double) -> String {
-            "  " + name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(format: "%9.1f ms %9.1f ms", fresh, primed)
+        func row(_ name: String, _ fresh: String, _ primed: String) -> String {
+            "  " + name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(repeating: " ", count: max(0, 12 - fresh.count)) + fresh
+                + String(repeating: " ", count: max(0, 13 - primed.count)) + primed
         }
+        func milliseconds(_ value: Double) -> String { String(format: "%.1f ms", value) }
         var lines = ["in-guest phases of `true`, p50 of \(samples.fresh.count) VMs".padding(toLength: 38, withPad: " ", startingAt: 0) + "   fresh VM    primed VM"]
         lines += names.map { row($0, p50(samples.fresh, $0), p50(samples.primed, $0)) }
-        lines.append(row("agent total (frame read → result)", total(samples.fresh), total(samples.primed)))
+        lines.append(row("agent total (frame read → result)", milliseconds(total(samples.fresh)), milliseconds(total(samples.primed))))
         lines.append(row(
-            "host: request sent → result read", seconds(percentile(samples.freshRequest, 50)) * 1000,
-            seconds(percentile(samples.primedRequest, 50)) * 1000))
+            "host: request sent → result read", milliseconds(seconds(percentile(samples.freshRequest, 50)) * 1000),
+            milliseconds(seconds(percentile(samples.primedRequest, 50)) * 1000)))
         return lines
     }
 }

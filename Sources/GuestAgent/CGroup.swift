@@ -28,13 +28,19 @@ struct CGroup {
 
     static func create(name: String, limits: ResourceLimitsForStep) throws -> CGroup {
         let group = CGroup(path: "\(root)/\(name)", limits: limits)
-        if mkdir(group.path, 0o755) != 0 && errno != EEXIST { throw AgentError.system("mkdir \(group.path)") }
+        // It exists when it was made ahead by this function (``PreparedJob``; request numbers only
+        // grow, so nothing else made one of this name): its settings stand, its limits are written.
+        let made = mkdir(group.path, 0o755) == 0
+        if !made && errno != EEXIST { throw AgentError.system("mkdir \(group.path)") }
+        defer { if made { PhaseTrace.mark("cgroup") } else { PhaseTrace.mark("prepared cgroup") } }
         do {
             try Posix.writeControl("\(group.path)/memory.max", "\(limits.memoryBytes)")
-            // Absent without CONFIG_SWAP: then there is no swap to forbid.
-            if Posix.exists("\(group.path)/memory.swap.max") { try Posix.writeControl("\(group.path)/memory.swap.max", "0") }
-            // One OOM kill takes the whole job down instead of leaving a half-dead process tree.
-            if Posix.exists("\(group.path)/memory.oom.group") { try Posix.writeControl("\(group.path)/memory.oom.group", "1") }
+            if made {
+                // Absent without CONFIG_SWAP: then there is no swap to forbid.
+                if Posix.exists("\(group.path)/memory.swap.max") { try Posix.writeControl("\(group.path)/memory.swap.max", "0") }
+                // One OOM kill takes the whole job down instead of leaving a half-dead process tree.
+                if Posix.exists("\(group.path)/memory.oom.group") { try Posix.writeControl("\(group.path)/memory.oom.group", "1") }
+            }
             try group.makeRoomForAgent()
         } catch {
             rmdir(group.path)

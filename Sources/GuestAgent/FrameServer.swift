@@ -137,6 +137,7 @@ final class FrameServer {
             runner.outputSink = request.streamOutput ? outputSink(for: request.id, to: index) : nil
             defer { runner.outputSink = nil }
             var result = runner.run(request)
+            if request.prepareNextRequest { runner.prepareNext() }
             if request.tracePhases {
                 PhaseTrace.mark("result")
                 result.phases = PhaseTrace.phases

@@ -18,6 +18,8 @@ final class JobRunner {
     var outputSink: OutputSink?
     /// Clean-up of the last request that waits until its result is sent (``finishRequest()``), newest first.
     private var pendingCleanUp: [() -> Void] = []
+    /// The next request's directory and cgroup, when a request asked for them (``prepareNext()``).
+    private var prepared: PreparedJob?
 
     /// The job's shell: bash-static when the image has it (bash itself, without the dynamic loader and
     /// its relocations, which under TCG cost several times the shell's own start; docs/guest-image.md).
@@ -69,6 +71,35 @@ final class JobRunner {
         while let cleanUp = pendingCleanUp.popLast() { cleanUp() }
     }
 
+    /// Finishes the last request's clean-up and makes the next request's work directory and cgroup
+    /// (``RunRequest/prepareNextRequest``). A failure only costs the next request the time to make them.
+    func prepareNext() {
+        finishRequest()
+        guard prepared == nil else { return }
+        do {
+            prepared = try PreparedJob.make(number: jobCount + 1, sandbox: sandbox)
+        } catch {
+            Log.error("preparing the next request's directory and cgroup failed: \(error)")
+        }
+    }
+
+    /// The work directory of request `number`: the prepared one when it is for this request.
+    private func workDirectory(number: Int, sizeBytes: Int) throws -> WorkDirectory {
+        if let slot = prepared {
+            prepared = nil
+            // Unused by a request whose steps have cgroups of other names (a compile, judge cases).
+            if let cgroup = slot.cgroup { pendingCleanUp.append { [reaper] in cgroup.destroy(reaper: reaper) } }
+            if slot.number == number, let directory = slot.directory(sizedFor: sizeBytes) {
+                PhaseTrace.mark("prepared work directory")
+                return directory
+            }
+            slot.directory.remove()
+        }
+        let directory = try WorkDirectory.create(number: number, sizeBytes: sizeBytes, sandbox: sandbox)
+        PhaseTrace.mark("work directory")
+        return directory
+    }
+
     /// Never throws: every failure becomes a result with the `internal_error` verdict.
     func run(_ request: RunRequest) -> RunResult {
         finishRequest()
@@ -91,8 +122,7 @@ final class JobRunner {
     private func run(_ request: RunRequest, number: Int) throws -> RunResult {
         let request = try raisingLimits(request)
         let limits = request.limits
-        let directory = try WorkDirectory.create(number: number, sizeBytes: limits.memoryBytes, sandbox: sandbox)
-        PhaseTrace.mark("work directory")
+        let directory = try workDirectory(number: number, sizeBytes: limits.memoryBytes)
         pendingCleanUp.append { [sandbox] in
             directory.remove()
             sandbox.removeJobLeftovers()

@@ -106,7 +106,6 @@ struct StepRunner {
             if sandbox.confined {
                 cgroup = try CGroup.create(
                     name: spec.name, limits: .init(memoryBytes: spec.memoryBytes, maxProcesses: spec.maxProcesses))
-                PhaseTrace.mark("cgroup")
             }
             if let forked = spec.forked, let cgroup, forked.server.usable,
                 let forkedPID = try launch(forked, spec, cgroup: cgroup, stdout: out.write, stderr: err.write, started: &started)

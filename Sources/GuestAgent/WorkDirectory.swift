@@ -20,13 +20,27 @@ struct WorkDirectory {
         }
         let path = "/tmp/\(label)"
         if mkdir(path, 0o700) != 0 && errno != EEXIST { throw AgentError.system("mkdir \(path)") }
-        let options = "size=\(max(sizeBytes, 1 << 20)),mode=0700,uid=\(Sandbox.runnerID),gid=\(Sandbox.runnerID)"
+        let options = "size=\(tmpfsSize(sizeBytes)),mode=0700,uid=\(Sandbox.runnerID),gid=\(Sandbox.runnerID)"
         if mount("tmpfs", path, "tmpfs", UInt(MS_NOSUID | MS_NODEV), options) == 0 {
             return WorkDirectory(path: path, mounted: true)
         }
         Log.error("\(AgentError.system("mount tmpfs on \(path)")); using a plain directory")
         guard chown(path, Sandbox.runnerID, Sandbox.runnerID) == 0 else { throw AgentError.system("chown \(path)") }
         return WorkDirectory(path: path, mounted: false)
+    }
+
+    /// The tmpfs size of a directory for a memory limit of `sizeBytes`.
+    static func tmpfsSize(_ sizeBytes: Int) -> Int { max(sizeBytes, 1 << 20) }
+
+    /// Changes the size of this directory's tmpfs (empty, made ahead: ``PreparedJob``); false if it failed.
+    func resized(to sizeBytes: Int) -> Bool {
+        guard mounted else { return true }
+        let flags = UInt(MS_REMOUNT | MS_NOSUID | MS_NODEV)
+        guard mount(nil, path, nil, flags, "size=\(WorkDirectory.tmpfsSize(sizeBytes))") == 0 else {
+            Log.error("\(AgentError.system("remount \(path)")); making a new work directory")
+            return false
+        }
+        return true
     }
 
     /// Writes a file the job may read and overwrite. `name` is a relative path (``WorkFileRules``, checked

@@ -57,7 +57,12 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
     /// - Parameter observer: told of every change, for metrics, in order: it is called with the
     ///   pool's lock held, so it must be quick and must not call back into the pool.
     /// The default ``warmUp``: the shortest shell job, through every step a shell job takes.
-    public static let primingRequest = RunRequest(id: "warm-vm-prime", workload: .shell(command: "true"))
+    /// It also has the agent make the job's directory and cgroup while the VM waits.
+    public static let primingRequest: RunRequest = {
+        var request = RunRequest(id: "warm-vm-prime", workload: .shell(command: "true"))
+        request.prepareNextRequest = true
+        return request
+    }()
 
     public init(
         base: any MicroVMDriver, configuration: VMConfiguration, size: Int, maximumIdle: Duration = .seconds(600),

@@ -46,6 +46,30 @@ struct AgentHostModeTests {
         #expect(String(decoding: second.stdout, as: UTF8.self) == "gone\n")
     }
 
+    /// Revision 4: a request that asks has the agent make the next request's directory before it
+    /// answers; the next request runs in it, and the one after makes its own again.
+    @Test func preparesTheNextRequestsDirectoryWhenAsked() throws {
+        let agent = try HostAgent()
+        defer { agent.stop() }
+        _ = try agent.receive()
+        var warmUp = RunRequest(id: "warm-up", workload: .shell(command: "true"))
+        warmUp.prepareNextRequest = true
+        #expect(try agent.run(warmUp).verdict == .ok)
+
+        var traced = RunRequest(id: "job", workload: .shell(command: "pwd; ls -A"))
+        traced.tracePhases = true
+        let second = try agent.run(traced)
+        #expect(second.phases?.map(\.name).contains("prepared work directory") == true, "\(second.phases ?? [])")
+        #expect(second.phases?.map(\.name).contains("work directory") == false)
+        let lines = String(decoding: second.stdout, as: UTF8.self).split(separator: "\n")
+        #expect(lines.first?.hasSuffix("-job-2") == true, "\(lines)")
+        #expect(lines.count == 1, "the prepared directory is empty: \(lines)")
+
+        let third = try agent.run(traced)
+        #expect(third.phases?.map(\.name).contains("work directory") == true, "\(third.phases ?? [])")
+        #expect(String(decoding: third.stdout, as: UTF8.self).hasSuffix("-job-3\n"))
+    }
+
     @Test func deliversBinaryStdinAndReportsSignals() throws {
         let agent = try HostAgent()
         defer { agent.stop() }

@@ -64,6 +64,34 @@ extension QEMUVMTests {
             }
         }
 
+        /// The template made the next request's work directory and cgroup before it was saved: a
+        /// restored VM's job runs in them (the agent's phases say so), with its own limits, and each
+        /// of two VMs from the snapshot has its own copy (a file one job leaves there the other never sees).
+        @Test func restoredVMsRunTheirJobInTheDirectoryAndCgroupTheTemplateMade() async throws {
+            let store = Store()
+            let command = "cat mark 2>&1; echo $$ > mark; cat /sys/fs/cgroup/$(basename \"$PWD\")/memory.max; df -k . | tail -1"
+            var results: [RunResult] = []
+            for _ in 0..<2 {
+                results.append(try await store.driver.withVM(try VMTest.configuration(), logger: VMTest.logger) { session in
+                    var request = VMTest.request(command, memory: 96 << 20)
+                    request.tracePhases = true
+                    return try await session.run(request, timeout: .seconds(20))
+                })
+            }
+            for result in results {
+                #expect(result.verdict == .ok, "\(result.summary)")
+                let names = result.phases?.map(\.name) ?? []
+                #expect(names.contains("prepared work directory") && names.contains("prepared cgroup"), "\(names)")
+                let lines = result.stdoutText.split(separator: "\n").map(String.init)
+                #expect(lines.count == 3, "\(lines)")
+                guard lines.count == 3 else { continue }
+                #expect(lines[0].contains("No such file"), "a clone's directory is its own: \(lines[0])")
+                #expect(lines[1] == "\(96 << 20)", "the request's memory limit, not the template's")
+                // The tmpfs resized to the request's limit (df: 1K blocks in column 2).
+                #expect(lines[2].split(separator: " ").dropFirst().first == "\(96 << 10)", "\(lines[2])")
+            }
+        }
+
         @Test func aSnapshotQEMURefusesIsReplacedAndTheJobStillRuns() async throws {
             let store = Store()
             _ = try await store.run("true")

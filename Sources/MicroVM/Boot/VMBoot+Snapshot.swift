@@ -36,8 +36,11 @@ extension VMBoot {
             }
             do {
                 if let warmup = vmm.snapshotWarmup {
-                    let result = try await session.run(
-                        RunRequest(id: "snapshot-warmup", workload: .shell(command: warmup)), timeout: vmm.snapshotSaveTimeout)
+                    // The next request's directory and cgroup are made before the answer, so the
+                    // snapshot holds them and no restored VM makes its own (docs/snapshots.md).
+                    var request = RunRequest(id: "snapshot-warmup", workload: .shell(command: warmup))
+                    request.prepareNextRequest = true
+                    let result = try await session.run(request, timeout: vmm.snapshotSaveTimeout)
                     guard result.verdict == .ok else {
                         throw VMError(.bootFailed, "the snapshot warm-up command failed: \(result.message ?? result.verdict.rawValue)")
                     }

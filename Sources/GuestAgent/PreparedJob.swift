@@ -1,0 +1,51 @@
+import AgentProtocol
+import Glibc
+
+/// The next request's work directory and cgroup, made ahead of it (``RunRequest/prepareNextRequest``).
+///
+/// Why: a snapshot's template makes them before it is saved, so every VM restored from it finds them
+/// ready, and a primed warm VM makes them while it waits for its job. In a VM just restored, making
+/// them costs ~20 ms, nearly all of it QEMU translating the kernel's mount and cgroup paths for the
+/// first time (docs/snapshots.md, "The job inside the guest"). Sharing them is safe: every clone has
+/// its own copy of the template's memory, so of the (empty) directory and cgroup too.
+struct PreparedJob {
+    /// The request number (``JobRunner``'s count) they are for; any other request makes its own.
+    let number: Int
+    let directory: WorkDirectory
+    /// Nil when jobs run unconfined.
+    let cgroup: CGroup?
+
+    /// The size the directory's tmpfs is made with: the protocol's default memory limit, which most
+    /// requests keep; another limit costs one remount.
+    static let defaultSizeBytes = ResourceLimits().memoryBytes
+
+    static func make(number: Int, sandbox: Sandbox) throws -> PreparedJob {
+        let directory = try WorkDirectory.create(number: number, sizeBytes: defaultSizeBytes, sandbox: sandbox)
+        guard sandbox.confined else { return PreparedJob(number: number, directory: directory, cgroup: nil) }
+        do {
+            // Limits are the request's, written when it comes (CGroup.create reuses the directory).
+            let limits = ResourceLimits()
+            let cgroup = try CGroup.create(
+                name: "job-\(number)", limits: .init(memoryBytes: limits.memoryBytes, maxProcesses: limits.maxProcesses))
+            return PreparedJob(number: number, directory: directory, cgroup: cgroup)
+        } catch {
+            directory.remove()
+            throw error
+        }
+    }
+
+    /// The directory sized for a request whose memory limit is `sizeBytes`; nil when it cannot be
+    /// (the caller removes it and makes a new one).
+    func directory(sizedFor sizeBytes: Int) -> WorkDirectory? {
+        guard directory.mounted, WorkDirectory.tmpfsSize(sizeBytes) != WorkDirectory.tmpfsSize(Self.defaultSizeBytes) else {
+            return directory
+        }
+        return directory.resized(to: sizeBytes) ? directory : nil
+    }
+
+    /// Removes what the request did not use (a judge job's cases have cgroups of their own).
+    func discard(reaper: ChildReaper) {
+        cgroup?.destroy(reaper: reaper)
+        directory.remove()
+    }
+}
