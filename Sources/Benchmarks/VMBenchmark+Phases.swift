@@ -16,20 +16,21 @@ extension VMBenchmark {
         var primedRequest: [Duration] = []
     }
 
-    /// One restored VM that runs `request` twice, traced.
+    /// One restored VM that runs `request` traced, then the warm pool's priming request, then `request`
+    /// traced again.
     func phaseSample(driver: QEMUDriver, vm: VMConfiguration, request: RunRequest, into samples: inout PhaseSamples) async throws {
         var traced = request
         traced.tracePhases = true
         let clock = ContinuousClock()
         let (fresh, primed) = try await driver.withVM(vm, logger: logger) { session in
-            // The first request as the warm pool's priming sends it: the second finds its directory made.
-            var priming = traced
-            priming.prepareNextRequest = true
             let start = clock.now
-            let first = try await session.run(priming, timeout: .seconds(30))
+            let first = try await session.run(traced, timeout: .seconds(30))
+            let firstDone = clock.now
+            // Then the warm pool's priming, untimed: the last request finds its directory, cgroup and shell made.
+            _ = try await session.run(WarmVMPool.primingRequest, timeout: .seconds(30))
             let between = clock.now
             let second = try await session.run(traced, timeout: .seconds(30))
-            return ((first.phases ?? [], between - start), (second.phases ?? [], clock.now - between))
+            return ((first.phases ?? [], firstDone - start), (second.phases ?? [], clock.now - between))
         }
         samples.fresh.append(fresh.0)
         samples.freshRequest.append(fresh.1)

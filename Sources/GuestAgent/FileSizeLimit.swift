@@ -22,4 +22,15 @@ enum FileSizeLimit {
         }
         return try body()
     }
+
+    /// Sets both limits of a process the agent started ahead (``PreparedShell``), before it runs any
+    /// of the job's code. prlimit is behind _GNU_SOURCE, which Swift's Glibc module does not define.
+    static func set(_ bytes: Int, of pid: pid_t) throws {
+        typealias Prlimit = @convention(c) (pid_t, Int32, UnsafePointer<rlimit>?, UnsafeMutablePointer<rlimit>?) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "prlimit") else { throw AgentError(.system, "prlimit not found") }
+        var limit = rlimit(rlim_cur: rlim_t(bytes), rlim_max: rlim_t(bytes))
+        guard unsafeBitCast(symbol, to: Prlimit.self)(pid, Int32(RLIMIT_FSIZE.rawValue), &limit, nil) == 0 else {
+            throw AgentError.system("prlimit(RLIMIT_FSIZE) of \(pid)")
+        }
+    }
 }

@@ -62,7 +62,7 @@ final class ForkServer {
         do {
             // Its own diagnostics go to the console (the guest log), like the agent's.
             pid = try Spawn.start(
-                argv: argv, environment: environment, stdin: null, stdout: null, stderr: 2, resetIDs: false, passing: ends[1])
+                argv: argv, environment: environment, stdin: null, stdout: null, stderr: 2, resetIDs: false, passing: [ends[1]])
         } catch {
             close(ends[0])
             throw error

@@ -77,27 +77,36 @@ final class JobRunner {
         finishRequest()
         guard prepared == nil else { return }
         do {
-            prepared = try PreparedJob.make(number: jobCount + 1, sandbox: sandbox)
+            prepared = try PreparedJob.make(
+                number: jobCount + 1, sandbox: sandbox, reaper: reaper, shell: Self.shell, environment: { self.stepEnvironment(directory: $0) })
         } catch {
             Log.error("preparing the next request's directory and cgroup failed: \(error)")
         }
     }
 
-    /// The work directory of request `number`: the prepared one when it is for this request.
-    private func workDirectory(number: Int, sizeBytes: Int) throws -> WorkDirectory {
+    /// The work directory of request `number`, the prepared one when it is for this request, and the
+    /// prepared shell when the request is a shell command it can run (one run, no judge).
+    private func workDirectory(number: Int, for request: RunRequest) throws -> (WorkDirectory, PreparedShell?) {
+        let sizeBytes = request.limits.memoryBytes
         if let slot = prepared {
             prepared = nil
             // Unused by a request whose steps have cgroups of other names (a compile, judge cases).
             if let cgroup = slot.cgroup { pendingCleanUp.append { [reaper] in cgroup.destroy(reaper: reaper) } }
+            var shell = slot.shell
+            if case .shell = request.workload, request.judge == nil, slot.number == number {} else {
+                shell?.discard(cgroup: slot.cgroup, reaper: reaper)
+                shell = nil
+            }
             if slot.number == number, let directory = slot.directory(sizedFor: sizeBytes) {
                 PhaseTrace.mark("prepared work directory")
-                return directory
+                return (directory, shell)
             }
+            shell?.discard(cgroup: slot.cgroup, reaper: reaper)
             slot.directory.remove()
         }
         let directory = try WorkDirectory.create(number: number, sizeBytes: sizeBytes, sandbox: sandbox)
         PhaseTrace.mark("work directory")
-        return directory
+        return (directory, nil)
     }
 
     /// Never throws: every failure becomes a result with the `internal_error` verdict.
@@ -122,13 +131,26 @@ final class JobRunner {
     private func run(_ request: RunRequest, number: Int) throws -> RunResult {
         let request = try raisingLimits(request)
         let limits = request.limits
-        let directory = try workDirectory(number: number, sizeBytes: limits.memoryBytes)
+        let (directory, preparedShell) = try workDirectory(number: number, for: request)
         pendingCleanUp.append { [sandbox] in
             directory.remove()
             sandbox.removeJobLeftovers()
         }
         defer { languageEnvironment = [] }
         for file in request.files { try directory.write(file.name, [UInt8](file.content), sandbox: sandbox) }
+        if let preparedShell, case .shell(let command) = request.workload {
+            do {
+                try preparedShell.load(command: command, arguments: request.arguments, stdin: [UInt8](request.stdin))
+            } catch {
+                preparedShell.discard(cgroup: nil, reaper: reaper)
+                throw error
+            }
+            PhaseTrace.mark("stdin")
+            let outcome = try step(
+                "job-\(number)", [], in: directory, stdin: -1, limits: limits, output: request.streamOutput ? outputSink : nil,
+                cleanUpLater: { self.pendingCleanUp.append($0) }, preparedShell: preparedShell)
+            return result(request, outcome)
+        }
 
         var argv: [String]
         /// The program's language and entry, for a fork server (judge cases).
@@ -179,17 +201,21 @@ final class JobRunner {
     /// `directory` under `limits`.
     func step(
         _ name: String, _ argv: [String], in directory: WorkDirectory, stdin: Int32, limits: ResourceLimits,
-        forked: ForkedProgram? = nil, output: OutputSink? = nil, cleanUpLater: ((@escaping () -> Void) -> Void)? = nil
+        forked: ForkedProgram? = nil, output: OutputSink? = nil, cleanUpLater: ((@escaping () -> Void) -> Void)? = nil,
+        preparedShell: PreparedShell? = nil
     ) throws -> StepOutcome {
-        let environment = [
-            "PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(directory.path)", "TMPDIR=\(directory.path)", "LANG=C.UTF-8",
-        ] + GuestNetwork.jobEnvironment + languageEnvironment
-        return try StepRunner(sandbox: sandbox, reaper: reaper).run(StepSpec(
-            name: name, argv: argv, environment: environment, directory: directory.path, stdinFD: stdin,
+        try StepRunner(sandbox: sandbox, reaper: reaper).run(StepSpec(
+            name: name, argv: argv, environment: stepEnvironment(directory: directory.path), directory: directory.path, stdinFD: stdin,
             wallTimeMilliseconds: limits.wallTimeMilliseconds, memoryBytes: limits.memoryBytes,
             maxProcesses: limits.maxProcesses, maxOutputBytesPerStream: limits.maxOutputBytesPerStream,
             cpuTimeMilliseconds: limits.cpuTimeMilliseconds, maxFileSizeBytes: limits.maxFileSizeBytes, forked: forked,
-            output: output, cleanUpLater: cleanUpLater))
+            output: output, cleanUpLater: cleanUpLater, preparedShell: preparedShell))
+    }
+
+    /// The environment of a step whose work directory is `directory`.
+    func stepEnvironment(directory: String) -> [String] {
+        ["PATH=/usr/local/bin:/usr/bin:/bin", "HOME=\(directory)", "TMPDIR=\(directory)", "LANG=C.UTF-8"]
+            + GuestNetwork.jobEnvironment + languageEnvironment
     }
 
     /// The compile limits: the request's compile wall time and memory when set, else the run's; never
@@ -214,11 +240,15 @@ final class JobRunner {
     }
 
     /// Stdin is a file, not a pipe: no writer to schedule, and the job may seek. It lives outside the
-    /// work directory and is unlinked at once, so only the open descriptor reaches the job.
+    /// work directory and is unlinked at once, so only the open descriptor reaches the job (and its
+    /// reopening through `/dev/stdin`).
     func openStdin(_ bytes: Data, label: String) throws -> Int32 {
         let path = "/tmp/codebench-agent-\(getpid())-stdin-\(label)"
         unlink(path)
+        // 0444: a program that opens `/dev/stdin` (a link into /proc/self/fd) reopens this file as the
+        // runner; nobody can write it, and without a name nobody else can reach it.
         try Posix.writeFile(path, [UInt8](bytes), mode: 0o600)
+        chmod(path, 0o444)
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         let openError = errno
         unlink(path)

@@ -14,23 +14,38 @@ struct PreparedJob {
     let directory: WorkDirectory
     /// Nil when jobs run unconfined.
     let cgroup: CGroup?
+    /// Nil when jobs run unconfined or it could not be started.
+    let shell: PreparedShell?
 
     /// The size the directory's tmpfs is made with: the protocol's default memory limit, which most
     /// requests keep; another limit costs one remount.
     static let defaultSizeBytes = ResourceLimits().memoryBytes
 
-    static func make(number: Int, sandbox: Sandbox) throws -> PreparedJob {
+    /// `environment`: what a step in `directory` gets (``JobRunner/stepEnvironment(directory:)``).
+    static func make(
+        number: Int, sandbox: Sandbox, reaper: ChildReaper, shell: String, environment: (String) -> [String]
+    ) throws -> PreparedJob {
         let directory = try WorkDirectory.create(number: number, sizeBytes: defaultSizeBytes, sandbox: sandbox)
-        guard sandbox.confined else { return PreparedJob(number: number, directory: directory, cgroup: nil) }
+        guard sandbox.confined else { return PreparedJob(number: number, directory: directory, cgroup: nil, shell: nil) }
+        let cgroup: CGroup
         do {
             // Limits are the request's, written when it comes (CGroup.create reuses the directory).
             let limits = ResourceLimits()
-            let cgroup = try CGroup.create(
+            cgroup = try CGroup.create(
                 name: "job-\(number)", limits: .init(memoryBytes: limits.memoryBytes, maxProcesses: limits.maxProcesses))
-            return PreparedJob(number: number, directory: directory, cgroup: cgroup)
         } catch {
             directory.remove()
             throw error
+        }
+        do {
+            let prepared = try PreparedShell.start(
+                shell: shell, environment: environment(directory.path), directory: directory.path, cgroup: cgroup, sandbox: sandbox,
+                reaper: reaper, label: "job-\(number)")
+            return PreparedJob(number: number, directory: directory, cgroup: cgroup, shell: prepared)
+        } catch {
+            // The request still gets its directory and cgroup; its shell is spawned as usual.
+            Log.error("starting the next request's shell failed: \(error)")
+            return PreparedJob(number: number, directory: directory, cgroup: cgroup, shell: nil)
         }
     }
 
@@ -43,9 +58,5 @@ struct PreparedJob {
         return directory.resized(to: sizeBytes) ? directory : nil
     }
 
-    /// Removes what the request did not use (a judge job's cases have cgroups of their own).
-    func discard(reaper: ChildReaper) {
-        cgroup?.destroy(reaper: reaper)
-        directory.remove()
-    }
+
 }

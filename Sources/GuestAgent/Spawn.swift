@@ -9,17 +9,23 @@ enum Spawn {
 
     /// Starts `argv[0]`, looked up in PATH, with the given environment and standard streams.
     /// `resetIDs`: the child sets its effective uid/gid to the real ones before exec (see ``Sandbox``).
-    /// `passing`: a descriptor the child gets as fd 3 (a fork server's control socket).
+    /// `passing`: descriptors the child gets as fd 3, 4, … (a fork server's control socket; a prepared
+    /// shell's command file and go pipe).
     static func start(
-        argv: [String], environment: [String], stdin: Int32, stdout: Int32, stderr: Int32, resetIDs: Bool, passing: Int32? = nil
+        argv: [String], environment: [String], stdin: Int32, stdout: Int32, stderr: Int32, resetIDs: Bool, passing: [Int32] = []
     ) throws -> pid_t {
+        // dup2 runs in order: a source among the targets of an earlier dup2 would be clobbered.
+        let targets = Int32(0)..<(3 + Int32(passing.count))
+        guard ([stdin, stdout, stderr].filter { $0 > 2 } + passing).allSatisfy({ !targets.contains($0) }) || passing.isEmpty else {
+            throw AgentError(.system, "descriptors to pass overlap their targets")
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, stdin, 0)
         posix_spawn_file_actions_adddup2(&actions, stdout, 1)
         posix_spawn_file_actions_adddup2(&actions, stderr, 2)
-        if let passing { posix_spawn_file_actions_adddup2(&actions, passing, 3) }
+        for (offset, fd) in passing.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, 3 + Int32(offset)) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)

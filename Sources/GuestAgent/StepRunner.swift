@@ -24,6 +24,9 @@ struct StepSpec {
     /// of a request); nil: removed before ``StepRunner/run(_:)`` returns. The step's processes are
     /// killed either way before the outcome is read.
     var cleanUpLater: ((@escaping () -> Void) -> Void)? = nil
+    /// Run the command in this shell, started ahead in the step's cgroup (its name is this step's),
+    /// instead of spawning `argv` (which is then unused); the command and stdin are loaded already.
+    var preparedShell: PreparedShell? = nil
 }
 
 /// A program a ``ForkServer`` starts: what `argv` would have run, without the interpreter's start-up.
@@ -91,7 +94,37 @@ struct StepRunner {
         return pid
     }
 
+    /// Lets a prepared shell run: the request's limits on its cgroup, then the go. CPU time the shell
+    /// used before (its start-up, in the snapshot's template) is not the job's: it is the baseline.
+    private func release(_ shell: PreparedShell, _ spec: StepSpec) throws -> (cgroup: CGroup, started: Int, cpuBaseline: Int) {
+        let cgroup: CGroup
+        do {
+            cgroup = try CGroup.create(name: spec.name, limits: .init(memoryBytes: spec.memoryBytes, maxProcesses: spec.maxProcesses))
+            try cgroup.settle()
+            if let bytes = spec.maxFileSizeBytes { try FileSizeLimit.set(bytes, of: shell.pid) }
+        } catch {
+            shell.discard(cgroup: nil, reaper: reaper)
+            throw error
+        }
+        let baseline = cgroup.cpuMicroseconds ?? 0
+        let started = Posix.monotonicMilliseconds()
+        do {
+            try shell.release()
+        } catch {
+            shell.discard(cgroup: cgroup, reaper: reaper)
+            cgroup.destroy(reaper: reaper)
+            throw error
+        }
+        PhaseTrace.mark("prepared shell")
+        return (cgroup, started, baseline)
+    }
+
     func run(_ spec: StepSpec) throws -> StepOutcome {
+        if let shell = spec.preparedShell, sandbox.confined {
+            let (cgroup, started, baseline) = try release(shell, spec)
+            return collect(
+                spec, pid: shell.pid, stdoutFD: shell.stdout, stderrFD: shell.stderr, cgroup: cgroup, started: started, cpuBaseline: baseline)
+        }
         let out = try Posix.makePipe()
         let err: (read: Int32, write: Int32)
         do { err = try Posix.makePipe() } catch {
@@ -134,9 +167,17 @@ struct StepRunner {
         reaper.watch(pid)
         close(out.write)
         close(err.write)
+        return collect(spec, pid: pid, stdoutFD: out.read, stderrFD: err.read, cgroup: cgroup, started: started, cpuBaseline: 0)
+    }
 
-        var stdout = OutputCollector(fd: out.read, limit: spec.maxOutputBytesPerStream)
-        var stderr = OutputCollector(fd: err.read, limit: spec.maxOutputBytesPerStream)
+    /// Reads the step's output, enforces its limits until its main process `pid` has exited and its
+    /// output is drained, and reads its figures. `cpuBaseline`: microseconds of the cgroup's CPU time
+    /// that are not the step's.
+    private func collect(
+        _ spec: StepSpec, pid: pid_t, stdoutFD: Int32, stderrFD: Int32, cgroup: CGroup?, started: Int, cpuBaseline: Int
+    ) -> StepOutcome {
+        var stdout = OutputCollector(fd: stdoutFD, limit: spec.maxOutputBytesPerStream)
+        var stderr = OutputCollector(fd: stderrFD, limit: spec.maxOutputBytesPerStream)
         var streamer = spec.output.map { OutputStreamer(sink: $0) }
         var exit: ExitRecord?
         var exitedAt = 0
@@ -174,7 +215,7 @@ struct StepRunner {
                 killJob()
             }
             if exit == nil && !cpuTimedOut, let cpuLimit = spec.cpuTimeMilliseconds, let used = cgroup?.cpuMicroseconds,
-                used / 1000 >= cpuLimit
+                (used - cpuBaseline) / 1000 >= cpuLimit
             {
                 cpuTimedOut = true
                 killJob()
@@ -215,7 +256,7 @@ struct StepRunner {
             timedOut: timedOut, cpuTimedOut: cpuTimedOut, outputOverflow: overflow,
             oomKilled: (cgroup?.oomKills ?? 0) > 0,
             wallTimeMilliseconds: exitedAt - started,
-            cpuTimeMilliseconds: cgroup?.cpuMicroseconds.map { $0 / 1000 } ?? record.cpuMilliseconds,
+            cpuTimeMilliseconds: cgroup?.cpuMicroseconds.map { max(0, $0 - cpuBaseline) / 1000 } ?? record.cpuMilliseconds,
             peakMemoryBytes: cgroup.map { $0.peakMemory ?? sampledPeak } ?? Int(record.usage.ru_maxrss) * 1024
         )
         PhaseTrace.mark("outcome")

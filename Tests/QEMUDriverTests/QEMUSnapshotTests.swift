@@ -92,6 +92,57 @@ extension QEMUVMTests {
             }
         }
 
+        /// A restored VM's shell job runs in the shell the template started (docs/snapshots.md): as
+        /// the same command does under a spawned `bash -c` in a cold VM, line for line (job numbers
+        /// aside), with the request's arguments, stdin, file-size limit and cgroup, and with none of
+        /// the shell's start-up counted as the job's CPU time.
+        @Test func aPreparedShellRunsTheCommandAsBashDashCDoes() async throws {
+            let store = Store()
+            let command = #"""
+                echo "$0|$#|$@|$-|$LINENO"; echo "$BASH_EXECUTION_STRING" | head -c 20; echo
+                compgen -v | grep -c '^__codebench'; ls /proc/self/fd | tr '\n' ' '; echo; cat; cat /dev/stdin; echo; ulimit -f
+                id; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status | tr -s '\t ' ' '; pwd; echo "$HOME $TMPDIR $PATH $LANG"
+                cat /proc/self/cgroup; echo $$ $PPID | awk '{ print ($1 > 1), ($2 == 1) }'
+                """#
+            var request = VMTest.request(command, stdin: "from stdin\n")
+            request.arguments = ["one", "two words"]
+            request.limits.maxFileSizeBytes = 1 << 20
+            request.tracePhases = true
+            let restored = try await store.driver.withVM(try VMTest.configuration(), logger: VMTest.logger) { session in
+                try await session.run(request, timeout: .seconds(20))
+            }
+            // The shell's start-up in the template (tens of ms of CPU under TCG) is not the job's: one
+            // single-threaded process cannot use more CPU than the wall time from its release to its exit.
+            var short = VMTest.request("true")
+            short.limits.cpuTimeMilliseconds = 2000
+            short.tracePhases = true
+            let shortResult = try await store.driver.withVM(try VMTest.configuration(), logger: VMTest.logger) { session in
+                try await session.run(short, timeout: .seconds(20))
+            }
+            #expect(shortResult.phases?.map(\.name).contains("prepared shell") == true)
+            #expect(shortResult.verdict == .ok, "\(shortResult.summary)")
+            #expect(shortResult.cpuTimeMilliseconds <= shortResult.wallTimeMilliseconds + 5, "\(shortResult.summary)")
+            let cold = try await VMTest.driver.withVM(try VMTest.configuration(), logger: VMTest.logger) { session in
+                try await session.run(request, timeout: .seconds(20))
+            }
+            #expect(restored.phases?.map(\.name).contains("prepared shell") == true, "\(restored.phases ?? [])")
+            #expect(cold.phases?.map(\.name).contains("spawn") == true, "\(cold.phases ?? [])")
+            #expect(restored.verdict == .ok, "\(restored.summary)")
+            #expect(cold.verdict == .ok, "\(cold.summary)")
+            func normalized(_ text: String) -> String {
+                text.replacingOccurrences(of: #"job-[0-9]+"#, with: "job-N", options: .regularExpression)
+            }
+            #expect(normalized(restored.stdoutText) == normalized(cold.stdoutText))
+            #expect(restored.stderrText == cold.stderrText)
+            let lines = restored.stdoutText.split(separator: "\n").map(String.init)
+            #expect(lines.first == "bash|2|one two words|hBc|1", "\(lines)")
+            // Read from the descriptor, then again by name (a reopen of the unlinked file, as the runner).
+            #expect(lines.filter { $0 == "from stdin" }.count == 2, "\(lines)")
+            #expect(lines.contains("1024"), "ulimit -f in 1 KiB blocks: \(lines)")
+            #expect(lines.contains("0 1 2 3 "), "only the standard descriptors (and ls's own): \(lines)")
+            #expect(lines.contains("0"), "no variable of the prepared shell's script is left: \(lines)")
+        }
+
         @Test func aSnapshotQEMURefusesIsReplacedAndTheJobStillRuns() async throws {
             let store = Store()
             _ = try await store.run("true")

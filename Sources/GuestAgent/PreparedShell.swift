@@ -1,0 +1,154 @@
+import Glibc
+
+/// The next shell job's `bash -c`, started ahead of its request and waiting for its command
+/// (``RunRequest/prepareNextRequest``; docs/snapshots.md, "The job inside the guest").
+///
+/// Why: in a VM just restored from a snapshot, spawning bash and bash's start-up are ~125 ms of a
+/// `true` job's ~150, nearly all of it QEMU translating code it has never run in this process. A
+/// shell started in the snapshot's template has done all that before the snapshot: every clone has
+/// its own copy of it, blocked in a read, and only the command's own code is left to run.
+///
+/// It is the same bash the request would have spawned, started the same way (``Spawn``: the runner's
+/// IDs, no capabilities, its own session, the step's cgroup, the work directory, the job's
+/// environment and `$0`), with a fixed script instead of the command: it waits for a byte on fd 4,
+/// reads the command and its arguments from fd 3, closes both, sets `$@` and
+/// `BASH_EXECUTION_STRING`, and `eval`s the command. `eval` and `-c` run their string through the
+/// same bash function, so the command runs as under `bash -c`; what differs is the wording of a
+/// syntax error (`bash: syntax error: …` instead of `bash: -c: line 1: syntax error: …`). Its
+/// variables are unset by the evaluated string itself, before the command's first word.
+///
+/// Standard input is a file written when the request comes, as for a spawned step; so are the
+/// command and arguments (a seekable file: bash reads a pipe one byte at a time). Both are unlinked
+/// files the shell holds read-only descriptors of.
+final class PreparedShell {
+    let pid: pid_t
+    /// Read ends of the shell's stdout and stderr; the step that releases the shell collects them.
+    let stdout: Int32
+    let stderr: Int32
+    private var stdinFile: Int32
+    private var messageFile: Int32
+    private var go: Int32
+
+    /// The script `bash -c` runs: one line, so that the command's `LINENO` counts from 1.
+    static let script = #"IFS= read -r -n 1 -u 4 __codebench_go || exit 125; IFS= read -r -d '' -u 3 __codebench_command; __codebench_arguments=(); while IFS= read -r -d '' -u 3 __codebench_argument; do __codebench_arguments+=("$__codebench_argument"); done; exec 3<&- 4<&-; set -- "${__codebench_arguments[@]}"; BASH_EXECUTION_STRING=$__codebench_command; eval "unset __codebench_go __codebench_command __codebench_arguments __codebench_argument; $__codebench_command""#
+
+    private init(pid: pid_t, stdout: Int32, stderr: Int32, stdinFile: Int32, messageFile: Int32, go: Int32) {
+        self.pid = pid
+        self.stdout = stdout
+        self.stderr = stderr
+        self.stdinFile = stdinFile
+        self.messageFile = messageFile
+        self.go = go
+    }
+
+    /// Starts `shell` as the runner in `cgroup` and `directory`, waiting for ``release()``.
+    static func start(
+        shell: String, environment: [String], directory: String, cgroup: CGroup, sandbox: Sandbox, reaper: ChildReaper, label: String
+    ) throws -> PreparedShell {
+        var opened: [Int32] = []
+        func keep(_ fd: Int32) -> Int32 {
+            opened.append(fd)
+            return fd
+        }
+        do {
+            let (stdinWriter, stdinReader) = try unlinkedFile("\(label)-stdin")
+            let (messageWriter, messageReader) = try unlinkedFile("\(label)-command")
+            [stdinWriter, stdinReader, messageWriter, messageReader].forEach { _ = keep($0) }
+            let out = try Posix.makePipe()
+            _ = keep(out.read); _ = keep(out.write)
+            let err = try Posix.makePipe()
+            _ = keep(err.read); _ = keep(err.write)
+            let goPipe = try Posix.makePipe()
+            _ = keep(goPipe.read); _ = keep(goPipe.write)
+
+            guard chdir(directory) == 0 else { throw AgentError.system("chdir \(directory)") }
+            defer { chdir("/") }
+            let pid = try cgroup.spawnInside {
+                try sandbox.asRunner {
+                    try Spawn.start(
+                        argv: [shell, "-c", script, "bash"], environment: environment, stdin: stdinReader, stdout: out.write,
+                        stderr: err.write, resetIDs: true, passing: [messageReader, goPipe.read])
+                }
+            }
+            reaper.watch(pid)
+            // The shell's ends are its own now.
+            [stdinReader, messageReader, out.write, err.write, goPipe.read].forEach { close($0) }
+            return PreparedShell(
+                pid: pid, stdout: out.read, stderr: err.read, stdinFile: stdinWriter, messageFile: messageWriter, go: goPipe.write)
+        } catch {
+            opened.forEach { close($0) }
+            throw error
+        }
+    }
+
+    /// Writes the request's command, arguments and standard input where the shell will read them.
+    func load(command: String, arguments: [String], stdin: [UInt8]) throws {
+        // Arguments cannot hold NUL (C strings), as with a spawned `bash -c`: they end at the first.
+        let message = ([command] + arguments).flatMap { Array($0.utf8.prefix { $0 != 0 }) + [0] }
+        try Self.writeAll(messageFile, message)
+        try Self.writeAll(stdinFile, stdin)
+        close(messageFile)
+        close(stdinFile)
+        messageFile = -1
+        stdinFile = -1
+    }
+
+    /// Lets the shell run the command; from now on it is the step's main process.
+    func release() throws {
+        var byte: UInt8 = 0x67
+        let written = write(go, &byte, 1)
+        close(go)
+        go = -1
+        guard written == 1 else { throw AgentError.system("write to the prepared shell") }
+    }
+
+    /// Kills the shell (a request it cannot serve) and waits until it is reaped, so that its cgroup is
+    /// empty for the request's own steps.
+    func discard(cgroup: CGroup?, reaper: ChildReaper) {
+        if let cgroup { cgroup.killMembers() }
+        kill(pid, SIGKILL)
+        let deadline = Posix.monotonicMilliseconds() + 2000
+        while reaper.takeExit(of: pid) == nil && Posix.monotonicMilliseconds() < deadline {
+            reaper.reap()
+            Posix.sleep(milliseconds: 1)
+        }
+        closeAll()
+    }
+
+    /// Closes the agent's ends that are still open (the output pipes belong to a released shell's step).
+    func closeAll() {
+        for fd in [stdout, stderr, stdinFile, messageFile, go] where fd >= 0 { close(fd) }
+        stdinFile = -1
+        messageFile = -1
+        go = -1
+    }
+
+    /// A file with no name: a read-write descriptor for the agent, a read-only one for the shell.
+    private static func unlinkedFile(_ label: String) throws -> (writer: Int32, reader: Int32) {
+        let path = "/tmp/codebench-agent-\(getpid())-\(label)"
+        unlink(path)
+        let writer = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard writer >= 0 else { throw AgentError.system("create \(path)") }
+        // Readable by the runner through /proc/self/fd (`/dev/stdin`), writable by no one but the agent.
+        fchmod(writer, 0o444)
+        let reader = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        let openError = errno
+        unlink(path)
+        guard reader >= 0 else {
+            close(writer)
+            throw AgentError.system("open \(path)", errno: openError)
+        }
+        return (writer, reader)
+    }
+
+    /// pwrite from offset 0: the shell's descriptor has its own offset, still at 0.
+    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let count = bytes[offset...].withUnsafeBytes { pwrite(fd, $0.baseAddress!, $0.count, off_t(offset)) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw AgentError.system("write for the prepared shell") }
+            offset += count
+        }
+    }
+}
