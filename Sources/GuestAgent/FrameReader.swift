@@ -12,7 +12,7 @@ struct FrameReader {
 
     init(maximumPayload: Int) {
         self.maximumPayload = maximumPayload
-        decoder = AgentFrameDecoder(maximumPayload: maximumPayload)
+        decoder = AgentFrameDecoder(maximumPayload: maximumPayload, codec: .compact)
     }
 
     /// Feeds received bytes; returns the messages and frame errors they completed, in order.
@@ -23,7 +23,7 @@ struct FrameReader {
                 skipped = Array(skipped.suffix(AgentFrame.magic.count))
                 return []
             }
-            decoder = AgentFrameDecoder(maximumPayload: maximumPayload)
+            decoder = AgentFrameDecoder(maximumPayload: maximumPayload, codec: .compact)
             decoder.append(skipped[start...])
             skipped = []
             resynchronising = false
@@ -39,7 +39,7 @@ struct FrameReader {
                 results.append(.failure(error))
                 // The decoder has already stepped over a frame whose JSON was bad; for a bad header it has not.
                 if error.code != .invalidPayload {
-                    decoder = AgentFrameDecoder(maximumPayload: maximumPayload)
+                    decoder = AgentFrameDecoder(maximumPayload: maximumPayload, codec: .compact)
                     resynchronising = true
                     return results
                 }
@@ -49,7 +49,7 @@ struct FrameReader {
 
     /// Forgets everything buffered: the peer reconnected.
     mutating func reset() {
-        decoder = AgentFrameDecoder(maximumPayload: maximumPayload)
+        decoder = AgentFrameDecoder(maximumPayload: maximumPayload, codec: .compact)
         resynchronising = false
         skipped = []
     }

@@ -183,7 +183,7 @@ final class FrameServer {
     @discardableResult
     private func send(_ message: AgentMessage, to index: Int) -> Bool {
         do {
-            try Posix.writeAll(connections[index].fd, try AgentFrame.encode(message))
+            try Posix.writeAll(connections[index].fd, try AgentFrame.encode(message, codec: .compact))
             return true
         } catch {
             Log.error("cannot send to \(connections[index].name): \(error)")

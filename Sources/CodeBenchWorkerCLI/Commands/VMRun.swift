@@ -32,6 +32,8 @@ struct VMRun: AsyncParsableCommand {
     @Option(help: "Command the snapshot's template VM runs before it is saved; 'none' for none.")
     var snapshotWarmup = QEMUDriver.Configuration.defaultSnapshotWarmup
     @Flag(help: "Run QEMU unjailed, as root (the worker's qemu-jail=off; docs/security.md).") var unjailed = false
+    @Option(help: "How a VM is restored from its snapshot: streamed or copy-on-write (the worker's qemu-restore).")
+    var qemuRestore = QEMUDriver.RestoreMode.streamed.rawValue
     @Option(help: "trace, debug (shows the boot steps), info, notice, warning, error.") var logLevel = "warning"
     @Argument(parsing: .postTerminator, help: "The shell command, after --.") var command: [String] = []
 
@@ -43,6 +45,7 @@ struct VMRun: AsyncParsableCommand {
             throw ValidationError("nothing to run: give a command after -- (e.g. vm run -- uname -a) or --language and --file")
         }
         guard QEMUAcceleratorChoice(rawValue: accelerator) != nil else { throw ValidationError("--accelerator must be tcg, kvm or auto") }
+        guard QEMUDriver.RestoreMode(rawValue: qemuRestore) != nil else { throw ValidationError("--qemu-restore must be streamed or copy-on-write") }
     }
 
     func run() async throws {
@@ -69,6 +72,7 @@ struct VMRun: AsyncParsableCommand {
         var qemu = QEMUDriver.Configuration(
             snapshotDirectory: snapshotDir == "none" ? nil : snapshotDir, snapshotWarmup: snapshotWarmup == "none" ? nil : snapshotWarmup,
             jail: unjailed ? nil : QEMUJail())
+        qemu.restoreMode = QEMUDriver.RestoreMode(rawValue: qemuRestore) ?? .streamed
         qemu.accelerator = try await Self.accelerator(
             QEMUAcceleratorChoice(rawValue: accelerator) ?? .auto, image: vm.image, runtimeDirectory: runtimeDir, logger: logger)
         let driver = QEMUDriver(configuration: qemu)
