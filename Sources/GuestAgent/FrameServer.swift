@@ -73,6 +73,8 @@ final class FrameServer {
     }
 
     private var shutdownRequested = false
+    /// Lines to log once the current reply is sent.
+    private var logAfterReply: [String] = []
     /// When the last chunk of bytes arrived: where a traced request's first phase begins.
     private var lastReadAt: UInt64 = 0
 
@@ -112,7 +114,10 @@ final class FrameServer {
             switch item {
             case .success(let message):
                 if let reply = handle(message, from: index) { send(reply, to: index) }
-                // After the reply: the host has what it waits for (and usually ends the VM now).
+                // After the reply: the host has what it waits for (and usually ends the VM now). The
+                // log lines too: in a VM just restored, the console's path costs milliseconds of TCG.
+                logAfterReply.forEach(Log.info)
+                logAfterReply = []
                 runner.finishRequest()
                 if shutdownRequested { return true }
             case .failure(let error):
@@ -142,7 +147,7 @@ final class FrameServer {
                 PhaseTrace.mark("result")
                 result.phases = PhaseTrace.phases
             }
-            Log.info("job \(Log.printable(request.id)): \(result.verdict.rawValue) in \(Posix.monotonicMilliseconds() - started) ms")
+            logAfterReply.append("job \(Log.printable(request.id)): \(result.verdict.rawValue) in \(Posix.monotonicMilliseconds() - started) ms")
             return .result(result)
         case .shutdown:
             Log.info("shutdown requested")
@@ -161,7 +166,7 @@ final class FrameServer {
                 let code: AgentErrorReply.Code = error.code == .invalidRequest ? .invalidRequest : .internalError
                 return .error(AgentErrorReply(code: code, message: "resume: \(error.message)"))
             }
-            Log.info("resumed from a snapshot")
+            logAfterReply.append("resumed from a snapshot")
             var answer = hello
             answer.resumeNonce = resume.nonce
             return .hello(answer)
