@@ -63,11 +63,41 @@ final class TemplateMemoryCache: Sendable {
     /// Identities of the memfds held now (tests).
     var identities: [String] { entries.withLock { Array($0.keys) } }
 
+    func usage() -> [QEMUDriver.TemplateMemoryUse] {
+        entries.withLock { entries in
+            entries.values.map { entry in
+                var info = stat()
+                _ = fstat(entry.fd, &info)
+                let name = entry.path.split(separator: "/").dropLast().last.map(String.init) ?? "?"
+                return QEMUDriver.TemplateMemoryUse(snapshot: name, sizeBytes: Int(info.st_size), allocatedBytes: Int(info.st_blocks) * 512)
+            }.sorted { $0.snapshot < $1.snapshot }
+        }
+    }
+
     /// One `stat` per entry: a worker has one snapshot per VM shape, usually one.
     private static func dropStale(_ entries: inout [String: Entry]) {
         for (key, entry) in entries where !QEMUTemplateMemory.matches(path: entry.path, identity: entry.identity) {
             close(entry.fd)
             entries.removeValue(forKey: key)
         }
+    }
+}
+
+extension QEMUDriver {
+    /// One copy-on-write snapshot's sealed memory held by this process (docs/snapshots.md, "Where
+    /// the template's memory lives").
+    public struct TemplateMemoryUse: Sendable {
+        /// The snapshot's name (its key's hash).
+        public var snapshot: String
+        /// The guest's memory size.
+        public var sizeBytes: Int
+        /// RAM the memfd takes now (`st_blocks`): the template's non-zero pages, plus a page of zeros
+        /// for each hole a VM of this process has touched since.
+        public var allocatedBytes: Int
+    }
+
+    /// The sealed memfds this process holds, one per copy-on-write snapshot it restored from.
+    public static func templateMemoryInUse() -> [TemplateMemoryUse] {
+        TemplateMemoryCache.shared.usage()
     }
 }
