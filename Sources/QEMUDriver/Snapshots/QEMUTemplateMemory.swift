@@ -8,8 +8,8 @@ import Glibc
 ///
 /// The template VM writes its guest RAM into a fresh memfd (`share=on`); once its QEMU is dead the
 /// worker writes that RAM into the snapshot directory (`memory`, sparse, 0444, recorded in
-/// `memory.id`) as the snapshot's persistent copy, seals the memfd (``SealedMemory``) and keeps it
-/// (``TemplateMemoryCache``). A restored VM gets a sealed memfd as its descriptor 3 and maps
+/// `memory.id`) as the snapshot's persistent copy, allocates the memfd's remaining holes, seals it
+/// (``SealedMemory``) and keeps it (``TemplateMemoryCache``). A restored VM gets a sealed memfd as its descriptor 3 and maps
 /// `/proc/self/fd/3` privately: never a path, never a file anything can write.
 ///
 /// What keeps the template immutable under running VMs (docs/snapshots.md, "Guarantees of copy-on-write"):
@@ -59,8 +59,8 @@ enum QEMUTemplateMemory {
     }
 
     /// After the template's QEMU is dead: writes its RAM (`memory`, the template's memfd) into the
-    /// snapshot's `partial` directory, read-only, records it, and caches a sealed copy for this process's
-    /// restores. The memfd is closed.
+    /// snapshot's `partial` directory, read-only, records it, and seals and keeps it for this process's
+    /// restores. The caller's descriptor is closed.
     static func persist(_ memory: CInt, size: Int, into partial: String, snapshotName: String) throws {
         defer { close(memory) }
         let path = partial + "/" + fileName
@@ -79,13 +79,13 @@ enum QEMUTemplateMemory {
         }
         let identity = identity(snapshotName: snapshotName, info)
         try writeSmallFile(partial + "/" + identityFileName, identity)
-        // This process's restores map a sealed copy made like any other process's (zero pages
-        // left out): the template's memfd holds every page the guest ever touched.
+        // Kept for this process's restores, fully allocated and sealed like a copy from the file.
+        // Sealing fails (EBUSY) while any process still maps it shared: then the first restore
+        // copies it from the file instead.
         let final = String(partial.dropLast(".partial".count)) + "/" + fileName
-        if let sealed = try? SealedMemory.copy(of: memory, size: size, name: "codebench-template") {
-            let cached = TemplateMemoryCache.shared.insert(sealed, path: final, identity: identity)
-            if cached >= 0 { close(cached) }
-        }
+        guard SealedMemory.allocate(memory, length: size) == 0, (try? SealedMemory.seal(memory)) != nil else { return }
+        let cached = TemplateMemoryCache.shared.insert(fcntl(memory, F_DUPFD_CLOEXEC, 0), path: final, identity: identity)
+        if cached >= 0 { close(cached) }
     }
 
     /// The descriptors a copy-on-write restore hands to QEMU; the caller closes both once QEMU is spawned.

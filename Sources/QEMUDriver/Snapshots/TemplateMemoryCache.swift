@@ -42,7 +42,8 @@ final class TemplateMemoryCache: Sendable {
     /// same snapshot first (two VMs restored at once on a fresh process), `fd` is closed and theirs
     /// is used.
     func insert(_ fd: CInt, path: String, identity: String) -> CInt {
-        entries.withLock { entries in
+        guard fd >= 0 else { return -1 }
+        return entries.withLock { entries in
             Self.dropStale(&entries)
             if let existing = entries[identity] {
                 close(fd)
@@ -91,8 +92,8 @@ extension QEMUDriver {
         public var snapshot: String
         /// The guest's memory size.
         public var sizeBytes: Int
-        /// RAM the memfd takes now (`st_blocks`): the template's non-zero pages, plus a page of zeros
-        /// for each hole a VM of this process has touched since.
+        /// RAM the memfd takes (`st_blocks`): all of ``sizeBytes``, allocated when it is filled, so
+        /// that no VM's cgroup is ever charged for a page of it (``SealedMemory/copy(of:size:name:)``).
         public var allocatedBytes: Int
     }
 
