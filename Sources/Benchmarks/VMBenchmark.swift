@@ -149,8 +149,11 @@ public struct VMBenchmark: Sendable {
             // One VM alive: each launch's QEMU right after its job.
             output(VMMemoryFootprint.line("memory, streamed, 1 alive", series.warm.footprints, alive: false))
             output(VMMemoryFootprint.line("memory, copy-on-write, 1 alive", copyOnWriteSeries.footprints, alive: false))
+            // Every copy-on-write snapshot of this process maps the same template memory size.
+            let templateKiB = QEMUDriver.templateMemoryInUse().first.map { $0.allocatedBytes / 1024 }
             for (name, footprints) in alive {
-                output(VMMemoryFootprint.line("memory, \(name), \(options.aliveVMs) alive", footprints, alive: true))
+                let template = name.hasPrefix("copy-on-write") ? templateKiB : nil
+                output(VMMemoryFootprint.line("memory, \(name), \(options.aliveVMs) alive", footprints, alive: true, templateMemoryKiB: template))
             }
         }
         if jailedCold != nil {
@@ -183,7 +186,10 @@ public struct VMBenchmark: Sendable {
     /// while all are alive.
     private func footprintsAlive(_ count: Int, driver: QEMUDriver, vm: VMConfiguration, request: RunRequest) async throws -> [VMMemoryFootprint] {
         guard count > 0 else {
-            return VMProcessCensus.take(runtimeDirectory: vm.runtimeDirectory).vmmChildren.compactMap { VMMemoryFootprint(pid: $0) }
+            // Jailed, the child is the launcher's `unshare`, and QEMU its child.
+            return VMProcessCensus.take(runtimeDirectory: vm.runtimeDirectory).vmmChildren.compactMap {
+                VMMemoryFootprint(pid: VMProcessCensus.children(of: $0).first ?? $0)
+            }
         }
         return try await driver.withVM(vm, logger: logger) { session in
             _ = try await session.run(request, timeout: .seconds(30))
