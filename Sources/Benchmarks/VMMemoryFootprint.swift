@@ -26,7 +26,7 @@ struct VMMemoryFootprint: Sendable {
     }
 
     private static func templatePssKiB(pid: pid_t) -> Int {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/smaps", encoding: .utf8) else { return 0 }
+        guard let text = readProcFile("/proc/\(pid)/smaps") else { return 0 }
         var total = 0
         var inTemplate = false
         for line in text.split(separator: "\n") {
@@ -41,6 +41,23 @@ struct VMMemoryFootprint: Sendable {
             }
         }
         return total
+    }
+
+    /// The whole of a proc file: Foundation's `String(contentsOfFile:)` stops after one page of a
+    /// file whose size reads as 0, and a QEMU's smaps is ~100 KiB.
+    private static func readProcFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while bytes.count < 16 << 20 {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// `name  QEMU RSS p50 …  PSS p50 …  Private_Dirty p50 …` over `footprints`, in MiB; with `alive`
