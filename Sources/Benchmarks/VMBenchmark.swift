@@ -80,6 +80,12 @@ public struct VMBenchmark: Sendable {
         let jailedWarm = options.jailed
             ? options.snapshotDirectory.map { QEMUDriver(configuration: .init(accelerator: options.accelerator, snapshotDirectory: $0, jail: QEMUJail())) }
             : nil
+        // The worker's default: jailed, copy-on-write.
+        let jailedCopyOnWrite = options.jailed
+            ? options.snapshotDirectory.map {
+                QEMUDriver(configuration: .init(accelerator: options.accelerator, snapshotDirectory: $0, restoreMode: .copyOnWrite, jail: QEMUJail()))
+            }
+            : nil
 
         output("vm benchmark: \(options.runs) launches of `true` per series, interleaved; \(driver.name), \(options.memoryMiB) MiB, 1 vCPU")
         // One of each first so the kernel, rootfs, snapshot and QEMU are in the page cache for every series.
@@ -90,10 +96,11 @@ public struct VMBenchmark: Sendable {
             _ = try await VMBareLaunch.sample(
                 binary: binary, arguments: warm.arguments, socketPath: bareSocket, request: request, resume: .fresh(), timeout: .seconds(30))
         }
-        for other in [jailedCold, jailedWarm, copyOnWrite].compactMap({ $0 }) { _ = try await ours(driver: other, vm: vm, request: request) }
+        for other in [jailedCold, jailedWarm, copyOnWrite, jailedCopyOnWrite].compactMap({ $0 }) { _ = try await ours(driver: other, vm: vm, request: request) }
 
         var series = (cold: Series(), coldBare: Series(), warm: Series(), warmBare: Series(), coldJailed: Series(), warmJailed: Series())
         var copyOnWriteSeries = Series()
+        var jailedCopyOnWriteSeries = Series()
         for _ in 0..<options.runs {
             series.cold.add(try await ours(driver: driver, vm: vm, request: request))
             series.coldBare.add(
@@ -113,6 +120,11 @@ public struct VMBenchmark: Sendable {
                 copyOnWriteSeries.add(try await ours(driver: copyOnWrite, vm: vm, request: request, footprints: &footprints))
                 copyOnWriteSeries.footprints = footprints
             }
+            if let jailedCopyOnWrite {
+                var footprints = jailedCopyOnWriteSeries.footprints
+                jailedCopyOnWriteSeries.add(try await ours(driver: jailedCopyOnWrite, vm: vm, request: request, footprints: &footprints))
+                jailedCopyOnWriteSeries.footprints = footprints
+            }
         }
         // Many VMs alive at once, per restore mode: what density costs in host memory.
         // The job inside the guest, phase by phase, in the fastest restore there is.
@@ -122,7 +134,8 @@ public struct VMBenchmark: Sendable {
         }
         var alive: [(name: String, footprints: [VMMemoryFootprint])] = []
         if let warm, let copyOnWrite, options.aliveVMs > 0 {
-            for (name, driver) in [("streamed", warm.driver), ("copy-on-write", copyOnWrite)] {
+            let modes = [("streamed", warm.driver), ("copy-on-write", copyOnWrite)] + (jailedCopyOnWrite.map { [("copy-on-write, jailed", $0)] } ?? [])
+            for (name, driver) in modes {
                 alive.append((name, try await footprintsAlive(options.aliveVMs, driver: driver, vm: vm, request: request)))
             }
         }
@@ -142,8 +155,11 @@ public struct VMBenchmark: Sendable {
             // One VM alive: each launch's QEMU right after its job.
             output(VMMemoryFootprint.line("memory, streamed, 1 alive", series.warm.footprints, alive: false))
             output(VMMemoryFootprint.line("memory, copy-on-write, 1 alive", copyOnWriteSeries.footprints, alive: false))
+            // Every copy-on-write snapshot of this process maps the same template memory size.
+            let templateKiB = QEMUDriver.templateMemoryInUse().first.map { $0.allocatedBytes / 1024 }
             for (name, footprints) in alive {
-                output(VMMemoryFootprint.line("memory, \(name), \(options.aliveVMs) alive", footprints, alive: true))
+                let template = name.hasPrefix("copy-on-write") ? templateKiB : nil
+                output(VMMemoryFootprint.line("memory, \(name), \(options.aliveVMs) alive", footprints, alive: true, templateMemoryKiB: template))
             }
         }
         if jailedCold != nil {
@@ -153,6 +169,15 @@ public struct VMBenchmark: Sendable {
         if jailedWarm != nil {
             output(Self.line("warm: driver, QEMU jailed", series.warmJailed))
             output(Self.jailCost("warm", jailed: series.warmJailed, unjailed: series.warm))
+        }
+        if jailedCopyOnWrite != nil {
+            output(Self.line("warm: jailed, copy-on-write", jailedCopyOnWriteSeries))
+            output(VMMemoryFootprint.line("memory, copy-on-write, jailed, 1 alive", jailedCopyOnWriteSeries.footprints, alive: false))
+            output("jailed " + Self.restoreModes(streamed: series.warmJailed, copyOnWrite: jailedCopyOnWriteSeries))
+            output(Self.jailCost("copy-on-write", jailed: jailedCopyOnWriteSeries, unjailed: copyOnWriteSeries))
+        }
+        for memory in QEMUDriver.templateMemoryInUse() {
+            output(String(format: "template memfd %@: %.1f MiB of RAM (st_blocks) for a %d MiB guest", memory.snapshot, Double(memory.allocatedBytes) / 1_048_576, memory.sizeBytes >> 20))
         }
     }
 
@@ -167,7 +192,10 @@ public struct VMBenchmark: Sendable {
     /// while all are alive.
     private func footprintsAlive(_ count: Int, driver: QEMUDriver, vm: VMConfiguration, request: RunRequest) async throws -> [VMMemoryFootprint] {
         guard count > 0 else {
-            return VMProcessCensus.take(runtimeDirectory: vm.runtimeDirectory).vmmChildren.compactMap { VMMemoryFootprint(pid: $0) }
+            // Jailed, the child is the launcher's `unshare`, and QEMU its child.
+            return VMProcessCensus.take(runtimeDirectory: vm.runtimeDirectory).vmmChildren.compactMap {
+                VMMemoryFootprint(pid: VMProcessCensus.children(of: $0).first ?? $0)
+            }
         }
         return try await driver.withVM(vm, logger: logger) { session in
             _ = try await session.run(request, timeout: .seconds(30))

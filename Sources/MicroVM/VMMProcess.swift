@@ -72,6 +72,19 @@ public final class VMMProcess: Sendable {
         }
         let outPipe = try makePipe()
         let errPipe = try makePipe()
+        // The child's dup2 actions run in order: a descriptor numbered like an earlier target
+        // (our 3 passed as the child's 4) would be overwritten before it is copied. Copies above
+        // every target cannot be.
+        let lowestFree = 3 + Int32(descriptors.count)
+        let moved = descriptors.map { $0 < lowestFree ? fcntl($0, F_DUPFD_CLOEXEC, lowestFree) : $0 }
+        defer { for (fd, original) in zip(moved, descriptors) where fd != original && fd >= 0 { close(fd) } }
+        guard !moved.contains(where: { $0 < 0 }) else {
+            close(outPipe.read)
+            close(outPipe.write)
+            close(errPipe.read)
+            close(errPipe.write)
+            throw VMError(.vmmUnavailable, "cannot duplicate a descriptor for \(executable): \(String(cString: strerror(errno)))")
+        }
         var pid: pid_t = 0
         var spawnResult: Int32 = 0
         // ETXTBSY: another thread of this process forked while holding the executable open for
@@ -81,7 +94,7 @@ public final class VMMProcess: Sendable {
             (spawnResult, pid) = try await SpawnerThread.shared.run {
                 var pid: pid_t = 0
                 let result = spawnChild(
-                    executable: executable, arguments: arguments, environment: environment, descriptors: descriptors,
+                    executable: executable, arguments: arguments, environment: environment, descriptors: moved,
                     stdoutFD: outPipe.write, stderrFD: errPipe.write, pid: &pid)
                 return (result, pid)
             }

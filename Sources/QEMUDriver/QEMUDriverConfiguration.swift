@@ -65,8 +65,8 @@ extension QEMUDriver {
         /// page cache. Never a job's code. nil saves the guest as it booted.
         public var snapshotWarmup: String?
         /// How VMs are restored from a snapshot: `streamed` (the library's default) copies the guest's
-        /// memory into each VM; `copy-on-write` maps the template's memory file privately. See
-        /// ``effectiveRestoreMode`` for the jail.
+        /// memory into each VM; `copy-on-write` maps the template's sealed memory privately, jailed or
+        /// not (``RestoreMode``).
         public var restoreMode: QEMUDriver.RestoreMode
         /// The egress proxy (`codebench-egress`) a VM with network reaches at 10.0.2.100:3128, its only
         /// way out (docs/network.md); nil looks for it next to this executable.

@@ -17,16 +17,12 @@ struct VMResources: Sendable {
     var cgroup: QEMUCgroup?
     /// A jailed network VM's registration with the egress proxy.
     var egress: (host: EgressProxyHost, name: String)?
-    /// The worker's descriptors of a copy-on-write snapshot's files, which QEMU opens through
-    /// `/proc`: kept until QEMU has loaded them (``closeHeldDescriptors()``).
+    /// Descriptors closed with the VM: a copy-on-write template's memfd, until it is persisted.
     var heldDescriptors: [CInt] = []
-    /// A template's memory file until it is sealed into its snapshot: removed if the VM dies first.
-    var temporaryFiles: [String] = []
 
-    /// Closes ``heldDescriptors`` (once: the list is emptied).
-    mutating func closeHeldDescriptors() {
-        for fd in heldDescriptors { close(fd) }
-        heldDescriptors = []
+    /// Takes `fd` out of ``heldDescriptors``: its new owner closes it.
+    mutating func release(_ fd: CInt) {
+        heldDescriptors.removeAll { $0 == fd }
     }
 
     /// Closes the channel, SIGKILLs QEMU's process group, reaps it, and removes the runtime directory.
@@ -44,7 +40,6 @@ struct VMResources: Sendable {
         }
         runtimeDirectory?.remove()
         for fd in heldDescriptors { close(fd) }
-        for path in temporaryFiles { unlink(path) }
         // Only now: the process group is dead, so no process of this uid is left to share it.
         if let jailUID, let uidPool { uidPool.release(jailUID) }
         cgroup?.remove()

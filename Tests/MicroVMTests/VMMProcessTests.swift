@@ -62,6 +62,27 @@ struct VMMProcessTests {
         #expect(descriptors.filter { $0 > 3 }.isEmpty, "\(descriptors)")
     }
 
+    /// Passed descriptors become the child's 3, 4, ... in order, whatever their numbers here (a
+    /// copy-on-write QEMU reads its memfd as 3 and its state as 4).
+    @Test func passedDescriptorsBecomeThreeFourInOrder() async throws {
+        let directory = "/tmp/vmmprocess-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        mkdir(directory, 0o700)
+        defer { for name in ["a", "b"] { unlink(directory + "/" + name) }; rmdir(directory) }
+        let fds = ["a", "b"].map { open(directory + "/" + $0, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
+        defer { for fd in fds { close(fd) } }
+        #expect(fds.allSatisfy { $0 >= 0 })
+        // Reversed: the child's 3 is b, its 4 is a.
+        let process = try await VMMProcess.spawn(
+            executable: "/bin/sh", arguments: ["-c", "readlink /proc/self/fd/3 /proc/self/fd/4; ls /proc/self/fd | sort -n | tr '\\n' ' '"],
+            passing: fds.reversed(), stdout: ConsoleRing(capacity: 4096), stderr: ConsoleRing(capacity: 4096))
+        #expect(await process.waitForExitIgnoringCancellation() == .exited(0))
+        await process.closeOutputs()
+        let lines = process.stdout.tail().split(separator: "\n").map(String.init)
+        #expect(lines.prefix(2) == [directory + "/b", directory + "/a"], "\(lines)")
+        // 0-2, the two passed, and the one `ls` opens for /proc/self/fd.
+        #expect(lines.last == "0 1 2 3 4 5 ", "\(lines)")
+    }
+
     @Test func startsWithNoBlockedOrIgnoredSignalsInItsOwnProcessGroup() async throws {
         // Block and ignore signals in this thread: the child must inherit neither.
         var blocked = sigset_t()

@@ -169,22 +169,29 @@ import Testing
 extension QEMUCommandLineTests {
     @Test func copyOnWriteMapsTheTemplateFileSharedAndEachRestoredVMPrivately() {
         var template = commandLine()
-        template.memoryFile = .init(path: "/snap/a,b.memory.partial", shared: true)
+        template.memoryFile = .init(path: QEMUTemplateMemory.memoryPath, shared: true)
         template.qmpSocketPath = "/run/cb/q1/qmp.sock"
         #expect(value(after: "-M", in: template.arguments) == ["microvm,acpi=off,memory-backend=mem"])
-        #expect(value(after: "-object", in: template.arguments) == ["memory-backend-file,id=mem,size=192M,mem-path=/snap/a,,b.memory.partial,share=on"])
+        #expect(value(after: "-object", in: template.arguments) == ["memory-backend-file,id=mem,size=192M,mem-path=/proc/self/fd/3,share=on"])
+        // A comma in a path is doubled.
+        template.memoryFile = .init(path: "/snap/a,b", shared: true)
+        #expect(value(after: "-object", in: template.arguments) == ["memory-backend-file,id=mem,size=192M,mem-path=/snap/a,,b,share=on"])
         #expect(!template.arguments.contains("-incoming"))
 
         var restored = commandLine()
-        restored.memoryFile = .init(path: "/proc/1/fd/9", shared: false)
+        restored.memoryFile = .init(path: QEMUTemplateMemory.memoryPath, shared: false)
         restored.incomingDeferred = true
-        #expect(value(after: "-object", in: restored.arguments) == ["memory-backend-file,id=mem,size=192M,mem-path=/proc/1/fd/9,share=off"])
+        #expect(value(after: "-object", in: restored.arguments) == ["memory-backend-file,id=mem,size=192M,mem-path=/proc/self/fd/3,share=off"])
+        #expect(value(after: "-incoming", in: restored.arguments) == ["defer"])
+        // Jailed too: the memfd and the state are descriptors, never paths of the host.
+        restored.jailed = true
+        #expect(value(after: "-object", in: restored.arguments) == ["memory-backend-file,id=mem,size=192M,mem-path=/proc/self/fd/3,share=off"])
         #expect(value(after: "-incoming", in: restored.arguments) == ["defer"])
         // Never `readonly=on`: QEMU 7.2 then makes guest RAM a ROM.
         #expect(!restored.arguments.contains { $0.contains("readonly") })
     }
 
-    @Test func copyOnWriteSnapshotsHaveTheirOwnKeyAndTheJailRestoresStreamed() throws {
+    @Test func copyOnWriteSnapshotsHaveTheirOwnKeyJailedOrNot() throws {
         let vm = try VMTest.configuration()
         let streamed = QEMUDriver.Configuration(snapshotDirectory: "/snap")
         var copyOnWrite = streamed
@@ -193,7 +200,24 @@ extension QEMUCommandLineTests {
         let keys = try [streamed, copyOnWrite].map { try QEMUDriver(configuration: $0).snapshotKey(for: vm) }
         #expect(keys[0].name != keys[1].name, "a streamed snapshot is never loaded as a copy-on-write one")
         #expect(keys[1].text.contains("memory-backend-file"))
+        var jailedStreamed = streamed
+        jailedStreamed.jail = QEMUJail()
         copyOnWrite.jail = QEMUJail()
-        #expect(copyOnWrite.effectiveRestoreMode == .streamed)
+        #expect(copyOnWrite.effectiveRestoreMode == .copyOnWrite, "jailed, copy-on-write is restored copy-on-write")
+        let jailedKeys = try [jailedStreamed, copyOnWrite].map { try QEMUDriver(configuration: $0).snapshotKey(for: vm) }
+        #expect(Set((keys + jailedKeys).map(\.name)).count == 4, "each mode, jailed and not, has its own snapshot")
+        #expect(jailedKeys[1].text.contains("memory-backend-file"))
+    }
+
+    /// The jail's proc: pid-only in the jail's own PID namespace, and left mounted for QEMU only
+    /// when it must reopen a memfd.
+    @Test func theJailKeepsAPidOnlyProcOnlyForCopyOnWrite() {
+        var launcher = QEMUJailLauncher(
+            jail: QEMUJail(), qemuPath: "/usr/bin/qemu-system-x86_64", rootMountPoint: "/run/q1/r", socketDirectory: "/run/q1/j",
+            kernelPath: "/img/vmlinux", rootfsPath: "/img/rootfs.ext4", uid: 64_001, bindKVM: false, fileSizeLimit: 1 << 20)
+        #expect(QEMUJailLauncher.script.contains("mount -t proc -o nosuid,nodev,noexec,hidepid=invisible,subset=pid proc proc"))
+        #expect(!launcher.arguments(qemuArguments: []).contains("proc"))
+        launcher.keepsProc = true
+        #expect(launcher.arguments(qemuArguments: []).contains("proc"))
     }
 }

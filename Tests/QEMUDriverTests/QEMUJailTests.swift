@@ -372,26 +372,36 @@ extension String {
 }
 
 extension QEMUJailTests {
-    /// QEMU 7.2 cannot map a file its jailed uid may not write, so a jailed VM configured for
-    /// copy-on-write restores `streamed`: the snapshot holds no memory file, and jobs run restored.
-    @Test func aJailedVMConfiguredForCopyOnWriteRestoresStreamed() async throws {
+    /// A jailed VM restores copy-on-write: its QEMU maps the template's sealed memfd privately
+    /// through the jail's pid-only proc, and loads only device state.
+    @Test func aJailedVMRestoresCopyOnWrite() async throws {
         let store = "/tmp/cbj-cow-\(getpid())"
         defer { _ = try? runShell("rm -rf \(store)") }
         var configuration = Self.driver.configuration
         configuration.snapshotDirectory = store
         configuration.restoreMode = .copyOnWrite
-        #expect(configuration.effectiveRestoreMode == .streamed)
+        #expect(configuration.effectiveRestoreMode == .copyOnWrite)
         let driver = QEMUDriver(configuration: configuration)
         let vm = try Self.configuration()
         for index in 0..<2 {
-            let (hello, result) = try await driver.withVM(vm, logger: VMTest.logger) { session in
-                (session.hello, try await session.run(VMTest.request("echo run \(index)"), timeout: .seconds(20)))
+            let (hello, result, maps, proc) = try await driver.withVM(vm, logger: VMTest.logger) { session in
+                let pids = Self.jailedQEMUs(under: vm.runtimeDirectory)
+                let maps = pids.first.flatMap { readSmallFile("/proc/\($0)/maps") } ?? ""
+                let proc = pids.first.map { RuntimeDirectory.entries(of: "/proc/\($0)/root/proc").sorted() } ?? []
+                return (session.hello, try await session.run(VMTest.request("echo run \(index)"), timeout: .seconds(20)), maps, proc)
             }
             #expect(result.stdoutText == "run \(index)\n", "\(result.summary)")
             #expect(hello.resumeNonce != nil, "restored, not cold-booted")
+            // Guest RAM: a private (`p`), writable mapping of the memfd, never a shared one.
+            let guestRAM = maps.split(separator: "\n").filter { $0.contains("/memfd:codebench-template") }
+            #expect(!guestRAM.isEmpty && guestRAM.allSatisfy { $0.split(separator: " ")[1] == "rw-p" }, "\(guestRAM)")
+            // The jail's proc: QEMU itself (PID 1 of its namespace) and nothing else of the host's.
+            #expect(proc == ["1", "self", "thread-self"], "\(proc)")
         }
-        let files = try runShell("cd \(store) && ls */")
-        #expect(files.contains("state") && !files.contains("memory"), "a streamed snapshot: \(files)")
+        let files = try runShell("cd \(store) && ls */").split(separator: "\n").map(String.init)
+        #expect(files.contains("state") && files.contains("memory") && files.contains("memory.id"), "a copy-on-write snapshot: \(files)")
+        let stateBytes = Int(try runShell("stat -c %s \(store)/*/state").filter(\.isNumber)) ?? .max
+        #expect(stateBytes < 1 << 20, "the state holds no guest RAM: \(stateBytes) bytes")
         #expect(Self.jailedQEMUs(under: vm.runtimeDirectory).isEmpty)
     }
 }

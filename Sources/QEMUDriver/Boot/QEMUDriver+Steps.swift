@@ -50,22 +50,28 @@ extension QEMUDriver {
             configuration: configuration, vm: vm.configuration, accelerator: configuration.accelerator,
             agentSocketPath: vm.agentSocketPath, tscKHz: configuration.tscKHz ?? HostTSC.kHz)
         let copyOnWrite = configuration.effectiveRestoreMode == .copyOnWrite
+        // Descriptors QEMU inherits as its 3 and 4; ours are closed once it is spawned (or failed to be).
+        var inherited: [CInt] = []
+        defer { for fd in inherited where !vm.resources.heldDescriptors.contains(fd) { close(fd) } }
         switch purpose {
         case .cold: break
         case .template:
             commandLine.qmpSocketPath = try directory.socketPath(Self.qmpSocketName)
-            if copyOnWrite { commandLine.memoryFile = try prepareTemplateMemory(vm) }
+            if copyOnWrite {
+                let memory = try prepareTemplateMemory(vm)
+                inherited = [memory]
+                commandLine.memoryFile = .init(path: QEMUTemplateMemory.memoryPath, shared: true)
+            }
         case .restore(let snapshot) where copyOnWrite:
             let opened: QEMUTemplateMemory.OpenedSnapshot
             do {
                 opened = try QEMUTemplateMemory.open(snapshot: snapshot)
             } catch {
-                vm.snapshotMemoryChanged = true
+                vm.snapshotMemoryChanged = error is QEMUTemplateMemory.Changed
                 throw VMError(.bootFailed, "\(error)")
             }
-            vm.resources.heldDescriptors = [opened.memory, opened.state]
-            vm.incomingStateDescriptor = opened.state
-            commandLine.memoryFile = .init(path: QEMUTemplateMemory.procPath(of: opened.memory), shared: false)
+            inherited = [opened.memory, opened.state]
+            commandLine.memoryFile = .init(path: QEMUTemplateMemory.memoryPath, shared: false)
             commandLine.incomingDeferred = true
             commandLine.qmpSocketPath = try directory.socketPath(Self.qmpSocketName)
         case .restore(let snapshot): commandLine.incomingStatePath = snapshot + "/" + Self.snapshotStateFile
@@ -83,24 +89,21 @@ extension QEMUDriver {
         vm.logger.debug("QEMU command line", metadata: ["argv": "\(([executable] + arguments).joined(separator: " "))"])
         vm.spawnedAt = vm.clock.now
         let process = try await VMMProcess.spawn(
-            executable: executable, arguments: arguments, environment: environment,
+            executable: executable, arguments: arguments, environment: environment, passing: inherited,
             stdout: ConsoleRing(capacity: vm.configuration.consoleBufferBytes), stderr: ConsoleRing(capacity: 8 << 10))
         vm.resources.process = process
         directory.recordVMM(pid: process.pid)
         vm.logger[metadataKey: "vmm_pid"] = "\(process.pid)"
     }
 
-    /// A copy-on-write template writes the guest's memory into a fresh file beside the store's
-    /// snapshots (the store's lock is held: one template per snapshot at a time).
-    private func prepareTemplateMemory(_ vm: QEMUVM) throws -> QEMUCommandLine.MemoryFile {
-        guard let root = configuration.snapshotDirectory else { throw VMError(.bootFailed, "a template needs the snapshot directory") }
+    /// A copy-on-write template writes the guest's memory into a fresh memfd, kept by the VM until
+    /// its QEMU is dead and the snapshot is saved (``saveSnapshot(of:to:)``).
+    private func prepareTemplateMemory(_ vm: QEMUVM) throws -> CInt {
         let name = try snapshotKey(for: vm.configuration).name
-        let path = QEMUTemplateMemory.temporaryPath(root: root, snapshotName: name)
-        // A leftover of a crashed template: QEMU would map its old contents.
-        unlink(path)
-        vm.templateMemory = (path, name)
-        vm.resources.temporaryFiles.append(path)
-        return .init(path: path, shared: true)
+        let memory = try QEMUTemplateMemory.templateMemory(memoryMiB: vm.configuration.memoryMiB)
+        vm.resources.heldDescriptors.append(memory)
+        vm.templateMemory = (memory, name)
+        return memory
     }
 
     /// The jail's launcher for `vm`, with QEMU's command line switched to the jail's paths, and the
@@ -139,7 +142,7 @@ extension QEMUDriver {
         return QEMUJailLauncher(
             jail: jail, qemuPath: configuration.binaryPath, rootMountPoint: directory.file(QEMUJailDirectory.root),
             socketDirectory: socketDirectory, kernelPath: vm.configuration.image.kernelPath, rootfsPath: vm.configuration.image.rootfsPath,
-            incomingStatePath: incoming, cgroupProcsFiles: cgroupFiles, uid: uid, groups: groups,
+            incomingStatePath: incoming, keepsProc: commandLine.memoryFile != nil, cgroupProcsFiles: cgroupFiles, uid: uid, groups: groups,
             bindKVM: kvm, fileSizeLimit: fileSizeLimit)
     }
 

@@ -16,10 +16,9 @@ final class QEMUVM: BootingVM {
     /// When QEMU was spawned: a session's boot duration counts from here.
     var spawnedAt: ContinuousClock.Instant?
     var hello: AgentHello?
-    /// A copy-on-write template: where its memory file is written until it is sealed, and for which snapshot.
-    var templateMemory: (path: String, snapshotName: String)?
-    /// A copy-on-write restore: the worker's descriptor of the snapshot's state, for `migrate-incoming`.
-    var incomingStateDescriptor: CInt?
+    /// A copy-on-write template: the memfd its QEMU writes the guest's RAM into (also in
+    /// `resources.heldDescriptors` until it is persisted), and for which snapshot.
+    var templateMemory: (fd: CInt, snapshotName: String)?
     /// The snapshot's memory file did not match its record: the snapshot is refused, never mapped.
     var snapshotMemoryChanged = false
     let clock = ContinuousClock()

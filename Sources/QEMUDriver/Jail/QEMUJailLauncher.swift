@@ -13,7 +13,9 @@ import Glibc
 /// - `unshare --fork` waits for its child, PID 1 of the new PID namespace, and reports its exit as
 ///   its own (re-raising a signal); `--kill-child` SIGKILLs that child when `unshare` dies.
 /// - The script (as root, in the new mount namespace) moves itself into the VM's cgroup, builds the
-///   root on a small tmpfs (``QEMUJail/Path``), opens the snapshot descriptors, `pivot_root`s into it,
+///   root on a small tmpfs (``QEMUJail/Path``), opens the snapshot descriptor (streamed restores;
+///   a copy-on-write VM's memfd and state arrive as descriptors 3 and 4 and pass through), mounts
+///   a pid-only proc of the new PID namespace (kept for copy-on-write VMs), `pivot_root`s into it,
 ///   remounts it read-only and execs `prlimit` → `setpriv` (uid, gid, no groups, no capabilities in
 ///   any set, `no_new_privs`, parent-death signal again, since changing credentials clears it) → QEMU,
 ///   which stays PID 1 of its namespace: when it dies every process of the namespace dies.
@@ -29,6 +31,11 @@ struct QEMUJailLauncher: Sendable, Hashable {
     var kernelPath: String
     var rootfsPath: String
     var incomingStatePath: String?
+    /// Leave the jail's proc mounted for QEMU: a copy-on-write VM's `memory-backend-file` is
+    /// `/proc/self/fd/3` (``QEMUTemplateMemory/memoryPath``). That proc shows QEMU only itself:
+    /// its own PID namespace, `subset=pid` (no `/proc/sys`, `kcore`, `sysrq-trigger`, ...), and
+    /// `hidepid=invisible`.
+    var keepsProc = false
     /// `cgroup.procs` files the launcher writes its pid into.
     var cgroupProcsFiles: [String] = []
     var uid: UInt32
@@ -49,7 +56,7 @@ struct QEMUJailLauncher: Sendable, Hashable {
         arguments += ["--kill-child=KILL", "--propagation=private", "--", jail.shellPath, "-c", Self.script, "codebench-jail"]
         func optional(_ value: String?) -> String { value ?? "-" }
         arguments += [
-            rootMountPoint, socketDirectory, kernelPath, rootfsPath, optional(incomingStatePath),
+            rootMountPoint, socketDirectory, kernelPath, rootfsPath, optional(incomingStatePath), keepsProc ? "proc" : "-",
             cgroupProcsFiles.isEmpty ? "-" : cgroupProcsFiles.joined(separator: ":"),
             String(uid), String(jail.gid), groups.isEmpty ? "-" : groups.map(String.init).joined(separator: ","),
             String(fileSizeLimit), String(jail.maximumOpenFiles), bindKVM ? "kvm" : "-",
@@ -61,9 +68,9 @@ struct QEMUJailLauncher: Sendable, Hashable {
     /// lists separated by `:`; `-` means none.
     static let script = #"""
         set -eu
-        root=$1 run=$2 kernel=$3 rootfs=$4 incoming=$5 cgroups=$6
-        uid=$7 gid=$8 groups=$9 fsize=${10} nofile=${11} kvm=${12}
-        shift 12
+        root=$1 run=$2 kernel=$3 rootfs=$4 incoming=$5 keepproc=$6 cgroups=$7
+        uid=$8 gid=$9 groups=${10} fsize=${11} nofile=${12} kvm=${13}
+        shift 13
         [ "$1" = -- ] && shift
         IFS=:
         if [ "$cgroups" != - ]; then for procs in $cgroups; do echo $$ > "$procs"; done; fi
@@ -88,14 +95,15 @@ struct QEMUJailLauncher: Sendable, Hashable {
         bind /dev/urandom dev/urandom dev,ro,noexec
         if [ "$kvm" = kvm ]; then bind /dev/kvm dev/kvm dev,noexec; fi
         if [ "$incoming" != - ]; then exec 3< "$incoming"; fi
-        # umount and mount read /proc/self/mountinfo: a proc of the new PID namespace, only until exec.
+        # umount and mount read /proc/self/mountinfo: a proc of the new PID namespace showing only its
+        # processes' own directories; it stays for QEMU only when QEMU must reopen a memfd through it.
         mkdir .old proc
-        mount -t proc -o nosuid,nodev,noexec proc proc
+        mount -t proc -o nosuid,nodev,noexec,hidepid=invisible,subset=pid proc proc
         pivot_root . .old
         umount -l /.old
         rmdir /.old
         mount -o remount,bind,ro,nosuid,nodev /
-        umount /proc
+        if [ "$keepproc" != proc ]; then umount /proc; fi
         if [ "$groups" = - ]; then groupopt=--clear-groups; else groupopt=--groups=$groups; fi
         exec prlimit --fsize="$fsize" --nofile="$nofile" -- \
           setpriv --reuid="$uid" --regid="$gid" "$groupopt" --inh-caps=-all --bounding-set=-all \

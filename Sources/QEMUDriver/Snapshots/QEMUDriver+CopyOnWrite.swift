@@ -12,14 +12,17 @@ extension QEMUDriver {
     static let ignoreSharedCapability = #"{"capabilities":[{"capability":"x-ignore-shared","state":true}]}"#
 
     /// Loads the device state into a VM started with `-incoming defer` and waits until it runs.
-    /// QEMU mapped the memory file when it created the machine, before its monitor answers, so the
-    /// worker's descriptors are closed once the state is in.
+    ///
+    /// The state is QEMU's inherited descriptor 4 (``QEMUTemplateMemory/stateFD``), jailed or not:
+    /// `fd:` needs neither a shell (`exec:`, which the jail's `-sandbox spawn=deny` forbids) nor a
+    /// path. QEMU 7.2 reads a numeric `fd:` name as a descriptor it already holds.
     func loadDeferredState(_ vm: QEMUVM) async throws {
-        guard let process = vm.resources.process, let directory = vm.resources.runtimeDirectory, let state = vm.incomingStateDescriptor else {
+        guard let process = vm.resources.process, let directory = vm.resources.runtimeDirectory else {
             throw VMError(.bootFailed, "QEMU was not started for a copy-on-write restore")
         }
-        let qmpSocket = try directory.socketPath(Self.qmpSocketName)
-        let uri = "exec:cat " + QEMUTemplateMemory.procPath(of: state)
+        let jailed = configuration.jail != nil
+        let qmpSocket = try directory.socketPath((jailed ? QEMUJailDirectory.sockets + "/" : "") + Self.qmpSocketName)
+        let uri = "fd:\(QEMUTemplateMemory.stateFD)"
         let timeout = vm.remaining
         try await Self.untilExit(of: process) {
             try await Self.withDeadline(timeout, what: "loading the VM snapshot") {
@@ -35,7 +38,6 @@ extension QEMUDriver {
                 }
             }
         }
-        vm.resources.closeHeldDescriptors()
     }
 
     /// Connects to a QMP socket QEMU may not have created (or be listening on) yet; the caller's

@@ -47,35 +47,36 @@ extension QEMUDriver {
         let jailed = configuration.jail != nil
         let qmpSocket = try directory.socketPath((jailed ? QEMUJailDirectory.sockets + "/" : "") + Self.qmpSocketName)
         let timeout = configuration.snapshotSaveTimeout
-        guard jailed else {
-            let ignoreShared = template.templateMemory != nil
+        // The template's RAM is its memfd: only device state goes into the stream.
+        let ignoreShared = template.templateMemory != nil
+        if jailed {
+            // Jailed, QEMU may neither spawn `cat` nor open a file outside its root: it writes to a
+            // descriptor of a root-owned file the worker opens and hands over on the QMP socket.
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
+            guard fd >= 0 else { throw VMError(.bootFailed, "cannot create the snapshot file \(path): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            try await Self.untilExit(of: process) {
+                try await Self.withDeadline(timeout, what: "saving the VM snapshot") {
+                    try await Self.migrate(qmpSocket: qmpSocket, uri: "fd:snapshot", passing: (fd, "snapshot"), ignoreShared: ignoreShared)
+                }
+            }
+        } else {
             try await Self.untilExit(of: process) {
                 try await Self.withDeadline(timeout, what: "saving the VM snapshot") {
                     try await Self.migrate(qmpSocket: qmpSocket, uri: "exec:cat > \(path)", passing: nil, ignoreShared: ignoreShared)
                 }
             }
-            try Self.checkSaved(path)
-            if let memory = template.templateMemory {
-                // Sealed only once nothing can write it any more: the template's QEMU is dead.
-                process.kill()
-                _ = await process.waitForExitIgnoringCancellation()
-                let partial = String(path.dropLast(Self.snapshotStateFile.count + 1))
-                try QEMUTemplateMemory.seal(from: memory.path, into: partial, snapshotName: memory.snapshotName)
-                template.resources.temporaryFiles.removeAll { $0 == memory.path }
-            }
-            return
-        }
-        // Jailed, QEMU may neither spawn `cat` nor open a file outside its root: it writes to a
-        // descriptor of a root-owned file the worker opens and hands over on the QMP socket.
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw VMError(.bootFailed, "cannot create the snapshot file \(path): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        try await Self.untilExit(of: process) {
-            try await Self.withDeadline(timeout, what: "saving the VM snapshot") {
-                try await Self.migrate(qmpSocket: qmpSocket, uri: "fd:snapshot", passing: (fd, "snapshot"))
-            }
         }
         try Self.checkSaved(path)
+        if let memory = template.templateMemory {
+            // Persisted and sealed only once nothing can write the memfd any more: QEMU is dead.
+            process.kill()
+            _ = await process.waitForExitIgnoringCancellation()
+            template.resources.release(memory.fd)
+            let partial = String(path.dropLast(Self.snapshotStateFile.count + 1))
+            try QEMUTemplateMemory.persist(
+                memory.fd, size: template.configuration.memoryMiB << 20, into: partial, snapshotName: memory.snapshotName)
+        }
     }
 
     private static func checkSaved(_ path: String) throws {

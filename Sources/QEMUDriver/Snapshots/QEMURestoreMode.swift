@@ -4,22 +4,19 @@ extension QEMUDriver {
         /// QEMU reads the guest's whole memory from the migration stream (`-incoming`), a ~55 MB copy
         /// per VM into memory of its own.
         case streamed
-        /// The template's memory stays in an immutable file of the snapshot; each VM maps it privately
-        /// (`memory-backend-file,share=off`: copy-on-write) and loads only device state (~54 KB,
-        /// `x-ignore-shared`). Pages a VM never writes stay shared, in the page cache, by every VM.
-        ///
-        /// Unjailed only on QEMU 7.2: a jailed VM is restored `streamed` (see ``Configuration/effectiveRestoreMode``).
+        /// The template's memory stays in a sealed memfd (`F_SEAL_WRITE`, ...) that each VM, jailed or
+        /// not, maps privately (`memory-backend-file,share=off` on `/proc/self/fd/3`: copy-on-write);
+        /// QEMU loads only device state (~54 KB, `x-ignore-shared`). Pages a VM never writes stay
+        /// shared by every VM of the process; the snapshot keeps the RAM on disk as its `memory` file.
         case copyOnWrite = "copy-on-write"
     }
 }
 
 extension QEMUDriver.Configuration {
-    /// The mode VMs are actually restored in. A jailed QEMU restores `streamed`, whatever
-    /// ``restoreMode`` says: QEMU 7.2 opens a `memory-backend-file` read-write even for a private
-    /// mapping (its `readonly=on` turns guest RAM into ROM, and the guest cannot boot), so the jailed
-    /// uid would need write access to the file every later VM maps. Unjailed QEMU is root, which
-    /// can open any file anyway; it maps the file privately and never writes it.
+    /// The mode VMs are actually restored in: ``restoreMode``, jailed or not. (Before the template's
+    /// RAM was a sealed memfd, a jailed QEMU 7.2 could not map it and restored `streamed`; the
+    /// property stays so that callers and the worker's start log keep one place to ask.)
     public var effectiveRestoreMode: QEMUDriver.RestoreMode {
-        jail == nil ? restoreMode : .streamed
+        restoreMode
     }
 }

@@ -82,8 +82,8 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public var qemuJail: Bool = true
     /// How QEMU VMs are restored from their snapshot (docs/snapshots.md, "Restore modes"):
     /// `copy-on-write` (the default: measured faster to start and less than half the memory per VM)
-    /// maps the template's memory file privately into each VM; `streamed` copies the guest's memory
-    /// into each. On QEMU 7.2 a jailed QEMU (`qemu-jail=on`) always restores `streamed`.
+    /// maps the template's sealed memory (a memfd) privately into each VM, jailed or not; `streamed`
+    /// copies the guest's memory into each.
     public var qemuRestore: QEMURestoreChoice = .copyOnWrite
 
     /// The `qemu-restore` setting; the driver's ``QEMUDriver/RestoreMode`` under the same names.

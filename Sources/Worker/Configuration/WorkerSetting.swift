@@ -80,7 +80,7 @@ extension WorkerSetting {
         },
         WorkerSetting(
             name: "qemu-restore",
-            help: "copy-on-write (default): VMs map the snapshot's memory file privately, copying no guest RAM (QEMU 7.2: unjailed only, a jailed QEMU restores streamed); streamed: the snapshot's memory is copied into each VM (docs/snapshots.md)"
+            help: "copy-on-write (default): VMs, jailed or not, map the snapshot's sealed memory privately, copying no guest RAM; streamed: the snapshot's memory is copied into each VM (docs/snapshots.md)"
         ) { (config, value) throws(WorkerSettingValueError) in
             guard let choice = WorkerConfiguration.QEMURestoreChoice(rawValue: value.trimmingCharacters(in: .whitespaces).lowercased()) else {
                 throw WorkerSettingValueError(expected: "streamed or copy-on-write")

@@ -75,8 +75,8 @@ public struct WorkerService: Service, CustomStringConvertible {
             metadata: [
                 "concurrency": "\(concurrency)", "warm_vms": "\(configuration.warmVMs)", "vmm": "\(driver.name)",
                 "intake": "\(configuration.intakeLists.joined(separator: ","))",
-                // What snapshot restores really do: QEMU 7.2 cannot map the template's memory from inside the jail.
-                "qemu_restore": "\(configuration.qemuRestore == .copyOnWrite && !configuration.qemuJail ? "copy-on-write" : "streamed")",
+                // What QEMU's snapshot restores do, as the driver reads the setting (jailed or not).
+                "qemu_restore": "\(DriverSelection.qemuConfiguration(.tcg, configuration).effectiveRestoreMode.rawValue)",
                 "status_key_prefix": "\(configuration.statusKeyPrefix)",
             ])
 
