@@ -243,17 +243,15 @@ final class JobRunner {
     /// work directory and is unlinked at once, so only the open descriptor reaches the job (and its
     /// reopening through `/dev/stdin`).
     func openStdin(_ bytes: Data, label: String) throws -> Int32 {
-        let path = "/tmp/codebench-agent-\(getpid())-stdin-\(label)"
-        unlink(path)
-        // 0444: a program that opens `/dev/stdin` (a link into /proc/self/fd) reopens this file as the
-        // runner; nobody can write it, and without a name nobody else can reach it.
-        try Posix.writeFile(path, [UInt8](bytes), mode: 0o600)
-        chmod(path, 0o444)
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        let openError = errno
-        unlink(path)
-        guard fd >= 0 else { throw AgentError.system("open \(path)", errno: openError) }
-        return fd
+        let (writer, reader) = try Posix.unlinkedFile("stdin-\(label)")
+        defer { close(writer) }
+        do {
+            try Posix.writeAll(writer, [UInt8](bytes))
+        } catch {
+            close(reader)
+            throw error
+        }
+        return reader
     }
 
     private func result(_ request: RunRequest, _ outcome: StepOutcome) -> RunResult {

@@ -31,6 +31,26 @@ enum Posix {
         }
     }
 
+    /// A file in /tmp with no name: a read-write descriptor for the agent and a read-only one for a
+    /// job (its stdin, a prepared shell's command). 0444: a program that opens `/dev/stdin` (a link
+    /// into /proc/self/fd) reopens it as the runner; nobody can write it, and without a name nobody
+    /// else can reach it.
+    static func unlinkedFile(_ label: String) throws -> (writer: Int32, reader: Int32) {
+        let path = "/tmp/codebench-agent-\(getpid())-\(label)"
+        unlink(path)
+        let writer = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard writer >= 0 else { throw AgentError.system("create \(path)") }
+        fchmod(writer, 0o444)
+        let reader = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        let openError = errno
+        unlink(path)
+        guard reader >= 0 else {
+            close(writer)
+            throw AgentError.system("open \(path)", errno: openError)
+        }
+        return (writer, reader)
+    }
+
     /// Creates (or truncates) a file and writes it whole.
     static func writeFile(_ path: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)

@@ -51,8 +51,8 @@ final class PreparedShell {
             return fd
         }
         do {
-            let (stdinWriter, stdinReader) = try unlinkedFile("\(label)-stdin")
-            let (messageWriter, messageReader) = try unlinkedFile("\(label)-command")
+            let (stdinWriter, stdinReader) = try Posix.unlinkedFile("\(label)-stdin")
+            let (messageWriter, messageReader) = try Posix.unlinkedFile("\(label)-command")
             [stdinWriter, stdinReader, messageWriter, messageReader].forEach { _ = keep($0) }
             let out = try Posix.makePipe()
             _ = keep(out.read); _ = keep(out.write)
@@ -85,8 +85,9 @@ final class PreparedShell {
     func load(command: String, arguments: [String], stdin: [UInt8]) throws {
         // Arguments cannot hold NUL (C strings), as with a spawned `bash -c`: they end at the first.
         let message = ([command] + arguments).flatMap { Array($0.utf8.prefix { $0 != 0 }) + [0] }
-        try Self.writeAll(messageFile, message)
-        try Self.writeAll(stdinFile, stdin)
+        // The agent's descriptors were never written: they start at offset 0, as the shell's do.
+        try Posix.writeAll(messageFile, message)
+        try Posix.writeAll(stdinFile, stdin)
         close(messageFile)
         close(stdinFile)
         messageFile = -1
@@ -121,34 +122,5 @@ final class PreparedShell {
         stdinFile = -1
         messageFile = -1
         go = -1
-    }
-
-    /// A file with no name: a read-write descriptor for the agent, a read-only one for the shell.
-    private static func unlinkedFile(_ label: String) throws -> (writer: Int32, reader: Int32) {
-        let path = "/tmp/codebench-agent-\(getpid())-\(label)"
-        unlink(path)
-        let writer = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard writer >= 0 else { throw AgentError.system("create \(path)") }
-        // Readable by the runner through /proc/self/fd (`/dev/stdin`), writable by no one but the agent.
-        fchmod(writer, 0o444)
-        let reader = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-        let openError = errno
-        unlink(path)
-        guard reader >= 0 else {
-            close(writer)
-            throw AgentError.system("open \(path)", errno: openError)
-        }
-        return (writer, reader)
-    }
-
-    /// pwrite from offset 0: the shell's descriptor has its own offset, still at 0.
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let count = bytes[offset...].withUnsafeBytes { pwrite(fd, $0.baseAddress!, $0.count, off_t(offset)) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { throw AgentError.system("write for the prepared shell") }
-            offset += count
-        }
     }
 }

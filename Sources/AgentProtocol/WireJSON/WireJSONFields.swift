@@ -51,7 +51,7 @@ struct WireJSONFields {
 
     /// `Data`, base64 in a string as Foundation writes it.
     func data(_ key: String) throws(WireJSON.Failure) -> Data {
-        guard let data = Data(base64Encoded: try string(key)) else { throw failure(key, "is not base64") }
+        guard let data = try optionalData(key) else { throw failure(key, "is missing") }
         return data
     }
     func optionalData(_ key: String) throws(WireJSON.Failure) -> Data? {
