@@ -58,6 +58,17 @@ import Glibc
         return length > 0 ? String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self) : "?"
     }
 
+    /// Mount point → its per-mount options, from a `/proc/<pid>/mountinfo` (fields 5 and 6).
+    static func mountOptions(_ mountinfo: String) -> [String: Set<String>] {
+        var options: [String: Set<String>] = [:]
+        for line in mountinfo.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard fields.count > 5 else { continue }
+            options[String(fields[4])] = Set(fields[5].split(separator: ",").map(String.init))
+        }
+        return options
+    }
+
     @Test func aRunningJobsQEMUIsUnprivilegedConfinedAndLimited() async throws {
         let vm = try Self.configuration()
         let root = vm.runtimeDirectory
@@ -81,6 +92,9 @@ import Glibc
                 observations["sees /work"] = "\(access("/proc/\(pid)/root/work", F_OK) == 0)"
                 observations["sees /tmp"] = "\(access("/proc/\(pid)/root/tmp", F_OK) == 0)"
                 observations["sees its kernel"] = "\(access("/proc/\(pid)/root/vm/kernel", F_OK) == 0)"
+                for (point, options) in Self.mountOptions(readSmallFile("/proc/\(pid)/mountinfo") ?? "") {
+                    observations["mount " + point] = options.sorted().joined(separator: ",")
+                }
                 let interfaces = (readSmallFile("/proc/\(pid)/net/dev") ?? "").split(separator: "\n").dropFirst(2)
                     .compactMap { $0.split(separator: ":").first?.trimmingCharacters(in: .whitespaces) }
                 observations["interfaces"] = interfaces.joined(separator: ",")
@@ -111,6 +125,18 @@ import Glibc
         #expect(observed["sees /work"] == "false")
         #expect(observed["sees /tmp"] == "false")
         #expect(observed["sees its kernel"] == "true")
+        // Each of the launcher's mounts with the flags it asked for: one `mount --bind -o` must apply them.
+        let required: [String: Set<String>] = [
+            "/": ["ro", "nosuid", "nodev"], "/usr": ["ro", "nosuid", "nodev"], "/vm/kernel": ["ro", "nosuid", "nodev", "noexec"],
+            "/vm/rootfs": ["ro", "nosuid", "nodev", "noexec"], "/run/vm": ["nosuid", "nodev", "noexec"],
+            "/dev/null": ["nosuid", "noexec"], "/dev/urandom": ["ro", "nosuid", "noexec"],
+        ]
+        for (point, flags) in required {
+            let options = Set((observed["mount " + point] ?? "").split(separator: ",").map(String.init))
+            #expect(flags.isSubset(of: options), "\(point): \(observed["mount " + point] ?? "not mounted")")
+        }
+        #expect(observed["mount /run/vm"]?.split(separator: ",").contains("rw") == true, "QEMU's sockets are made there")
+        #expect(observed["mount /proc"] == nil, "a streamed VM's QEMU keeps no proc")
         #expect(observed["interfaces"] == "lo")
         #expect(observed["in a VM cgroup"] == "true")
         let expected = QEMUCgroup.memoryLimitBytes(memoryMiB: vm.memoryMiB, translationCacheMiB: 64, limits: QEMUCgroupLimits())

@@ -77,15 +77,17 @@ struct QEMUJailLauncher: Sendable, Hashable {
         unset IFS
         mount -t tmpfs -o size=256k,mode=755,nosuid,nodev codebench-jail "$root"
         cd "$root"
-        mkdir usr vm dev run run/vm
-        for link in bin lib lib64 sbin; do
-          if [ -L "/$link" ]; then ln -s "$(readlink "/$link")" "$link"; fi
-        done
-        bind() { # source target [options]; nodev unless the options name dev (device nodes)
-          if [ -d "$1" ]; then mkdir -p "$2"; else : > "$2"; fi
-          mount --bind "$1" "$2"
-          case "${3:-}" in *dev*) opts="nosuid,$3" ;; *) opts="nosuid,nodev${3:+,$3}" ;; esac
-          mount -o "remount,bind,$opts" "$2"
+        mkdir usr vm dev run run/vm .old proc
+        # One cp for the merged-/usr links (cp -P copies a link as a link): each tool is an exec,
+        # and execs are most of the launcher's cost (docs/security.md, "The jail's cost").
+        links=
+        for link in bin lib lib64 sbin; do if [ -L "/$link" ]; then links="$links /$link"; fi; done
+        if [ -n "$links" ]; then cp -P $links .; fi
+        bind() { # source target options; nodev unless the options name dev (device nodes)
+          if [ ! -e "$2" ]; then : > "$2"; fi
+          case "$3" in *dev*) opts="nosuid,$3" ;; *) opts="nosuid,nodev,$3" ;; esac
+          # util-linux >= 2.27 applies the options with a second, remounting mount(2) itself.
+          mount --bind -o "$opts" "$1" "$2"
         }
         bind /usr usr ro
         bind "$kernel" vm/kernel ro,noexec
@@ -97,7 +99,6 @@ struct QEMUJailLauncher: Sendable, Hashable {
         if [ "$incoming" != - ]; then exec 3< "$incoming"; fi
         # umount and mount read /proc/self/mountinfo: a proc of the new PID namespace showing only its
         # processes' own directories; it stays for QEMU only when QEMU must reopen a memfd through it.
-        mkdir .old proc
         mount -t proc -o nosuid,nodev,noexec,hidepid=invisible,subset=pid proc proc
         pivot_root . .old
         umount -l /.old
