@@ -16,9 +16,14 @@ import Glibc
 /// and reaped and the runtime directory removed, also when the body throws or the task is cancelled.
 public struct QEMUDriver: MicroVMDriver {
     public let configuration: Configuration
+    /// QEMUs spawned ahead of copy-on-write restores, when ``Configuration/standbyVMMs`` is above 0;
+    /// copies of the driver share it.
+    let standby: QEMUStandbyPool?
 
     public init(configuration: Configuration = Configuration()) {
         self.configuration = configuration
+        standby = configuration.standbyVMMs > 0 && configuration.effectiveRestoreMode == .copyOnWrite
+            ? QEMUStandbyPool(capacity: configuration.standbyVMMs) : nil
     }
 
     /// `qemu-tcg` or `qemu-kvm`.

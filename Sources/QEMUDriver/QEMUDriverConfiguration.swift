@@ -76,6 +76,10 @@ extension QEMUDriver {
         /// Addresses the egress proxy lets VMs reach although they are private or reserved: an internal
         /// package mirror, say. Each is an exception to the SSRF protection; never the host's own.
         public var egressAllowedAddresses: [String]
+        /// QEMU processes kept spawned ahead of copy-on-write restores, each waiting for the state of
+        /// the VM it will become (``QEMUDriver/runStandby()``; docs/snapshots.md, "Standby QEMUs").
+        /// 0, the library's default, spawns each VM's QEMU when the VM is asked for.
+        public var standbyVMMs: Int
 
         public init(
             binaryPath: String = "/usr/bin/qemu-system-x86_64",
@@ -92,8 +96,10 @@ extension QEMUDriver {
             egressProxyPath: String? = nil,
             egressPorts: [Int] = [443, 80],
             egressAllowedAddresses: [String] = [],
-            jail: QEMUJail? = nil
+            jail: QEMUJail? = nil,
+            standbyVMMs: Int = 0
         ) {
+            self.standbyVMMs = standbyVMMs
             self.jail = jail
             self.binaryPath = binaryPath
             self.accelerator = accelerator

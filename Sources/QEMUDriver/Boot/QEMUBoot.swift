@@ -25,6 +25,8 @@ struct QEMUBoot: BootableVMM {
 
     /// validate → prepare runtime dir → spawn VMM → connect agent channel → await hello (cold, template)
     /// or resume agent (restore: fresh entropy and the host's clock, answered by a hello with our nonce).
+    /// A copy-on-write restore loads its state before the agent channel, and with standby QEMUs
+    /// takes one after validate, which leaves the runtime directory and spawn steps nothing to do.
     func steps(for purpose: BootPurpose) -> [BootStep<QEMUVM>] {
         let driver = self.driver
         var steps: [BootStep<QEMUVM>] = [
@@ -32,8 +34,12 @@ struct QEMUBoot: BootableVMM {
                 try driver.validate(vm.configuration)
                 vm.configuration = vm.configuration.resolvingSymlinks()
             },
-            BootStep("prepare runtime dir") { vm in try driver.prepareRuntimeDirectory(vm) },
-            BootStep("spawn VMM") { vm in try await driver.spawn(vm, purpose: purpose) },
+            BootStep("prepare runtime dir") { vm in
+                if !vm.adoptedStandby { try driver.prepareRuntimeDirectory(vm) }
+            },
+            BootStep("spawn VMM") { vm in
+                if !vm.adoptedStandby { try await driver.spawn(vm, purpose: purpose) }
+            },
             BootStep("connect agent channel") { vm in try await driver.connectAgent(vm) },
         ]
         if driver.configuration.jail != nil {
@@ -41,9 +47,12 @@ struct QEMUBoot: BootableVMM {
                 if vm.configuration.network { try await driver.openEgress(vm) }
             })
         }
-        if case .restore = purpose, driver.configuration.effectiveRestoreMode == .copyOnWrite {
+        if case .restore(let snapshot) = purpose, driver.configuration.effectiveRestoreMode == .copyOnWrite {
             // Before the agent channel: the guest runs only once its state is loaded.
             steps.insert(BootStep("load state") { vm in try await driver.loadDeferredState(vm) }, at: 3)
+            if driver.standby != nil {
+                steps.insert(BootStep("take standby VMM") { vm in await driver.adoptStandby(vm, snapshot: snapshot) }, at: 1)
+            }
         }
         if case .restore = purpose {
             steps.append(BootStep("resume agent") { vm in try await driver.resumeAgent(vm) })

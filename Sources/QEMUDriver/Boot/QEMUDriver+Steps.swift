@@ -71,6 +71,7 @@ extension QEMUDriver {
                 throw VMError(.bootFailed, "\(error)")
             }
             inherited = [opened.memory, opened.state]
+            vm.snapshotIdentity = opened.identity
             commandLine.memoryFile = .init(path: QEMUTemplateMemory.memoryPath, shared: false)
             commandLine.incomingDeferred = true
             commandLine.qmpSocketPath = try directory.socketPath(Self.qmpSocketName)

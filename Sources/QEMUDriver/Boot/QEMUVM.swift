@@ -21,6 +21,11 @@ final class QEMUVM: BootingVM {
     var templateMemory: (fd: CInt, snapshotName: String)?
     /// The snapshot's memory file did not match its record: the snapshot is refused, never mapped.
     var snapshotMemoryChanged = false
+    /// A copy-on-write restore's snapshot record (`memory.id`), once its descriptors are open.
+    var snapshotIdentity: String?
+    /// Its QEMU was a standby spawned ahead (``QEMUStandbyPool``): the runtime directory and spawn
+    /// steps have nothing left to do.
+    var adoptedStandby = false
     let clock = ContinuousClock()
     /// The whole boot is bounded by the VM's boot timeout, counted from the first step.
     let deadline: ContinuousClock.Instant

@@ -93,6 +93,8 @@ enum QEMUTemplateMemory {
         /// A sealed memfd of the template's RAM (the process's cached one, duplicated).
         var memory: CInt
         var state: CInt
+        /// The memory file's record (`memory.id`) they were checked against.
+        var identity: String
     }
 
     /// A snapshot whose memory file no longer matches its record.
@@ -121,7 +123,7 @@ enum QEMUTemplateMemory {
             close(memory)
             throw Changed(description: "cannot open the snapshot's state in \(directory): \(lastError())")
         }
-        return OpenedSnapshot(memory: memory, state: state)
+        return OpenedSnapshot(memory: memory, state: state, identity: recorded)
     }
 
     /// The first restore of a snapshot in this process: the checked file's content into a sealed memfd.

@@ -40,6 +40,7 @@ extension WorkerConfiguration {
         if maxPayloadBytes < 64 || maxPayloadBytes > 64 << 20 { try fail("max-payload-bytes must be between 64 and 67108864") }
         if let concurrency, concurrency < 1 || concurrency > 1024 { try fail("concurrency must be between 1 and 1024") }
         if warmVMs < 0 || warmVMs > 64 { try fail("warm-vms must be between 0 and 64") }
+        if qemuStandby < 0 || qemuStandby > 64 { try fail("qemu-standby must be between 0 and 64") }
         if egressPorts.isEmpty || egressPorts.contains(where: { !(1...65535).contains($0) }) {
             try fail("egress-ports must list ports between 1 and 65535")
         }

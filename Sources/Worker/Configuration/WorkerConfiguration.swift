@@ -95,6 +95,11 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// memory while idle, and saves a job the VM's start (under QEMU TCG ~0.16 s from a snapshot).
     /// Only jobs without network use them. 0 (the default) boots every VM when its job arrives.
     public var warmVMs: Int = 0
+    /// QEMUs kept spawned ahead of copy-on-write restores (``QEMUDriver/Configuration/standbyVMMs``):
+    /// each is a jailed QEMU that has started but holds no guest yet, waiting to become the next
+    /// job's VM; it takes the launcher's and QEMU's start out of a job's wait (docs/snapshots.md,
+    /// "Standby QEMUs"). Unlike ``warmVMs`` no guest runs ahead of a job.
+    public var qemuStandby: Int = 1
 
     // MARK: Job limits
 

@@ -85,6 +85,10 @@ public struct WorkerService: Service, CustomStringConvertible {
             background.addTask { await queue.runMaintenance() }
             background.addTask { await CancelWatcher(queue: queue, running: running, logger: logger).run() }
             background.addTask { await LeftoverVMSweeper(configuration: configuration, logger: logger).run() }
+            if let standby = driver as? any VMMStandbyDriver {
+                // Cancelled with the rest; destroys the QEMUs still waiting for a VM.
+                background.addTask { await standby.runStandby() }
+            }
             if let pool {
                 // Cancelled with the other background work once every job has ended; destroys the parked VMs.
                 background.addTask { await pool.run() }

@@ -65,7 +65,7 @@ public enum DriverSelection {
             accelerator: accelerator, snapshotDirectory: configuration.snapshots ? configuration.snapshotDirectory : nil,
             restoreMode: configuration.qemuRestore == .copyOnWrite ? .copyOnWrite : .streamed,
             egressPorts: configuration.egressPorts, egressAllowedAddresses: configuration.egressAllowedAddresses,
-            jail: configuration.qemuJail ? QEMUJail() : nil)
+            jail: configuration.qemuJail ? QEMUJail() : nil, standbyVMMs: configuration.qemuStandby)
     }
 
     /// With `qemu-jail=on`, refuses a host that cannot jail QEMU (``QEMUJailProbe``), with every
