@@ -81,14 +81,20 @@ public struct WorkerBenchmark: Sendable {
 
     private func latency(base: WorkerConfiguration, driver: WorkerBenchmarkTimingDriver, platform: WorkerBenchmarkPlatform) async throws {
         output("\nlatency, one job at a time")
+        var spawnEachTime = base
+        spawnEachTime.qemuStandby = 0
+        // The same driver without standby QEMUs, for the baseline series.
+        let unreadyDriver = base.qemuStandby > 0 && base.vmm == .qemu ? try await DriverSelection.makeDriver(for: spawnEachTime, logger: logger) : nil
         for (name, payload, workload) in Self.workloads {
             var alone: [Duration] = []
-            for i in 0..<options.latencyJobs {
-                let start = ContinuousClock.now
-                _ = try await driver.withVM(base.vmConfiguration(network: false), logger: logger) { session in
-                    try await session.run(RunRequest(id: "alone-\(i)", workload: workload), timeout: .seconds(30))
+            try await driver.withStandby {
+                for i in 0..<options.latencyJobs {
+                    let start = ContinuousClock.now
+                    _ = try await driver.withVM(base.vmConfiguration(network: false), logger: logger) { session in
+                        try await session.run(RunRequest(id: "alone-\(i)", workload: workload), timeout: .seconds(30))
+                    }
+                    alone.append(.now - start)
                 }
-                alone.append(.now - start)
             }
             _ = driver.takeSpans()
             var configuration = base
@@ -104,6 +110,19 @@ public struct WorkerBenchmark: Sendable {
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) through worker \(WorkerBenchmarkSample(latencies).summary)")
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) worker overhead per job (latency - VM lifetime): \(WorkerBenchmarkSample(overheads).summary)")
             output(String(format: "  %@ host CPU per job (whole host: worker, QEMU + guest, launchers, redis): %.0f ms", name.padding(toLength: 7, withPad: " ", startingAt: 0), cpuPerJob))
+
+            // The same jobs with every QEMU spawned when its job comes (qemu-standby 0): the baseline of standby QEMUs.
+            if let unreadyDriver {
+                var withoutStandby = configuration
+                withoutStandby.qemuStandby = 0
+                let unreadyCPUStart = HostCPU.now()
+                let spawned = try await withWorker(withoutStandby, driver: unreadyDriver) { _ in
+                    try await oneAtATime(platform, ids: "nostandby-\(name)", payload: payload)
+                }
+                output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) worker, qemu-standby 0 \(WorkerBenchmarkSample(spawned).summary)")
+                output(String(format: "  %@ host CPU per job, qemu-standby 0: %.0f ms", name.padding(toLength: 7, withPad: " ", startingAt: 0),
+                    HostCPU.millisecondsPerJob(since: unreadyCPUStart, jobs: spawned.count)))
+            }
 
             // The same jobs with one VM booted ahead of each (warm-vms 1), each pushed once a VM is parked.
             configuration.warmVMs = 1

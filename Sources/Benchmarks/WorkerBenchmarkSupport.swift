@@ -4,13 +4,27 @@ import Synchronization
 
 /// Wraps a driver and records how long each VM lived (boot to teardown), so the worker's own
 /// overhead per job is the enqueue-to-done latency minus that job's VM time, measured in the same run.
-final class WorkerBenchmarkTimingDriver: MicroVMDriver {
+final class WorkerBenchmarkTimingDriver: VMMStandbyDriver {
     let inner: any MicroVMDriver
     private let spans = Mutex<[Duration]>([])
 
     init(_ inner: any MicroVMDriver) { self.inner = inner }
 
     var name: String { inner.name }
+
+    func runStandby() async {
+        await (inner as? any VMMStandbyDriver)?.runStandby()
+    }
+
+    /// `body` with the driver's standby VMMs running, as the worker runs them beside its jobs.
+    func withStandby<T: Sendable>(_ body: () async throws -> T) async rethrows -> T {
+        let standby = Task { await runStandby() }
+        defer { standby.cancel() }
+        let value = try await body()
+        standby.cancel()
+        await standby.value
+        return value
+    }
 
     /// VM lifetimes in the order they ended.
     func takeSpans() -> [Duration] {

@@ -131,6 +131,7 @@ extension QEMUDriver {
             let name = directory.path.split(separator: "/").last.map(String.init) ?? "vm"
             let cgroup = try QEMUCgroup.create(name: name, memoryLimitBytes: memory, vcpus: vm.configuration.vcpus, limits: limits)
             vm.resources.cgroup = cgroup
+            if vm.spawnsStandby { cgroup.setCPUWeight(.standby) }
             cgroupFiles = cgroup.procsFiles
             vm.logger[metadataKey: "cgroup"] = "\(cgroup.memoryDirectory)"
         }

@@ -26,6 +26,8 @@ final class QEMUVM: BootingVM {
     /// Its QEMU was a standby spawned ahead (``QEMUStandbyPool``): the runtime directory and spawn
     /// steps have nothing left to do.
     var adoptedStandby = false
+    /// Spawned as a standby (``QEMUStandbyPool``): its cgroup starts with the standby CPU weight.
+    var spawnsStandby = false
     let clock = ContinuousClock()
     /// The whole boot is bounded by the VM's boot timeout, counted from the first step.
     let deadline: ContinuousClock.Instant

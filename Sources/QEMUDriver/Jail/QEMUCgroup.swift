@@ -73,6 +73,27 @@ struct QEMUCgroup: Sendable, Hashable {
         }
     }
 
+    /// The share of CPU its processes get when they compete with other VMs' (cgroup v2 `cpu.weight`,
+    /// v1 `cpu.shares`); the quota stays as it is.
+    enum CPUWeight {
+        /// The kernel's default: every VM's QEMU alike.
+        case normal
+        /// A standby QEMU starting up (``QEMUStandbyPool``): it yields to the VMs running jobs.
+        case standby
+
+        var v2: Int { self == .normal ? 100 : 1 }
+        var v1: Int { self == .normal ? 1024 : 2 }
+    }
+
+    /// Best effort: a weight the kernel refuses only costs a standby's neighbours some CPU.
+    func setCPUWeight(_ weight: CPUWeight) {
+        if isV2 {
+            try? Self.write(memoryDirectory + "/cpu.weight", String(weight.v2))
+        } else if let cpu = directories.first(where: { $0.contains("/cpu/") }) {
+            try? Self.write(cpu + "/cpu.shares", String(weight.v1))
+        }
+    }
+
     /// How many processes the kernel's OOM killer killed in this cgroup (`oom_kill` of v2's
     /// memory.events, v1's memory.oom_control).
     var oomKills: Int {

@@ -19,6 +19,7 @@ extension QEMUDriver: VMMStandbyDriver {
         for parked in stale { await parked.resources.destroy(logger: vm.logger) }
         standby.refill(key) { try await self.spawnStandby(key) }
         guard let taken else { return }
+        taken.resources.cgroup?.setCPUWeight(.normal)
         vm.resources = taken.resources
         vm.agentSocketPath = taken.agentSocketPath
         vm.snapshotIdentity = taken.snapshotIdentity
@@ -34,6 +35,8 @@ extension QEMUDriver: VMMStandbyDriver {
     /// A QEMU for `key` spawned the way its VM's own steps would spawn it, stopped before its state.
     private func spawnStandby(_ key: QEMUStandbyPool.Key) async throws -> QEMUStandbyPool.Parked {
         let vm = QEMUVM(configuration: key.vm, logger: standby?.logger ?? Logger(label: "codebench.qemu.standby"))
+        // It starts while VMs run jobs: it yields the CPU to them until it is adopted.
+        vm.spawnsStandby = true
         do {
             try prepareRuntimeDirectory(vm)
             try await spawn(vm, purpose: .restore(snapshot: key.snapshot))
