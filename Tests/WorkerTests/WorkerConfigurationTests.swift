@@ -101,6 +101,21 @@ struct WorkerConfigurationTests {
         var firecracker = WorkerConfiguration()
         firecracker.vmm = .firecracker
         #expect(firecracker.perVMMemoryBytes == (256 + 128) << 20)
+        #expect(firecracker.sharedVMMemoryBytes == 0, "Firecracker maps the snapshot's file from the page cache")
+    }
+
+    @Test("the template's memfd and the standby QEMUs come off the host's memory before it is divided")
+    func sharedMemoryOfCopyOnWrite() throws {
+        // Copy-on-write (the default): the 256 MiB sealed template memory + one standby at QEMU's 96 MiB overhead.
+        let copyOnWrite = WorkerConfiguration()
+        #expect(copyOnWrite.sharedVMMemoryBytes == (256 + 96) << 20)
+        // 16 cores, 4 GiB: (4096 - 1024 - 352) / 416 = 6, one VM fewer than without them.
+        #expect(WorkerConfiguration.defaultConcurrency(
+            cores: 16, memoryBytes: 4 << 30 - copyOnWrite.sharedVMMemoryBytes, perVMBytes: copyOnWrite.perVMMemoryBytes) == 6)
+        let streamed = try WorkerConfigurationLoader(flags: ["qemu-restore": "streamed"]).load()
+        #expect(streamed.sharedVMMemoryBytes == 0, "streamed restores copy the memory into each VM, which its own limit counts")
+        let cold = try WorkerConfigurationLoader(flags: ["snapshots": "false"]).load()
+        #expect(cold.sharedVMMemoryBytes == 0)
     }
 
     @Test("qemu-jail is on by default, takes on or off, and decides the QEMU driver's jail")

@@ -30,11 +30,21 @@ extension WorkerConfiguration {
         return DriverSelection.qemuConfiguration(accelerator, self).vmMemoryLimitBytes(guestMemoryMiB: vmMemoryMiB) ?? unbounded
     }
 
+    /// What the worker holds for its QEMU VMs besides each VM's own memory, taken off the host's
+    /// memory before dividing it: with copy-on-write restores, the snapshot's sealed template memory
+    /// (a memfd of the guest's size, allocated in full, one per worker process); and each standby
+    /// QEMU, which holds no guest yet, at QEMU's overhead.
+    public var sharedVMMemoryBytes: Int {
+        guard vmm != .firecracker, snapshots, qemuRestore == .copyOnWrite else { return 0 }
+        return (vmMemoryMiB + qemuStandby * QEMUCgroupLimits().overheadMiB) << 20
+    }
+
     /// ``concurrency`` when set, else the default for this host.
     public var effectiveConcurrency: Int {
         concurrency
             ?? Self.defaultConcurrency(
-                cores: HostResources.current.cores, memoryBytes: HostResources.current.memoryBytes, perVMBytes: perVMMemoryBytes)
+                cores: HostResources.current.cores, memoryBytes: HostResources.current.memoryBytes - sharedVMMemoryBytes,
+                perVMBytes: perVMMemoryBytes)
     }
 
     /// What the worker logs at every start and `/readyz` adds to `ready` while QEMU runs unjailed;
