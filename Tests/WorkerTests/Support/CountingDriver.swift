@@ -3,13 +3,18 @@ import MicroVM
 import Synchronization
 
 /// Wraps a real driver and counts VMs: how many are live now and the most that ever were at once.
-final class CountingDriver: MicroVMDriver {
+/// The worker runs the inner driver's standby VMMs through it, as it runs a production driver's.
+final class CountingDriver: VMMStandbyDriver {
     let inner: any MicroVMDriver
     private let counts = Mutex<(live: Int, peak: Int, total: Int)>((0, 0, 0))
 
     init(_ inner: any MicroVMDriver) { self.inner = inner }
 
     var name: String { inner.name }
+
+    func runStandby() async {
+        await (inner as? any VMMStandbyDriver)?.runStandby()
+    }
     var live: Int { counts.withLock { $0.live } }
     var peak: Int { counts.withLock { $0.peak } }
     var total: Int { counts.withLock { $0.total } }
