@@ -9,6 +9,10 @@ extension QEMUDriver: VMMStandbyDriver {
         await standby?.run()
     }
 
+    /// The VMM processes of the standbys parked now (QEMU, or a jailed QEMU's launcher): processes of
+    /// the driver that belong to no VM yet.
+    public var standbyProcessIDs: [Int32] { standby?.parkedProcessIDs ?? [] }
+
     /// The `take standby VMM` boot step: the VM becomes a parked QEMU spawned for its shape and
     /// snapshot when there is one, and another is spawned in the background for the next VM.
     func adoptStandby(_ vm: QEMUVM, snapshot: String) async {

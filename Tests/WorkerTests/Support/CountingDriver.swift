@@ -1,5 +1,6 @@
 import Logging
 import MicroVM
+import QEMUDriver
 import Synchronization
 
 /// Wraps a real driver and counts VMs: how many are live now and the most that ever were at once.
@@ -11,6 +12,9 @@ final class CountingDriver: VMMStandbyDriver {
     init(_ inner: any MicroVMDriver) { self.inner = inner }
 
     var name: String { inner.name }
+
+    /// The parked standby QEMUs of the inner driver: QEMU processes that belong to no job's VM.
+    var standbyPIDs: [Int32] { (inner as? QEMUDriver)?.standbyProcessIDs ?? [] }
 
     func runStandby() async {
         await (inner as? any VMMStandbyDriver)?.runStandby()
