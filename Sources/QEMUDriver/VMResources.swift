@@ -40,6 +40,7 @@ struct VMResources: Sendable {
         }
         runtimeDirectory?.remove()
         for fd in heldDescriptors { close(fd) }
+        let throttled = cgroup?.throttledMilliseconds
         // Only now: the process group is dead, so no process of this uid is left to share it.
         if let jailUID, let uidPool { uidPool.release(jailUID) }
         cgroup?.remove()
@@ -49,6 +50,7 @@ struct VMResources: Sendable {
                 "vmm_pid": "\(process.map { "\($0.pid)" } ?? "-")",
                 "vmm_status": "\(status.map { "\($0)" } ?? "-")",
                 "ms": "\(BootSteps.milliseconds(clock.now - start))",
+                "cpu_throttled_ms": "\(throttled.map(String.init) ?? "-")",
             ])
     }
 

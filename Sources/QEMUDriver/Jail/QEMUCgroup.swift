@@ -106,6 +106,20 @@ struct QEMUCgroup: Sendable, Hashable {
         return 0
     }
 
+    /// How long the CPU quota held the VM's QEMU back, in milliseconds (v2 `throttled_usec`, v1
+    /// `throttled_time` of cpu.stat), for the VM's teardown log.
+    var throttledMilliseconds: Int? {
+        let (file, key, divisor) = isV2
+            ? (memoryDirectory + "/cpu.stat", "throttled_usec", 1000)
+            : ((directories.first { $0.contains("/cpu/") } ?? "") + "/cpu.stat", "throttled_time", 1_000_000)
+        guard let text = readSmallFile(file) else { return nil }
+        for line in text.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count == 2, fields[0] == key, let value = Int(fields[1]) { return value / divisor }
+        }
+        return nil
+    }
+
     /// The reason a job's error gives when QEMU died of its cgroup's memory limit.
     var oomReason: String? {
         oomKills > 0
