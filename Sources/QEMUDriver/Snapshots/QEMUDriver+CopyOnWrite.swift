@@ -29,12 +29,9 @@ extension QEMUDriver {
                 try await Self.withQMP(socketPath: qmpSocket) { qmp in
                     _ = try await qmp.execute("migrate-set-capabilities", arguments: Self.ignoreSharedCapability)
                     _ = try await qmp.execute("migrate-incoming", arguments: #"{"uri":"\#(uri)"}"#)
-                    // A failed load makes QEMU exit (untilExit); a good one runs the guest, saved running.
-                    while true {
-                        let reply = try await qmp.execute("query-status")
-                        if try RunState(reply: reply).running { return }
-                        try await Task.sleep(for: .milliseconds(5))
-                    }
+                    // A failed load makes QEMU exit (untilExit); a good one runs the guest, saved
+                    // running, and says so with RESUME: no polling interval adds to the start.
+                    try await qmp.waitForEvent("RESUME")
                 }
             }
         }
@@ -54,18 +51,5 @@ extension QEMUDriver {
                 try await Task.sleep(for: .milliseconds(2))
             }
         }
-    }
-}
-
-/// The part of QMP's `query-status` reply the driver reads.
-struct RunState: Decodable {
-    var running: Bool
-
-    private struct Reply: Decodable {
-        var `return`: RunState
-    }
-
-    init(reply: String) throws {
-        self = try JSONDecoder().decode(Reply.self, from: Data(reply.utf8)).return
     }
 }

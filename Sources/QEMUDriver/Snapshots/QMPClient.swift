@@ -2,7 +2,8 @@ import NIOCore
 import NIOPosix
 
 /// A minimal client for QEMU's machine protocol (QMP): JSON objects, one per line, on a Unix socket.
-/// Used only to save a snapshot (`migrate` to a file), so it knows commands and replies and skips events.
+/// It saves snapshots (`migrate` to a file) and loads a copy-on-write VM's state: commands and
+/// replies, and the events a caller waits for; other events are skipped.
 /// It has no timeouts of its own: the caller bounds the whole conversation (see ``withDeadline(_:_:)``).
 struct QMPClient: Sendable {
     struct Failure: Error, CustomStringConvertible {
@@ -54,12 +55,29 @@ struct QMPClient: Sendable {
 
         /// Runs `command` with `arguments` (a JSON object's text) and returns the `return` value's text.
         /// An `error` reply throws with QEMU's description.
+        /// Names of the events seen while waiting for replies, oldest first (bounded).
+        fileprivate var events: [String] = []
+
         mutating func execute(_ command: String, arguments: String? = nil) async throws -> String {
             let request = arguments.map { #"{"execute":"\#(command)","arguments":\#($0)}"# } ?? #"{"execute":"\#(command)"}"#
             try await outbound.write(ByteBuffer(string: request + "\n"))
             while true {
                 let line = try await nextObject()
                 if try QMPLines.isReply(line, to: command) { return line }
+                if let event = QMPLines.eventName(line), events.count < 64 { events.append(event) }
+            }
+        }
+
+        /// Returns once QEMU has sent the event `name` on this connection (also while an earlier
+        /// command waited for its reply).
+        mutating func waitForEvent(_ name: String) async throws {
+            if let seen = events.firstIndex(of: name) {
+                events.removeSubrange(...seen)
+                return
+            }
+            while true {
+                let line = try await nextObject()
+                if QMPLines.eventName(line) == name { return }
             }
         }
 

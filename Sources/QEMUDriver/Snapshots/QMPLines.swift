@@ -1,3 +1,5 @@
+import FoundationEssentials
+
 /// QMP's byte stream cut into lines (one JSON object each), whatever reads the socket: the NIO
 /// session (``QMPClient``) and the blocking descriptor hand-over (``QMPDescriptorHandOver``).
 /// Bounded, so a misbehaving peer cannot grow it without end.
@@ -26,6 +28,13 @@ struct QMPLines {
         }
         guard pending.count < Self.maximumLineBytes else { throw QMPClient.Failure(description: "QMP line longer than 1 MiB") }
         return nil
+    }
+
+    /// The name of the event `line` announces (`{"timestamp": …, "event": "RESUME"}`); nil for replies.
+    static func eventName(_ line: String) -> String? {
+        struct Event: Decodable { var event: String }
+        guard line.hasPrefix("{"), !line.hasPrefix(#"{"return""#), !line.hasPrefix(#"{"error""#) else { return nil }
+        return try? JSONDecoder().decode(Event.self, from: Data(line.utf8)).event
     }
 
     /// Whether `line` is the reply to `command`: true for a `return`, a throw with QEMU's description
