@@ -73,7 +73,8 @@ public struct WorkerService: Service, CustomStringConvertible {
         logger.notice(
             "worker started",
             metadata: [
-                "concurrency": "\(concurrency)", "warm_vms": "\(configuration.warmVMs)", "vmm": "\(driver.name)",
+                "concurrency": "\(concurrency)", "warm_vms": "\(configuration.warmVMs)", "qemu_standby": "\(configuration.qemuStandby)",
+                "vmm": "\(driver.name)",
                 "intake": "\(configuration.intakeLists.joined(separator: ","))",
                 // What QEMU's snapshot restores do, as the driver reads the setting (jailed or not).
                 "qemu_restore": "\(DriverSelection.qemuConfiguration(.tcg, configuration).effectiveRestoreMode.rawValue)",
