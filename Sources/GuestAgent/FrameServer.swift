@@ -77,6 +77,9 @@ final class FrameServer {
     private var logAfterReply: [String] = []
     /// When the last chunk of bytes arrived: where a traced request's first phase begins.
     private var lastReadAt: UInt64 = 0
+    /// Reused by every read: a new 64 KiB buffer per read is 16 pages to zero (and, in a VM just
+    /// restored, to fault in) before the request's first byte is looked at.
+    private var chunk = [UInt8](repeating: 0, count: 1 << 16)
 
     private func probeVirtioPorts() {
         for index in connections.indices where connections[index].isVirtioPort && !connections[index].hostConnected {
@@ -99,7 +102,6 @@ final class FrameServer {
 
     /// Returns false when the connection is gone and must be closed.
     private func readAndServe(_ index: Int, revents: Int16) -> Bool {
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
         let count = chunk.withUnsafeMutableBytes { read(connections[index].fd, $0.baseAddress!, $0.count) }
         lastReadAt = Posix.monotonicNanoseconds()
         if count < 0 && (errno == EINTR || errno == EAGAIN) { return true }
@@ -116,8 +118,12 @@ final class FrameServer {
                 if let reply = handle(message, from: index) { send(reply, to: index) }
                 // After the reply: the host has what it waits for (and usually ends the VM now). The
                 // log lines too: in a VM just restored, the console's path costs milliseconds of TCG.
-                logAfterReply.forEach(Log.info)
-                logAfterReply = []
+                // A resume's lines wait for the reply after it: the host sends the job as soon as it has the
+                // hello, and the console's interrupts would land in the middle of the job.
+                if case .resume = message {} else {
+                    logAfterReply.forEach(Log.info)
+                    logAfterReply = []
+                }
                 runner.finishRequest()
                 if shutdownRequested { return true }
             case .failure(let error):
