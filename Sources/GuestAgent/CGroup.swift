@@ -126,6 +126,7 @@ struct CGroup {
         return present
     }
     nonisolated(unsafe) private static var peakMemoryKnown: Bool?
+
     var currentMemory: Int? { value("memory.current") }
 
     /// Kills what is left, reaps it (the agent is everyone's parent by now) and removes the cgroup.

@@ -95,8 +95,8 @@ struct StepRunner {
     }
 
     /// Lets a prepared shell run: the request's limits on its cgroup (the one it was started in, under
-    /// this step's name), then the go. CPU time the shell
-    /// used before (its start-up, in the snapshot's template) is not the job's: it is the baseline.
+    /// this step's name), then the go. CPU time the shell used before (its start-up, in the snapshot's
+    /// template) is not the job's: it is the baseline.
     private func release(_ shell: PreparedShell, _ spec: StepSpec) throws -> (cgroup: CGroup, started: Int, cpuBaseline: Int) {
         let cgroup: CGroup
         do {
