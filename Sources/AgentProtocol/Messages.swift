@@ -8,9 +8,10 @@ public let agentProtocolVersion: UInt8 = 1
 /// mode (``RunRequest/files``, ``RunRequest/judge``, CPU, file-size and compile limits); 3 added streamed
 /// output (``RunRequest/streamOutput`` and ``AgentMessage/output(_:)``, see ``outputStreamingRevision``);
 /// 4 added ``RunRequest/tracePhases`` and ``RunRequest/prepareNextRequest`` (an older agent leaves
-/// ``RunResult/phases`` out and prepares nothing, which harms nothing).
+/// ``RunResult/phases`` out and prepares nothing, which harms nothing); 5 added ``AgentResume/tracePhases``
+/// and ``AgentHello/phases`` (an older agent answers a traced resume without them).
 /// An agent of an older revision ignores the fields it does not know, so a host must not send those to it.
-public let agentProtocolRevision = 4
+public let agentProtocolRevision = 5
 
 /// A language by its canonical name in the guest image's registry (guest/languages.json). A name, not an
 /// enum: the image decides which languages exist, and the wire stays `"python"` as before.
@@ -255,6 +256,9 @@ public struct AgentHello: Codable, Sendable, Equatable {
     public var resumeNonce: String?
     /// ``agentProtocolRevision`` of the agent; nil from agents older than revision 2.
     public var revision: Int?
+    /// Where the agent's time went between reading a resume that asked (``AgentResume/tracePhases``)
+    /// and this answer to it, in order (revision 5; for benchmarks). Nil otherwise.
+    public var phases: [AgentPhase]?
 
     public init(
         protocolVersion: UInt8 = agentProtocolVersion, agentVersion: String, kernel: String, resumeNonce: String? = nil,
@@ -280,6 +284,9 @@ public struct AgentResume: Codable, Sendable, Equatable {
     public var unixTimeNanoseconds: Int64
     /// Fresh random bytes from the host (``minimumEntropyBytes`` to ``maximumEntropyBytes``).
     public var entropy: Data
+    /// True asks for ``AgentHello/phases`` in the answer (revision 5; for benchmarks). Nil, left out
+    /// of the JSON, is false: the resume encodes as before.
+    public var tracePhases: Bool?
 
     public static let minimumEntropyBytes = 32
     public static let maximumEntropyBytes = 512

@@ -26,7 +26,8 @@ extension RequestRules {
         for (index, file) in files.enumerated() {
             if let problem = WorkFileRules.problem(name: file.name) { return "field 'files[\(index)].name' \(problem)" }
         }
-        if let clash = WorkFileRules.clash(names: files.map(\.name)) {
+        // Two names at least to clash; one request in most has no files at all.
+        if files.count > 1, let clash = WorkFileRules.clash(names: files.map { $0.name }) {
             return "field 'files' names '\(clash)' twice (or as a file and a directory)"
         }
         let total = files.reduce(0) { $0 + $1.content.count }

@@ -97,10 +97,21 @@ public enum RequestRules {
     public static func problem(id: String) -> String? {
         if id.isEmpty { return "field '\(Field.id)' must not be empty" }
         if id.utf8.count > maximumIDBytes { return "field '\(Field.id)' must be at most \(maximumIDBytes) bytes" }
-        if id.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }) {
-            return "field '\(Field.id)' must not contain control characters"
-        }
+        if containsControlCharacter(id) { return "field '\(Field.id)' must not contain control characters" }
         return nil
+    }
+
+    /// Whether `text` holds a C0 control, DEL or a C1 control (U+0080 ... U+009F), found in its UTF-8:
+    /// the agent checks every request's id, and in a VM just restored the bytes' loop is far less code
+    /// for TCG to translate than decoding unicode scalars. A String's UTF-8 is always valid, so a C1
+    /// control is exactly the lead byte 0xC2 followed by 0x80 ... 0x9F.
+    static func containsControlCharacter(_ text: String) -> Bool {
+        var afterC2 = false
+        for byte in text.utf8 {
+            if byte < 0x20 || byte == 0x7F || (afterC2 && byte <= 0x9F) { return true }
+            afterC2 = byte == 0xC2
+        }
+        return false
     }
 
     /// Shell `command`: at most ``maximumCommandBytes`` UTF-8 bytes and no NUL byte. A command reaches

@@ -15,6 +15,10 @@ enum VMBareLaunch {
         var launchToResult: Duration
         var launchToHello: Duration
         var peakRSSKiB: Int?
+        /// Resume sent → its hello read, on the host; nil without a resume.
+        var resumeToHello: Duration? = nil
+        /// The agent's phases of the resume, when the resume asked for them (``AgentResume/tracePhases``).
+        var resumePhases: [AgentPhase]? = nil
     }
 
     struct Failure: Error, CustomStringConvertible {
@@ -108,11 +112,16 @@ enum VMBareLaunch {
                 offset += n
             }
         }
+        var resumed: (roundTrip: Duration, phases: [AgentPhase]?)?
         if let resume {
+            let sent = clock.now
             try send(.resume(resume))
             while true {
                 guard case .hello(let hello) = try nextMessage() else { throw Failure(description: "resume was not answered by a hello") }
-                if hello.resumeNonce == resume.nonce { break }
+                if hello.resumeNonce == resume.nonce {
+                    resumed = (clock.now - sent, hello.phases)
+                    break
+                }
             }
         } else {
             guard case .hello = try nextMessage() else { throw Failure(description: "first frame was not a hello") }
@@ -121,7 +130,9 @@ enum VMBareLaunch {
         try send(.run(request))
         guard case .result = try nextMessage() else { throw Failure(description: "the answer was not a result") }
         let result = clock.now - start
-        return Sample(launchToResult: result, launchToHello: hello, peakRSSKiB: VMPeakRSS.kib(of: pid))
+        return Sample(
+            launchToResult: result, launchToHello: hello, peakRSSKiB: VMPeakRSS.kib(of: pid), resumeToHello: resumed?.roundTrip,
+            resumePhases: resumed?.phases)
     }
 }
 

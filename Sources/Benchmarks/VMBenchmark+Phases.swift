@@ -67,4 +67,35 @@ extension VMBenchmark {
             milliseconds(seconds(percentile(samples.primedRequest, 50)) * 1000)))
         return lines
     }
+
+    /// The resumes of the bare warm series (streamed restores), traced (``AgentResume/tracePhases``).
+    struct ResumeSamples {
+        var phases: [[AgentPhase]] = []
+        /// Resume sent → hello read, on the host.
+        var roundTrips: [Duration] = []
+
+        mutating func add(_ sample: VMBareLaunch.Sample) {
+            if let roundTrip = sample.resumeToHello { roundTrips.append(roundTrip) }
+            if let phases = sample.resumePhases { self.phases.append(phases) }
+        }
+    }
+
+    /// A table: each phase of the resume (p50), the agent's total and the host's round trip.
+    static func resumeTable(_ samples: ResumeSamples) -> [String] {
+        var names: [String] = []
+        for name in samples.phases.flatMap({ $0.map(\.name) }) where !names.contains(name) { names.append(name) }
+        func row(_ name: String, _ value: String) -> String {
+            "  " + name.padding(toLength: 36, withPad: " ", startingAt: 0) + String(repeating: " ", count: max(0, 12 - value.count)) + value
+        }
+        func p50(_ values: [Int]) -> String {
+            let sorted = values.sorted()
+            return sorted.isEmpty ? "-" : String(format: "%.1f ms", Double(sorted[(sorted.count - 1) / 2]) / 1000)
+        }
+        var lines = ["in-guest phases of the resume, p50 of \(samples.roundTrips.count) restored VMs (bare, streamed)"]
+        if samples.phases.isEmpty { lines.append("  the agent sent none (an agent older than protocol revision 5)") }
+        lines += names.map { name in row(name, p50(samples.phases.compactMap { $0.first { $0.name == name }?.microseconds })) }
+        if !samples.phases.isEmpty { lines.append(row("agent total (frame read → hello)", p50(samples.phases.map { $0.reduce(0) { $0 + $1.microseconds } }))) }
+        lines.append(row("host: resume sent → hello read", String(format: "%.1f ms", seconds(percentile(samples.roundTrips, 50)) * 1000)))
+        return lines
+    }
 }

@@ -101,6 +101,7 @@ public struct VMBenchmark: Sendable {
         var series = (cold: Series(), coldBare: Series(), warm: Series(), warmBare: Series(), coldJailed: Series(), warmJailed: Series())
         var copyOnWriteSeries = Series()
         var jailedCopyOnWriteSeries = Series()
+        var resumes = ResumeSamples()
         for _ in 0..<options.runs {
             series.cold.add(try await ours(driver: driver, vm: vm, request: request))
             series.coldBare.add(
@@ -109,9 +110,12 @@ public struct VMBenchmark: Sendable {
                 var footprints = series.warm.footprints
                 series.warm.add(try await ours(driver: warm.driver, vm: vm, request: request, footprints: &footprints))
                 series.warm.footprints = footprints
-                series.warmBare.add(
-                    try await VMBareLaunch.sample(
-                        binary: binary, arguments: warm.arguments, socketPath: bareSocket, request: request, resume: .fresh(), timeout: .seconds(30)))
+                var resume = AgentResume.fresh()
+                resume.tracePhases = true
+                let sample = try await VMBareLaunch.sample(
+                    binary: binary, arguments: warm.arguments, socketPath: bareSocket, request: request, resume: resume, timeout: .seconds(30))
+                series.warmBare.add(sample)
+                resumes.add(sample)
             }
             if let jailedCold { series.coldJailed.add(try await ours(driver: jailedCold, vm: vm, request: request)) }
             if let jailedWarm { series.warmJailed.add(try await ours(driver: jailedWarm, vm: vm, request: request)) }
@@ -141,6 +145,7 @@ public struct VMBenchmark: Sendable {
         }
 
         if !phases.fresh.isEmpty { Self.phaseTable(phases).forEach(output) }
+        if !resumes.roundTrips.isEmpty { Self.resumeTable(resumes).forEach(output) }
         output(Self.line("cold: driver (withVM)", series.cold))
         output(Self.line("cold: bare qemu + client", series.coldBare))
         output(Self.comparison("cold", series.cold, series.coldBare))

@@ -34,7 +34,6 @@ extension FirecrackerDriver {
                 "vsock guest_cid=\(configuration.guestCID) agent_port=\(configuration.agentVsockPort)",
                 "entropy-device \(configuration.entropyDevice ? "on" : "off")",
                 "jailer \(configuration.jailer == nil ? "off" : "on")",
-                "warmup " + (configuration.snapshotWarmup ?? "-"),
-            ])
+            ] + TemplateWarmup.key(configuration.snapshotWarmup))
     }
 }

@@ -49,6 +49,18 @@ struct CGroup {
         return group
     }
 
+    /// This cgroup, made ahead with ``limits`` and settled (``PreparedJob``), holding `limits` instead.
+    /// Only the files whose value differs are written: each write is a kernel path that a VM just
+    /// restored from a snapshot has QEMU translate first, and a request usually keeps the defaults the
+    /// template made it with. No room for the agent: nothing but the prepared shell will be in it.
+    func adopting(_ limits: ResourceLimitsForStep) throws -> CGroup {
+        defer { PhaseTrace.mark("prepared cgroup") }
+        let adopted = CGroup(path: path, limits: limits)
+        if limits.memoryBytes != self.limits.memoryBytes { try Posix.writeControl("\(path)/memory.max", "\(limits.memoryBytes)") }
+        if limits.maxProcesses != self.limits.maxProcesses { try adopted.settle() }
+        return adopted
+    }
+
     /// Runs `body` (a spawn) with the agent inside this cgroup, then tightens pids.max to the real limit.
     func spawnInside(_ body: () throws -> pid_t) throws -> pid_t {
         try Posix.writeControl("\(path)/cgroup.procs", "\(getpid())")
@@ -89,22 +101,32 @@ struct CGroup {
 
     /// A "key value" line from a flat-keyed file such as memory.events or cpu.stat.
     func statistic(_ file: String, _ key: String) -> Int? {
-        guard let text = Posix.readText("\(path)/\(file)") else { return nil }
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: " ")
-            if parts.count == 2 && parts[0] == key { return Int(parts[1]) }
-        }
-        return nil
+        guard let bytes = try? Posix.readFile("\(path)/\(file)") else { return nil }
+        return CGroupFile.statistic(Array(key.utf8), in: bytes)
     }
 
+    /// A file holding one number, such as memory.peak; nil for `max` or anything else.
     func value(_ file: String) -> Int? {
-        Posix.readText("\(path)/\(file)").flatMap { Int($0.filter { !$0.isWhitespace }) }
+        guard let bytes = try? Posix.readFile("\(path)/\(file)") else { return nil }
+        return CGroupFile.number(bytes[...])
     }
 
     var oomKills: Int { statistic("memory.events", "oom_kill") ?? 0 }
     var cpuMicroseconds: Int? { statistic("cpu.stat", "usage_usec") }
     /// memory.peak is 5.19+; nil before, and callers sample memory.current instead.
     var peakMemory: Int? { value("memory.peak") }
+
+    /// Whether the kernel has memory.peak, asked of the first cgroup that wants to know and then
+    /// remembered (the kernel does not change): a snapshot's template asks it, so a VM restored from
+    /// it does not read memory.peak before its job runs, only after.
+    var kernelHasPeakMemory: Bool {
+        if let known = CGroup.peakMemoryKnown { return known }
+        let present = Posix.exists("\(path)/memory.peak")
+        CGroup.peakMemoryKnown = present
+        return present
+    }
+    nonisolated(unsafe) private static var peakMemoryKnown: Bool?
+
     var currentMemory: Int? { value("memory.current") }
 
     /// Kills what is left, reaps it (the agent is everyone's parent by now) and removes the cgroup.

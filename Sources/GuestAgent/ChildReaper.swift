@@ -23,8 +23,10 @@ struct ExitRecord {
 final class ChildReaper {
     /// Readable whenever a child may have exited; include it in poll() sets and call ``reap()``.
     let wakeFD: Int32
-    private var watched: Set<pid_t> = []
-    private var exited: [pid_t: ExitRecord] = [:]
+    /// Arrays, not a Set and a Dictionary: they hold a handful of children at most, and the hashing
+    /// code a Set needs would be one more path for TCG to translate in a VM just restored, every job.
+    private var watched: [pid_t] = []
+    private var exited: [(pid: pid_t, record: ExitRecord)] = []
 
     init() throws {
         let (readEnd, writeEnd) = try Posix.makePipe()
@@ -45,7 +47,7 @@ final class ChildReaper {
     }
 
     /// Keep the exit record of this child for ``takeExit(of:)``; other children are reaped and forgotten.
-    func watch(_ pid: pid_t) { watched.insert(pid) }
+    func watch(_ pid: pid_t) { if !watched.contains(pid) { watched.append(pid) } }
 
     /// Drains the wake pipe and reaps every exited child.
     func reap() {
@@ -57,9 +59,15 @@ final class ChildReaper {
             let pid = wait4(-1, &status, WNOHANG, &usage)
             if pid < 0 && errno == EINTR { continue }
             if pid <= 0 { return }
-            if watched.remove(pid) != nil { exited[pid] = ExitRecord(status: status, usage: usage) }
+            if let index = watched.firstIndex(of: pid) {
+                watched.remove(at: index)
+                exited.append((pid, ExitRecord(status: status, usage: usage)))
+            }
         }
     }
 
-    func takeExit(of pid: pid_t) -> ExitRecord? { exited.removeValue(forKey: pid) }
+    func takeExit(of pid: pid_t) -> ExitRecord? {
+        guard let index = exited.firstIndex(where: { $0.pid == pid }) else { return nil }
+        return exited.remove(at: index).record
+    }
 }

@@ -77,6 +77,11 @@ final class FrameServer {
     private var logAfterReply: [String] = []
     /// When the last chunk of bytes arrived: where a traced request's first phase begins.
     private var lastReadAt: UInt64 = 0
+    /// When the frames of that chunk were decoded: where a traced request's `decode` ends.
+    private var lastDecodedAt: UInt64 = 0
+    /// Reused by every read: a new 64 KiB buffer per read is 16 pages to zero (and, in a VM just
+    /// restored, to fault in) before the request's first byte is looked at.
+    private var chunk = [UInt8](repeating: 0, count: 1 << 16)
 
     private func probeVirtioPorts() {
         for index in connections.indices where connections[index].isVirtioPort && !connections[index].hostConnected {
@@ -99,7 +104,6 @@ final class FrameServer {
 
     /// Returns false when the connection is gone and must be closed.
     private func readAndServe(_ index: Int, revents: Int16) -> Bool {
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
         let count = chunk.withUnsafeMutableBytes { read(connections[index].fd, $0.baseAddress!, $0.count) }
         lastReadAt = Posix.monotonicNanoseconds()
         if count < 0 && (errno == EINTR || errno == EAGAIN) { return true }
@@ -110,14 +114,20 @@ final class FrameServer {
             Log.info("host disconnected from \(connections[index].name)")
             return true
         }
-        for item in connections[index].reader.feed(chunk[0..<count]) {
+        let items = connections[index].reader.feed(chunk[0..<count])
+        lastDecodedAt = Posix.monotonicNanoseconds()
+        for item in items {
             switch item {
             case .success(let message):
                 if let reply = handle(message, from: index) { send(reply, to: index) }
                 // After the reply: the host has what it waits for (and usually ends the VM now). The
                 // log lines too: in a VM just restored, the console's path costs milliseconds of TCG.
-                logAfterReply.forEach(Log.info)
-                logAfterReply = []
+                // A resume's lines wait for the reply after it: the host sends the job as soon as it has the
+                // hello, and the console's interrupts would land in the middle of the job.
+                if case .resume = message {} else {
+                    logAfterReply.forEach(Log.info)
+                    logAfterReply = []
+                }
                 runner.finishRequest()
                 if shutdownRequested { return true }
             case .failure(let error):
@@ -136,7 +146,10 @@ final class FrameServer {
             } catch {
                 return .error(AgentErrorReply(code: .invalidRequest, message: "request \(request.id): \(error.message)"))
             }
-            if request.tracePhases { PhaseTrace.begin(readAt: lastReadAt) }
+            if request.tracePhases {
+                PhaseTrace.begin(readAt: lastReadAt, decodedAt: lastDecodedAt)
+                PhaseTrace.mark("validate")
+            }
             defer { PhaseTrace.disable() }
             let started = Posix.monotonicMilliseconds()
             runner.outputSink = request.streamOutput ? outputSink(for: request.id, to: index) : nil
@@ -159,6 +172,9 @@ final class FrameServer {
             shutdownRequested = true
             return nil
         case .resume(let resume):
+            let traced = resume.tracePhases == true
+            if traced { PhaseTrace.begin(readAt: lastReadAt, decodedAt: lastDecodedAt) }
+            defer { PhaseTrace.disable() }
             do throws(AgentError) {
                 try Resume.apply(resume, system: isInit)
             } catch {
@@ -169,6 +185,10 @@ final class FrameServer {
             logAfterReply.append("resumed from a snapshot")
             var answer = hello
             answer.resumeNonce = resume.nonce
+            if traced {
+                PhaseTrace.mark("hello")
+                answer.phases = PhaseTrace.phases
+            }
             return .hello(answer)
         case .hello, .result, .error, .output:
             return .error(AgentErrorReply(code: .invalidRequest, message: "the agent only accepts run, resume and shutdown messages"))

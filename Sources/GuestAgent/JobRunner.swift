@@ -140,7 +140,7 @@ final class JobRunner {
         for file in request.files { try directory.write(file.name, [UInt8](file.content), sandbox: sandbox) }
         if let preparedShell, case .shell(let command) = request.workload {
             do {
-                try preparedShell.load(command: command, arguments: request.arguments, stdin: [UInt8](request.stdin))
+                try preparedShell.load(command: command, arguments: request.arguments, stdin: request.stdin)
             } catch {
                 preparedShell.discard(cgroup: nil, reaper: reaper)
                 throw error

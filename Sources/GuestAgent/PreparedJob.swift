@@ -29,7 +29,8 @@ struct PreparedJob {
         guard sandbox.confined else { return PreparedJob(number: number, directory: directory, cgroup: nil, shell: nil) }
         let cgroup: CGroup
         do {
-            // Limits are the request's, written when it comes (CGroup.create reuses the directory).
+            // The protocol's default limits, which most requests keep: a request with other limits
+            // writes only those (CGroup.adopting; CGroup.create for a step that spawns).
             let limits = ResourceLimits()
             cgroup = try CGroup.create(
                 name: "job-\(number)", limits: .init(memoryBytes: limits.memoryBytes, maxProcesses: limits.maxProcesses))

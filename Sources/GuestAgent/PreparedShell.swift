@@ -1,3 +1,4 @@
+import FoundationEssentials
 import Glibc
 
 /// The next shell job's `bash -c`, started ahead of its request and waiting for its command
@@ -25,6 +26,8 @@ final class PreparedShell {
     /// Read ends of the shell's stdout and stderr; the step that releases the shell collects them.
     let stdout: Int32
     let stderr: Int32
+    /// The cgroup it was started in, with the limits it was made with (a step adopts it: ``CGroup/adopting(_:)``).
+    let cgroup: CGroup
     private var stdinFile: Int32
     private var messageFile: Int32
     private var go: Int32
@@ -32,8 +35,9 @@ final class PreparedShell {
     /// The script `bash -c` runs: one line, so that the command's `LINENO` counts from 1.
     static let script = #"IFS= read -r -n 1 -u 4 __codebench_go || exit 125; IFS= read -r -d '' -u 3 __codebench_command; __codebench_arguments=(); while IFS= read -r -d '' -u 3 __codebench_argument; do __codebench_arguments+=("$__codebench_argument"); done; exec 3<&- 4<&-; set -- "${__codebench_arguments[@]}"; BASH_EXECUTION_STRING=$__codebench_command; eval "unset __codebench_go __codebench_command __codebench_arguments __codebench_argument; $__codebench_command""#
 
-    private init(pid: pid_t, stdout: Int32, stderr: Int32, stdinFile: Int32, messageFile: Int32, go: Int32) {
+    private init(pid: pid_t, stdout: Int32, stderr: Int32, cgroup: CGroup, stdinFile: Int32, messageFile: Int32, go: Int32) {
         self.pid = pid
+        self.cgroup = cgroup
         self.stdout = stdout
         self.stderr = stderr
         self.stdinFile = stdinFile
@@ -74,7 +78,7 @@ final class PreparedShell {
             // The shell's ends are its own now.
             [stdinReader, messageReader, out.write, err.write, goPipe.read].forEach { close($0) }
             return PreparedShell(
-                pid: pid, stdout: out.read, stderr: err.read, stdinFile: stdinWriter, messageFile: messageWriter, go: goPipe.write)
+                pid: pid, stdout: out.read, stderr: err.read, cgroup: cgroup, stdinFile: stdinWriter, messageFile: messageWriter, go: goPipe.write)
         } catch {
             opened.forEach { close($0) }
             throw error
@@ -82,12 +86,22 @@ final class PreparedShell {
     }
 
     /// Writes the request's command, arguments and standard input where the shell will read them.
-    func load(command: String, arguments: [String], stdin: [UInt8]) throws {
+    /// An empty stdin is not written at all: the file is there, empty, as the shell's stdin either way.
+    func load(command: String, arguments: [String], stdin: Data) throws {
         // Arguments cannot hold NUL (C strings), as with a spawned `bash -c`: they end at the first.
-        let message = ([command] + arguments).flatMap { Array($0.utf8.prefix { $0 != 0 }) + [0] }
+        // A plain loop: the generic flatMap and prefix(while:) it replaced were code a VM just
+        // restored had TCG translate for a `true`.
+        var message: [UInt8] = []
+        for text in [command] + arguments {
+            for byte in text.utf8 {
+                if byte == 0 { break }
+                message.append(byte)
+            }
+            message.append(0)
+        }
         // The agent's descriptors were never written: they start at offset 0, as the shell's do.
         try Posix.writeAll(messageFile, message)
-        try Posix.writeAll(stdinFile, stdin)
+        if !stdin.isEmpty { try Posix.writeAll(stdinFile, [UInt8](stdin)) }
         close(messageFile)
         close(stdinFile)
         messageFile = -1

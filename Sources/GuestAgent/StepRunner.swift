@@ -94,13 +94,13 @@ struct StepRunner {
         return pid
     }
 
-    /// Lets a prepared shell run: the request's limits on its cgroup, then the go. CPU time the shell
-    /// used before (its start-up, in the snapshot's template) is not the job's: it is the baseline.
+    /// Lets a prepared shell run: the request's limits on its cgroup (the one it was started in, under
+    /// this step's name), then the go. CPU time the shell used before (its start-up, in the snapshot's
+    /// template) is not the job's: it is the baseline.
     private func release(_ shell: PreparedShell, _ spec: StepSpec) throws -> (cgroup: CGroup, started: Int, cpuBaseline: Int) {
         let cgroup: CGroup
         do {
-            cgroup = try CGroup.create(name: spec.name, limits: .init(memoryBytes: spec.memoryBytes, maxProcesses: spec.maxProcesses))
-            try cgroup.settle()
+            cgroup = try shell.cgroup.adopting(.init(memoryBytes: spec.memoryBytes, maxProcesses: spec.maxProcesses))
             if let bytes = spec.maxFileSizeBytes { try FileSizeLimit.set(bytes, of: shell.pid) }
         } catch {
             shell.discard(cgroup: nil, reaper: reaper)
@@ -186,7 +186,7 @@ struct StepRunner {
         var overflow = false
         var killedAt: Int?
         var sampledPeak = 0
-        let sampleMemory = cgroup != nil && cgroup?.peakMemory == nil
+        let sampleMemory = cgroup.map { !$0.kernelHasPeakMemory } ?? false
         let deadline = started + spec.wallTimeMilliseconds
 
         func killJob() {

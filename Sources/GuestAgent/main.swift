@@ -58,6 +58,7 @@ do {
             Log.error("network setup failed: \(error)")
         }
     }
+    PhaseTrace.reserve()
     let reaper = try ChildReaper()
     let sandbox = Sandbox.detect()
     if let reason = sandbox.unconfinedReason { Log.info("jobs run unconfined: \(reason)") }

@@ -36,7 +36,8 @@ struct AgentHostModeTests {
         let first = try agent.run(traced)
         #expect(first.verdict == .ok)
         // Host mode is unconfined: no cgroup phase.
-        #expect(first.phases?.map(\.name) == ["decode", "work directory", "stdin", "spawn", "run until exit", "drain output", "outcome", "result"])
+        #expect(
+            first.phases?.map(\.name) == ["decode", "validate", "work directory", "stdin", "spawn", "run until exit", "drain output", "outcome", "result"])
         #expect(first.phases?.allSatisfy { $0.microseconds >= 0 } == true)
         let directory = String(decoding: first.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(directory.contains("-job-1"), "\(directory)")
@@ -177,7 +178,26 @@ struct AgentHostModeTests {
         try agent.send(try AgentFrame.encode(.resume(resume)))
         guard case .hello(let hello) = try agent.receive() else { Issue.record("resume was not answered by a hello"); return }
         #expect(hello.resumeNonce == "n2")
+        #expect(hello.phases == nil, "a resume that did not ask gets no phases")
         #expect(try agent.run(.shell(command: "echo still serving")).verdict == .ok)
+    }
+
+    /// Revision 5: a resume that asks gets the agent's phases in its hello. In host mode the agent
+    /// only checks the resume (no clock, no entropy), so the phases stop there.
+    @Test func tracesAResumeWhenAsked() throws {
+        let agent = try HostAgent()
+        defer { agent.stop() }
+        guard case .hello(let first) = try agent.receive() else { Issue.record("first frame is not hello"); return }
+        #expect(first.revision == 5)
+        var resume = AgentResume(nonce: "n3", unixTimeNanoseconds: Int64(Date().timeIntervalSince1970 * 1e9), entropy: Data(repeating: 1, count: 32))
+        resume.tracePhases = true
+        try agent.send(try AgentFrame.encode(.resume(resume)))
+        guard case .hello(let hello) = try agent.receive() else { Issue.record("resume was not answered by a hello"); return }
+        #expect(hello.resumeNonce == "n3")
+        #expect(hello.phases?.map(\.name) == ["decode", "checked", "hello"])
+        #expect(hello.phases?.allSatisfy { $0.microseconds >= 0 } == true)
+        // The trace ended with the resume: the next request, untraced, gets none.
+        #expect(try agent.run(.shell(command: "true")).phases == nil)
     }
 
     @Test func exitsOnShutdownInHostMode() throws {

@@ -105,6 +105,11 @@ struct RuleCase: CustomTestStringConvertible, Sendable {
         // C1 controls and DEL count as control characters; a NUL in a program's source is the compiler's business.
         #expect(RequestRules.problem(id: "a\u{85}") == "field 'id' must not contain control characters")
         #expect(RequestRules.problem(id: "a\u{7F}") == "field 'id' must not contain control characters")
+        // The check reads UTF-8 bytes: the C1 range's edges, and the characters around it that share its lead byte.
+        #expect(RequestRules.problem(id: "a\u{80}b") == "field 'id' must not contain control characters")
+        #expect(RequestRules.problem(id: "a\u{9F}") == "field 'id' must not contain control characters")
+        #expect(RequestRules.problem(id: "\u{1F}") == "field 'id' must not contain control characters")
+        #expect(RequestRules.problem(id: "a\u{A0}\u{BF}é\u{7E}\u{20}\u{C2}\u{1080}\u{10080}") == nil)
         #expect(RequestRules.problem(source: "print(1)\u{0}") == nil)
         #expect(RequestRules.problem(workload: .shell(command: "a\u{0}")) == "field 'command' must not contain a NUL byte")
     }

@@ -11,6 +11,11 @@ struct WireJSONTests {
     static let hostMessages: [AgentMessage] = [
         .shutdown,
         .resume(AgentResume(nonce: "n-1", unixTimeNanoseconds: 1_796_555_121_388_578_000, entropy: Data((0..<64).map { UInt8($0 * 3 % 256) }))),
+        .resume({
+            var resume = AgentResume(nonce: "n-2", unixTimeNanoseconds: 1, entropy: Data(repeating: 7, count: 32))
+            resume.tracePhases = true
+            return resume
+        }()),
         .run(RunRequest(id: "plain", workload: .shell(command: "true"))),
         .run({
             var request = RunRequest(
@@ -41,6 +46,11 @@ struct WireJSONTests {
     static let agentMessages: [AgentMessage] = [
         .hello(AgentHello(agentVersion: "0.1.0", kernel: "Linux 6.1 x86_64")),
         .hello(AgentHello(agentVersion: awkward, kernel: "k", resumeNonce: "n-1", revision: nil)),
+        .hello({
+            var hello = AgentHello(agentVersion: "0.1.0", kernel: "k", resumeNonce: "n-2")
+            hello.phases = [AgentPhase(name: "decode", microseconds: 1), AgentPhase(name: "CRNG reseeded", microseconds: 23_456)]
+            return hello
+        }()),
         .error(AgentErrorReply(code: .invalidRequest, message: awkward)),
         .output(OutputChunk(id: "job", stream: .stderr, offset: 65536, data: Data([0, 1, 2, 254]))),
         .result(RunResult(

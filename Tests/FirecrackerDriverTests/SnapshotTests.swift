@@ -72,8 +72,9 @@ import Testing
             let (firstHello, first) = try await job(driver, vm, id: "job-1")
             #expect(calls(peer.requests) == Self.templateCalls + Self.restoreCalls)
             #expect(contractViolations(peer.requests).isEmpty)
-            // The template ran our warm-up, never a job; the job ran in the restored VM.
-            #expect(peer.runs.map(\.id) == ["snapshot-warmup", "job-1"])
+            // The template ran our warm-up and its shell job, never a job; the job ran in the restored VM.
+            #expect(peer.runs.map(\.id) == ["snapshot-warmup", "snapshot-shell-job", "job-1"])
+            #expect(peer.runs.dropFirst().first?.workload == .shell(command: "true"))
             #expect(peer.runs.first?.workload == .shell(command: "true && python3 -c pass"))
             #expect(first.verdict == .ok)
             #expect(firstHello.resumeNonce != nil)
@@ -141,7 +142,7 @@ import Testing
             #expect(calls(peer.requests).filter { $0 == "PUT /snapshot/load" }.count == 2)
             // One cold boot (the template's) for three VMMs.
             #expect(calls(peer.requests).filter { $0 == "PUT /actions" }.count == 1)
-            #expect(Set(peer.runs.map(\.id)) == ["snapshot-warmup", "a", "b"])
+            #expect(Set(peer.runs.map(\.id)) == ["snapshot-warmup", "snapshot-shell-job", "a", "b"])
             #expect(snapshotDirectories(directory).count == 1)
             expectNothingLeft(directory, vmms: 3)
         }

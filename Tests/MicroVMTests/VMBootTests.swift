@@ -123,7 +123,7 @@ import Testing
         let (vmm, vm) = try setUp(directory)
         try await job(vmm, vm)
         #expect(vmm.journal.all == [
-            "make template", "template spawn", "template hello", "run snapshot-warmup", "save", "teardown template",
+            "make template", "template spawn", "template hello", "run snapshot-warmup", "run snapshot-shell-job", "save", "teardown template",
             "make restore", "restore spawn", "restore resume", "run job", "teardown restore",
         ])
         vmm.journal.clear()
@@ -171,7 +171,7 @@ import Testing
         vmm.saveFails = true
         try await job(vmm, vm)
         #expect(vmm.journal.all == [
-            "make template", "template spawn", "template hello", "run snapshot-warmup", "save", "failure -", "teardown template",
+            "make template", "template spawn", "template hello", "run snapshot-warmup", "run snapshot-shell-job", "save", "failure -", "teardown template",
             "make cold", "cold spawn", "cold hello", "run job", "teardown cold",
         ])
     }

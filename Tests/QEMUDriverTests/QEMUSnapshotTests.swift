@@ -92,6 +92,29 @@ extension QEMUVMTests {
             }
         }
 
+        /// The template's cgroup holds the protocol's default limits, and a restored VM's prepared shell
+        /// job writes only the limits that differ (CGroup.adopting): a job with other limits still gets
+        /// them, both of them, and one with the defaults gets the defaults. Its empty stdin, never
+        /// written, is still an empty regular file. And the template ran its warm-up and then a shell
+        /// job through its prepared shell (TemplateWarmup): a restored VM's job is the agent's third.
+        @Test func aRestoredShellJobGetsItsOwnLimitsWhateverTheTemplateWrote() async throws {
+            let store = Store()
+            let command = #"cg=/sys/fs/cgroup/$(basename "$PWD"); basename "$PWD"; cat $cg/memory.max $cg/pids.max; wc -c < /dev/stdin; stat -L -c %F /dev/stdin"#
+            let defaults = ResourceLimits()
+            let cases: [(memory: Int, processes: Int)] = [(96 << 20, 7), (defaults.memoryBytes, defaults.maxProcesses), (defaults.memoryBytes, 9)]
+            for limits in cases {
+                let result = try await store.driver.withVM(try VMTest.configuration(), logger: VMTest.logger) { session in
+                    var request = VMTest.request(command, memory: limits.memory, processes: limits.processes)
+                    request.tracePhases = true
+                    return try await session.run(request, timeout: .seconds(20))
+                }
+                #expect(result.verdict == .ok, "\(result.summary)")
+                #expect(result.phases?.map(\.name).contains("prepared shell") == true, "\(result.phases ?? [])")
+                let lines = result.stdoutText.split(separator: "\n").map(String.init)
+                #expect(lines == ["job-3", "\(limits.memory)", "\(limits.processes)", "0", "regular empty file"], "\(limits): \(lines)")
+            }
+        }
+
         /// A restored VM's shell job runs in the shell the template started (docs/snapshots.md): as
         /// the same command does under a spawned `bash -c` in a cold VM, line for line (job numbers
         /// aside), with the request's arguments, stdin, file-size limit and cgroup, and with none of

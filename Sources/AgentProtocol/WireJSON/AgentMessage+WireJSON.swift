@@ -159,10 +159,16 @@ extension AgentResume {
         self.init(
             nonce: try fields.string("nonce"), unixTimeNanoseconds: try fields.integer("unixTimeNanoseconds", as: Int64.self),
             entropy: try fields.data("entropy"))
+        tracePhases = try fields.optionalBool("tracePhases")
     }
 
     var wire: WireJSON.Value {
-        .object([("nonce", .string(nonce)), ("unixTimeNanoseconds", .integer(unixTimeNanoseconds)), ("entropy", .string(entropy.base64EncodedString()))])
+        var object = WireJSONObject()
+        object.add("nonce", nonce)
+        object.add("unixTimeNanoseconds", unixTimeNanoseconds)
+        object.add("entropy", entropy)
+        if let tracePhases { object.add("tracePhases", tracePhases) }
+        return object.value
     }
 }
 
@@ -174,6 +180,7 @@ extension AgentHello {
         object.add("kernel", kernel)
         object.addIfPresent("resumeNonce", resumeNonce)
         object.addIfPresent("revision", revision)
+        if let phases { object.add("phases", phases.wire) }
         return object.value
     }
 }
@@ -195,10 +202,14 @@ extension RunResult {
         object.addIfPresent("compileOutput", compileOutput)
         object.addIfPresent("message", message)
         if let tests { object.add("tests", .array(tests.map(\.wire))) }
-        if let phases {
-            object.add("phases", .array(phases.map { .object([("name", .string($0.name)), ("microseconds", .integer(Int64($0.microseconds)))]) }))
-        }
+        if let phases { object.add("phases", phases.wire) }
         return object.value
+    }
+}
+
+extension [AgentPhase] {
+    var wire: WireJSON.Value {
+        .array(map { .object([("name", .string($0.name)), ("microseconds", .integer(Int64($0.microseconds)))]) })
     }
 }
 

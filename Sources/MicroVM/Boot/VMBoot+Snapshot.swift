@@ -44,6 +44,10 @@ extension VMBoot {
                     guard result.verdict == .ok else {
                         throw VMError(.bootFailed, "the snapshot warm-up command failed: \(result.message ?? result.verdict.rawValue)")
                     }
+                    let shellJob = try await session.run(TemplateWarmup.shellJob, timeout: vmm.snapshotSaveTimeout)
+                    guard shellJob.verdict == .ok else {
+                        throw VMError(.bootFailed, "the snapshot's shell job failed: \(shellJob.message ?? shellJob.verdict.rawValue)")
+                    }
                 }
                 try await vmm.saveSnapshot(of: template, into: partial)
             } catch {

@@ -18,7 +18,7 @@ extension QEMUDriver {
         SnapshotKey(
             format: "codebench-qemu-snapshot 1",
             files: [("qemu", binaryPath), ("kernel", image.kernelPath), ("rootfs", image.rootfsPath)],
-            machine: machine.machineArguments + ["warmup " + (warmup ?? "-")])
+            machine: machine.machineArguments + TemplateWarmup.key(warmup))
     }
 
     /// The key for VMs shaped like `vm` (its image resolved), after checking that such a VM can boot

@@ -1,0 +1,26 @@
+import AgentProtocol
+
+/// What a snapshot's template runs before it is saved, after the driver's warm-up command
+/// (``BootableVMM/snapshotWarmup``), and how that goes into the snapshot's key.
+public enum TemplateWarmup {
+    /// `true`, through the shell the warm-up prepared, preparing the next one. Why: a restored VM's
+    /// first shell job would otherwise run code the template never ran (the agent's path through a
+    /// prepared shell, bash's `eval` and exit), and pages of the agent and of bash that never ran are
+    /// not in the template's memory at all: a clone reads them from its disk in the middle of its job
+    /// (a major fault, and the block layer's first run under TCG, 15-25 ms each; docs/snapshots.md,
+    /// "The job inside the guest"). What it leaves is what the warm pool's priming leaves
+    /// (``WarmVMPool/primingRequest``): a finished job, cleaned up, and the next one's directory,
+    /// cgroup and shell, made afresh.
+    static let shellJob: RunRequest = {
+        var request = RunRequest(id: "snapshot-shell-job", workload: .shell(command: "true"))
+        request.prepareNextRequest = true
+        return request
+    }()
+
+    /// The snapshot key's lines for a template whose warm-up command is `warmup` (nil: none, and then
+    /// no shell job either, as nothing prepared a shell): another procedure makes another snapshot.
+    public static func key(_ warmup: String?) -> [String] {
+        guard let warmup else { return ["warmup -"] }
+        return ["warmup " + warmup, "then a shell job: true"]
+    }
+}
