@@ -9,9 +9,10 @@ public let agentProtocolVersion: UInt8 = 1
 /// output (``RunRequest/streamOutput`` and ``AgentMessage/output(_:)``, see ``outputStreamingRevision``);
 /// 4 added ``RunRequest/tracePhases`` and ``RunRequest/prepareNextRequest`` (an older agent leaves
 /// ``RunResult/phases`` out and prepares nothing, which harms nothing); 5 added ``AgentResume/tracePhases``
-/// and ``AgentHello/phases`` (an older agent answers a traced resume without them).
+/// and ``AgentHello/phases`` (an older agent answers a traced resume without them); 6 added
+/// ``RunRequest/nextRequestLimits`` (an older agent prepares for the protocol's default limits).
 /// An agent of an older revision ignores the fields it does not know, so a host must not send those to it.
-public let agentProtocolRevision = 5
+public let agentProtocolRevision = 6
 
 /// A language by its canonical name in the guest image's registry (guest/languages.json). A name, not an
 /// enum: the image decides which languages exist, and the wire stays `"python"` as before.
@@ -53,7 +54,7 @@ public enum Workload: Codable, Sendable, Equatable {
 
 /// Hard limits the agent enforces inside the guest. The host enforces its own, looser, bounds too
 /// (the guest is never trusted to stop itself).
-public struct ResourceLimits: Codable, Sendable, Equatable {
+public struct ResourceLimits: Codable, Sendable, Hashable {
     /// Wall-clock time for the run (compile time for compiled languages is bounded separately by the same value).
     public var wallTimeMilliseconds: Int
     /// cgroup v2 `memory.max` for the job.
@@ -116,6 +117,11 @@ public struct RunRequest: Codable, Sendable, Equatable {
     /// cgroup (revision 4). Set on a snapshot template's warm-up, so that every VM restored from the
     /// snapshot finds them made, and on a warm VM's priming; an older agent ignores it.
     public var prepareNextRequest = false
+    /// With ``prepareNextRequest``: the limits the next request is expected to have, whose memory
+    /// and process limits the prepared work directory and cgroup are made with (revision 6). nil
+    /// prepares for ``ResourceLimits``' defaults; a request with other limits costs a remount and
+    /// the cgroup writes that differ.
+    public var nextRequestLimits: ResourceLimits?
 
     public init(
         id: String, workload: Workload, stdin: Data = Data(), limits: ResourceLimits = ResourceLimits(),
@@ -133,7 +139,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case id, workload, stdin, limits, files, arguments, compilerOptions, judge, streamOutput, tracePhases
-        case prepareNextRequest
+        case prepareNextRequest, nextRequestLimits
     }
 
     /// Revision 1 requests have none of the judge fields: they decode as empty.
@@ -150,6 +156,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
         streamOutput = try container.decodeIfPresent(Bool.self, forKey: .streamOutput) ?? false
         tracePhases = try container.decodeIfPresent(Bool.self, forKey: .tracePhases) ?? false
         prepareNextRequest = try container.decodeIfPresent(Bool.self, forKey: .prepareNextRequest) ?? false
+        nextRequestLimits = try container.decodeIfPresent(ResourceLimits.self, forKey: .nextRequestLimits)
     }
 
     /// Empty judge fields are left out, so a revision 1 request encodes exactly as before.
@@ -166,6 +173,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
         if streamOutput { try container.encode(true, forKey: .streamOutput) }
         if tracePhases { try container.encode(true, forKey: .tracePhases) }
         if prepareNextRequest { try container.encode(true, forKey: .prepareNextRequest) }
+        try container.encodeIfPresent(nextRequestLimits, forKey: .nextRequestLimits)
     }
 }
 

@@ -18,7 +18,7 @@ final class JobRunner {
     var outputSink: OutputSink?
     /// Clean-up of the last request that waits until its result is sent (``finishRequest()``), newest first.
     private var pendingCleanUp: [() -> Void] = []
-    /// The next request's directory and cgroup, when a request asked for them (``prepareNext()``).
+    /// The next request's directory and cgroup, when a request asked for them (``prepareNext(limits:)``).
     private var prepared: PreparedJob?
 
     /// The job's shell: bash-static when the image has it (bash itself, without the dynamic loader and
@@ -73,12 +73,12 @@ final class JobRunner {
 
     /// Finishes the last request's clean-up and makes the next request's work directory and cgroup
     /// (``RunRequest/prepareNextRequest``). A failure only costs the next request the time to make them.
-    func prepareNext() {
+    func prepareNext(limits: ResourceLimits?) {
         finishRequest()
         guard prepared == nil else { return }
         do {
             prepared = try PreparedJob.make(
-                number: jobCount + 1, sandbox: sandbox, reaper: reaper, shell: Self.shell, environment: { self.stepEnvironment(directory: $0) })
+                number: jobCount + 1, limits: limits ?? ResourceLimits(), sandbox: sandbox, reaper: reaper, shell: Self.shell, environment: { self.stepEnvironment(directory: $0) })
         } catch {
             Log.error("preparing the next request's directory and cgroup failed: \(error)")
         }

@@ -16,22 +16,21 @@ struct PreparedJob {
     let cgroup: CGroup?
     /// Nil when jobs run unconfined or it could not be started.
     let shell: PreparedShell?
+    /// The memory limit the directory's tmpfs is sized for; a request with another costs one remount.
+    let sizeBytes: Int
 
-    /// The size the directory's tmpfs is made with: the protocol's default memory limit, which most
-    /// requests keep; another limit costs one remount.
-    static let defaultSizeBytes = ResourceLimits().memoryBytes
-
-    /// `environment`: what a step in `directory` gets (``JobRunner/stepEnvironment(directory:)``).
+    /// Made for a request with `limits` (the host's ``RunRequest/nextRequestLimits``, else the
+    /// protocol's defaults): the limits most requests keep, so that they need no remount and no
+    /// cgroup write. `environment`: what a step in `directory` gets (``JobRunner/stepEnvironment(directory:)``).
     static func make(
-        number: Int, sandbox: Sandbox, reaper: ChildReaper, shell: String, environment: (String) -> [String]
+        number: Int, limits: ResourceLimits, sandbox: Sandbox, reaper: ChildReaper, shell: String, environment: (String) -> [String]
     ) throws -> PreparedJob {
-        let directory = try WorkDirectory.create(number: number, sizeBytes: defaultSizeBytes, sandbox: sandbox)
-        guard sandbox.confined else { return PreparedJob(number: number, directory: directory, cgroup: nil, shell: nil) }
+        let sizeBytes = limits.memoryBytes
+        let directory = try WorkDirectory.create(number: number, sizeBytes: sizeBytes, sandbox: sandbox)
+        guard sandbox.confined else { return PreparedJob(number: number, directory: directory, cgroup: nil, shell: nil, sizeBytes: sizeBytes) }
         let cgroup: CGroup
         do {
-            // The protocol's default limits, which most requests keep: a request with other limits
-            // writes only those (CGroup.adopting; CGroup.create for a step that spawns).
-            let limits = ResourceLimits()
+            // A request with other limits writes only those (CGroup.adopting; CGroup.create for a step that spawns).
             cgroup = try CGroup.create(
                 name: "job-\(number)", limits: .init(memoryBytes: limits.memoryBytes, maxProcesses: limits.maxProcesses))
         } catch {
@@ -42,22 +41,20 @@ struct PreparedJob {
             let prepared = try PreparedShell.start(
                 shell: shell, environment: environment(directory.path), directory: directory.path, cgroup: cgroup, sandbox: sandbox,
                 reaper: reaper, label: "job-\(number)")
-            return PreparedJob(number: number, directory: directory, cgroup: cgroup, shell: prepared)
+            return PreparedJob(number: number, directory: directory, cgroup: cgroup, shell: prepared, sizeBytes: sizeBytes)
         } catch {
             // The request still gets its directory and cgroup; its shell is spawned as usual.
             Log.error("starting the next request's shell failed: \(error)")
-            return PreparedJob(number: number, directory: directory, cgroup: cgroup, shell: nil)
+            return PreparedJob(number: number, directory: directory, cgroup: cgroup, shell: nil, sizeBytes: sizeBytes)
         }
     }
 
     /// The directory sized for a request whose memory limit is `sizeBytes`; nil when it cannot be
     /// (the caller removes it and makes a new one).
     func directory(sizedFor sizeBytes: Int) -> WorkDirectory? {
-        guard directory.mounted, WorkDirectory.tmpfsSize(sizeBytes) != WorkDirectory.tmpfsSize(Self.defaultSizeBytes) else {
+        guard directory.mounted, WorkDirectory.tmpfsSize(sizeBytes) != WorkDirectory.tmpfsSize(self.sizeBytes) else {
             return directory
         }
         return directory.resized(to: sizeBytes) ? directory : nil
     }
-
-
 }

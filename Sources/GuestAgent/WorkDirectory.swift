@@ -40,6 +40,7 @@ struct WorkDirectory {
             Log.error("\(AgentError.system("remount \(path)")); making a new work directory")
             return false
         }
+        PhaseTrace.mark("remount work directory")
         return true
     }
 

@@ -1,3 +1,4 @@
+import AgentProtocol
 /// The kernel and root filesystem every VM boots from. Built by `scripts/build-guest-image`, cached
 /// outside the repository; the root filesystem is attached read-only and shared by all VMs.
 public struct GuestImage: Sendable, Hashable {
@@ -68,6 +69,11 @@ public struct VMConfiguration: Sendable, Hashable {
     public var consoleBufferBytes: Int
     /// Directory for per-VM sockets and files (removed with the VM).
     public var runtimeDirectory: String
+    /// The limits most jobs of these VMs run with (a worker's defaults): a snapshot's template and a
+    /// warm VM prepare the next job's work directory and cgroup for them
+    /// (``RunRequest/nextRequestLimits``), so such a job needs no remount and no cgroup write. nil
+    /// prepares for the protocol's defaults. Part of the snapshot's key.
+    public var expectedJobLimits: ResourceLimits?
 
     public init(
         image: GuestImage = .at(),
@@ -76,8 +82,10 @@ public struct VMConfiguration: Sendable, Hashable {
         network: Bool = false,
         bootTimeout: Duration = .seconds(20),
         consoleBufferBytes: Int = 64 << 10,
-        runtimeDirectory: String = "/run/codebench"
+        runtimeDirectory: String = "/run/codebench",
+        expectedJobLimits: ResourceLimits? = nil
     ) {
+        self.expectedJobLimits = expectedJobLimits
         self.image = image
         self.vcpus = vcpus
         self.memoryMiB = memoryMiB

@@ -69,6 +69,9 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
         warmUp: RunRequest? = WarmVMPool.primingRequest, logger: Logger, observer: (@Sendable (Event) -> Void)? = nil
     ) {
         self.base = base
+        // The priming prepares the job's directory and cgroup for the limits these VMs' jobs keep.
+        var warmUp = warmUp
+        if warmUp?.prepareNextRequest == true, warmUp?.nextRequestLimits == nil { warmUp?.nextRequestLimits = configuration.expectedJobLimits }
         self.warmUp = warmUp
         self.observer = observer
         self.configuration = configuration

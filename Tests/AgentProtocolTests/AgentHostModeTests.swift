@@ -188,7 +188,7 @@ struct AgentHostModeTests {
         let agent = try HostAgent()
         defer { agent.stop() }
         guard case .hello(let first) = try agent.receive() else { Issue.record("first frame is not hello"); return }
-        #expect(first.revision == 5)
+        #expect(first.revision == agentProtocolRevision, "the agent binary speaks this build's revision")
         var resume = AgentResume(nonce: "n3", unixTimeNanoseconds: Int64(Date().timeIntervalSince1970 * 1e9), entropy: Data(repeating: 1, count: 32))
         resume.tracePhases = true
         try agent.send(try AgentFrame.encode(.resume(resume)))

@@ -1,7 +1,7 @@
 import AgentProtocol
 import FoundationEssentials
 import MicroVM
-import QEMUDriver
+@testable import QEMUDriver
 import TestSupport
 import Testing
 
@@ -113,6 +113,31 @@ extension QEMUVMTests {
                 let lines = result.stdoutText.split(separator: "\n").map(String.init)
                 #expect(lines == ["job-3", "\(limits.memory)", "\(limits.processes)", "0", "regular empty file"], "\(limits): \(lines)")
             }
+        }
+
+        /// A template prepared for the limits its VMs' jobs keep (a worker's defaults, ``VMConfiguration/expectedJobLimits``)
+        /// leaves a restored VM's job with those limits nothing to remount; a job with others still gets its own.
+        @Test func aTemplatePreparedForTheExpectedLimitsServesSuchAJobWithoutARemount() async throws {
+            let store = Store()
+            var vm = try VMTest.configuration()
+            vm.expectedJobLimits = ResourceLimits(memoryBytes: 96 << 20, maxProcesses: 7)
+            let command = #"cg=/sys/fs/cgroup/$(basename "$PWD"); cat $cg/memory.max $cg/pids.max; df -k . | awk 'NR == 2 { print $2 }'"#
+            for (memory, processes) in [(96 << 20, 7), (ResourceLimits().memoryBytes, 7)] {
+                let result = try await store.driver.withVM(vm, logger: VMTest.logger) { session in
+                    var request = VMTest.request(command, memory: memory, processes: processes)
+                    request.tracePhases = true
+                    return try await session.run(request, timeout: .seconds(20))
+                }
+                #expect(result.verdict == .ok, "\(result.summary)")
+                let phases = result.phases?.map(\.name) ?? []
+                #expect(phases.contains("prepared shell"), "\(phases)")
+                #expect(phases.contains("remount work directory") == (memory != 96 << 20), "\(memory): \(phases)")
+                let lines = result.stdoutText.split(separator: "\n").map(String.init)
+                #expect(Array(lines.prefix(2)) == ["\(memory)", "\(processes)"], "\(lines)")
+                #expect(lines.last == "\(memory >> 10)", "the work directory's tmpfs is the job's memory limit: \(lines)")
+            }
+            let key = try store.driver.snapshotKey(for: vm.resolvingSymlinks()).text
+            #expect(key.contains("next job prepared for memory \(96 << 20) processes 7"), "\(key)")
         }
 
         /// A restored VM's shell job runs in the shell the template started (docs/snapshots.md): as

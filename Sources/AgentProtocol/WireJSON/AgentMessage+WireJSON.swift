@@ -63,6 +63,9 @@ extension RunRequest {
         streamOutput = try fields.optionalBool("streamOutput") ?? false
         tracePhases = try fields.optionalBool("tracePhases") ?? false
         prepareNextRequest = try fields.optionalBool("prepareNextRequest") ?? false
+        nextRequestLimits = try fields.optional("nextRequestLimits").map { (value) throws(WireJSON.Failure) in
+            try ResourceLimits(wire: try WireJSONFields(value, path: "run.nextRequestLimits"))
+        }
     }
 
     var wire: WireJSON.Value {
@@ -86,6 +89,7 @@ extension RunRequest {
         if streamOutput { object.add("streamOutput", true) }
         if tracePhases { object.add("tracePhases", true) }
         if prepareNextRequest { object.add("prepareNextRequest", true) }
+        if let nextRequestLimits { object.add("nextRequestLimits", nextRequestLimits.wire) }
         return object.value
     }
 }

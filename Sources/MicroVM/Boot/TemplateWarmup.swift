@@ -11,16 +11,19 @@ public enum TemplateWarmup {
     /// "The job inside the guest"). What it leaves is what the warm pool's priming leaves
     /// (``WarmVMPool/primingRequest``): a finished job, cleaned up, and the next one's directory,
     /// cgroup and shell, made afresh.
-    static let shellJob: RunRequest = {
+    static func shellJob(preparingFor limits: ResourceLimits?) -> RunRequest {
         var request = RunRequest(id: "snapshot-shell-job", workload: .shell(command: "true"))
         request.prepareNextRequest = true
+        request.nextRequestLimits = limits
         return request
-    }()
+    }
 
     /// The snapshot key's lines for a template whose warm-up command is `warmup` (nil: none, and then
-    /// no shell job either, as nothing prepared a shell): another procedure makes another snapshot.
-    public static func key(_ warmup: String?) -> [String] {
+    /// no shell job either, as nothing prepared a shell) and whose next job is prepared for
+    /// `limits`: another procedure makes another snapshot.
+    public static func key(_ warmup: String?, preparingFor limits: ResourceLimits?) -> [String] {
         guard let warmup else { return ["warmup -"] }
-        return ["warmup " + warmup, "then a shell job: true"]
+        let prepared = limits.map { "memory \($0.memoryBytes) processes \($0.maxProcesses)" } ?? "the protocol's defaults"
+        return ["warmup " + warmup, "then a shell job: true", "next job prepared for " + prepared]
     }
 }

@@ -40,11 +40,12 @@ extension VMBoot {
                     // snapshot holds them and no restored VM makes its own (docs/snapshots.md).
                     var request = RunRequest(id: "snapshot-warmup", workload: .shell(command: warmup))
                     request.prepareNextRequest = true
+                    request.nextRequestLimits = vm.expectedJobLimits
                     let result = try await session.run(request, timeout: vmm.snapshotSaveTimeout)
                     guard result.verdict == .ok else {
                         throw VMError(.bootFailed, "the snapshot warm-up command failed: \(result.message ?? result.verdict.rawValue)")
                     }
-                    let shellJob = try await session.run(TemplateWarmup.shellJob, timeout: vmm.snapshotSaveTimeout)
+                    let shellJob = try await session.run(TemplateWarmup.shellJob(preparingFor: vm.expectedJobLimits), timeout: vmm.snapshotSaveTimeout)
                     guard shellJob.verdict == .ok else {
                         throw VMError(.bootFailed, "the snapshot's shell job failed: \(shellJob.message ?? shellJob.verdict.rawValue)")
                     }

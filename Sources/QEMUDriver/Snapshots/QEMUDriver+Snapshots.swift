@@ -1,3 +1,4 @@
+import AgentProtocol
 import FoundationEssentials
 import Logging
 import MicroVM
@@ -14,11 +15,13 @@ extension QEMUDriver {
     static let snapshotStateFile = "state"
 
     /// The key of QEMU snapshots: the binary, kernel and root filesystem, and the machine arguments.
-    static func snapshotKey(binaryPath: String, image: GuestImage, machine: QEMUCommandLine, warmup: String?) -> SnapshotKey {
+    static func snapshotKey(
+        binaryPath: String, image: GuestImage, machine: QEMUCommandLine, warmup: String?, preparingFor limits: ResourceLimits? = nil
+    ) -> SnapshotKey {
         SnapshotKey(
             format: "codebench-qemu-snapshot 1",
             files: [("qemu", binaryPath), ("kernel", image.kernelPath), ("rootfs", image.rootfsPath)],
-            machine: machine.machineArguments + TemplateWarmup.key(warmup))
+            machine: machine.machineArguments + TemplateWarmup.key(warmup, preparingFor: limits))
     }
 
     /// The key for VMs shaped like `vm` (its image resolved), after checking that such a VM can boot
@@ -35,7 +38,9 @@ extension QEMUDriver {
             // must never be loaded as if it did.
             machine.memoryFile = .init(path: "@MEMORY@", shared: false)
         }
-        return Self.snapshotKey(binaryPath: configuration.binaryPath, image: vm.image, machine: machine, warmup: configuration.snapshotWarmup)
+        return Self.snapshotKey(
+            binaryPath: configuration.binaryPath, image: vm.image, machine: machine, warmup: configuration.snapshotWarmup,
+            preparingFor: vm.expectedJobLimits)
     }
 
     /// Writes the booted template's state to `path` over its QMP socket, bounded by

@@ -139,6 +139,6 @@ public struct WorkerConfiguration: Sendable, Equatable {
     public func vmConfiguration(network: Bool) -> VMConfiguration {
         VMConfiguration(
             image: .at(imageDirectory), vcpus: vmVCPUs, memoryMiB: vmMemoryMiB, network: network,
-            bootTimeout: bootTimeout, runtimeDirectory: runtimeDirectory)
+            bootTimeout: bootTimeout, runtimeDirectory: runtimeDirectory, expectedJobLimits: expectedJobLimits)
     }
 }

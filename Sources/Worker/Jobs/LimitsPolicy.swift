@@ -16,6 +16,15 @@ extension WorkerConfiguration {
         return clamp(requested, defaults: defaults)
     }
 
+    /// The limits of a job that asks for none: what snapshots and warm VMs prepare jobs for
+    /// (``MicroVM/VMConfiguration/expectedJobLimits``).
+    public var expectedJobLimits: ResourceLimits {
+        var defaults = defaultLimits
+        defaults.compileWallTimeMilliseconds = judge.defaultCompileWallTimeMilliseconds
+        defaults.compileMemoryBytes = judge.defaultCompileMemoryBytes
+        return clamp(JobRequest.RequestedLimits(), defaults: defaults)
+    }
+
     /// A test case's limits: what the case asked for, else the job's own (already clamped), never above
     /// the operator's maximums.
     public func effectiveLimits(for test: JobTestCase, job jobLimits: ResourceLimits) -> ResourceLimits {
