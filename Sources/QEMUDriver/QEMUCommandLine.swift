@@ -124,7 +124,13 @@ struct QEMUCommandLine: Sendable, Hashable {
 
     /// Arguments after argv[0].
     var arguments: [String] {
-        var arguments = sandboxArguments + machineArguments + networkArguments
+        var machine = machineArguments
+        if incomingDeferred || incomingStatePath != nil, let kernel = machine.firstIndex(of: "-kernel") {
+            // A restored guest's memory comes from the snapshot: loading and parsing the kernel's ELF
+            // (~20 MB) would only be thrown away. The snapshot's key still names the kernel.
+            machine.removeSubrange(kernel...(kernel + 3))
+        }
+        var arguments = sandboxArguments + machine + networkArguments
         if let qmpSocketPath {
             arguments += ["-qmp", "unix:\(Self.escapeOption(qmpSocketPath)),server=on,wait=off"]
         }

@@ -54,7 +54,7 @@ import Testing
         #expect(!line.arguments.contains { $0.contains("netdev") || $0.contains("virtio-net") })
     }
 
-    @Test func templateAndRestoredVMsShareTheMachineAndDifferOnlyInMonitorAndIncoming() {
+    @Test func templateAndRestoredVMsShareTheMachineAndDifferOnlyInMonitorAndIncoming() throws {
         let cold = commandLine()
         var template = cold
         template.qmpSocketPath = "/run/cb/q1/qmp.sock"
@@ -63,7 +63,16 @@ import Testing
         #expect(template.machineArguments == cold.arguments)
         #expect(restored.machineArguments == cold.arguments)
         #expect(template.arguments == cold.arguments + ["-qmp", "unix:/run/cb/q1/qmp.sock,server=on,wait=off"])
-        #expect(restored.arguments == cold.arguments + ["-incoming", "exec:cat /var/cache/codebench/snapshots/0123/state"])
+        // A restored VM loads no kernel (its memory is the snapshot's); its key still names it.
+        var withoutKernel = cold.arguments
+        let kernel = try #require(withoutKernel.firstIndex(of: "-kernel"))
+        #expect(withoutKernel[kernel + 2] == "-append")
+        withoutKernel.removeSubrange(kernel...(kernel + 3))
+        #expect(restored.arguments == withoutKernel + ["-incoming", "exec:cat /var/cache/codebench/snapshots/0123/state"])
+        var deferred = cold
+        deferred.incomingDeferred = true
+        #expect(!deferred.arguments.contains("-kernel") && !deferred.arguments.contains("-append"))
+        #expect(restored.machineArguments.contains("-kernel"), "the key's machine names the kernel")
     }
 
     @Test func snapshotKeysChangeWithTheMachineAndNameNoVMsSocket() {
@@ -120,7 +129,9 @@ import Testing
         line.incomingStatePath = "/var/cache/codebench/snapshots/0123/state"
         let arguments = line.arguments
         #expect(value(after: "-sandbox", in: arguments) == ["on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"])
-        #expect(value(after: "-kernel", in: arguments) == [QEMUJail.Path.kernel])
+        var cold = line
+        cold.incomingStatePath = nil
+        #expect(value(after: "-kernel", in: cold.arguments) == [QEMUJail.Path.kernel])
         #expect(value(after: "-drive", in: arguments) == ["id=root,file=\(QEMUJail.Path.rootfs),format=raw,if=none,read-only=on"])
         // No `exec:`: the sandbox forbids spawning; the launcher opened the state as descriptor 3.
         #expect(value(after: "-incoming", in: arguments) == ["fd:3"])
