@@ -13,10 +13,7 @@ extension QEMUVMTests {
     /// Standby QEMUs (docs/snapshots.md, "Standby QEMUs"): a QEMU spawned ahead becomes exactly one
     /// VM, never one of another snapshot, never a dead one, and none is left once the worker stops.
     @Suite struct StandbyQEMUs {
-        enum Jail: String, CaseIterable, CustomTestStringConvertible {
-            case jailed, unjailed
-            var testDescription: String { rawValue }
-        }
+        typealias Jail = CopyOnWriteSnapshots.Jail
 
         final class Fixture: Sendable {
             let snapshots = "/tmp/cbq-standby-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
