@@ -88,36 +88,36 @@ struct QEMUCgroup: Sendable, Hashable {
     /// Best effort: a weight the kernel refuses only costs a standby's neighbours some CPU.
     func setCPUWeight(_ weight: CPUWeight) {
         if isV2 {
-            try? Self.write(memoryDirectory + "/cpu.weight", String(weight.v2))
-        } else if let cpu = directories.first(where: { $0.contains("/cpu/") }) {
-            try? Self.write(cpu + "/cpu.shares", String(weight.v1))
+            try? Self.write(cpuDirectory + "/cpu.weight", String(weight.v2))
+        } else if !cpuDirectory.isEmpty {
+            try? Self.write(cpuDirectory + "/cpu.shares", String(weight.v1))
         }
     }
 
     /// How many processes the kernel's OOM killer killed in this cgroup (`oom_kill` of v2's
     /// memory.events, v1's memory.oom_control).
     var oomKills: Int {
-        let file = memoryDirectory + (isV2 ? "/memory.events" : "/memory.oom_control")
-        guard let text = readSmallFile(file) else { return 0 }
+        Self.statistic("oom_kill", in: memoryDirectory + (isV2 ? "/memory.events" : "/memory.oom_control")) ?? 0
+    }
+
+    /// The value of `key` in a flat-keyed cgroup file (`key value` lines); nil when absent.
+    private static func statistic(_ key: String, in file: String) -> Int? {
+        guard let text = readSmallFile(file) else { return nil }
         for line in text.split(separator: "\n") {
             let fields = line.split(separator: " ")
-            if fields.count == 2, fields[0] == "oom_kill", let count = Int(fields[1]) { return count }
+            if fields.count == 2, fields[0] == key, let value = Int(fields[1]) { return value }
         }
-        return 0
+        return nil
     }
+
+    /// The v1 `cpu` hierarchy's directory of this cgroup (v2 has one directory for all).
+    private var cpuDirectory: String { isV2 ? memoryDirectory : directories.first { $0.contains("/cpu/") } ?? "" }
 
     /// How long the CPU quota held the VM's QEMU back, in milliseconds (v2 `throttled_usec`, v1
     /// `throttled_time` of cpu.stat), for the VM's teardown log.
     var throttledMilliseconds: Int? {
-        let (file, key, divisor) = isV2
-            ? (memoryDirectory + "/cpu.stat", "throttled_usec", 1000)
-            : ((directories.first { $0.contains("/cpu/") } ?? "") + "/cpu.stat", "throttled_time", 1_000_000)
-        guard let text = readSmallFile(file) else { return nil }
-        for line in text.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            if fields.count == 2, fields[0] == key, let value = Int(fields[1]) { return value / divisor }
-        }
-        return nil
+        let (key, divisor) = isV2 ? ("throttled_usec", 1000) : ("throttled_time", 1_000_000)
+        return Self.statistic(key, in: cpuDirectory + "/cpu.stat").map { $0 / divisor }
     }
 
     /// The reason a job's error gives when QEMU died of its cgroup's memory limit.
