@@ -11,7 +11,8 @@ import Glibc
 ///
 /// It is the same bash the request would have spawned, started the same way (``Spawn``: the runner's
 /// IDs, no capabilities, its own session, the step's cgroup, the work directory, the job's
-/// environment and `$0`), with a fixed script instead of the command: it waits for a byte on fd 4,
+/// environment and `$0`), with a fixed script instead of the command: it closes fd 5 (the agent then
+/// knows its start-up is over, ``waitUntilWaiting(readiness:)``), waits for a byte on fd 4,
 /// reads the command and its arguments from fd 3, closes both, sets `$@` and
 /// `BASH_EXECUTION_STRING`, and `eval`s the command. `eval` and `-c` run their string through the
 /// same bash function, so the command runs as under `bash -c`; what differs is the wording of a
@@ -33,7 +34,7 @@ final class PreparedShell {
     private var go: Int32
 
     /// The script `bash -c` runs: one line, so that the command's `LINENO` counts from 1.
-    static let script = #"IFS= read -r -n 1 -u 4 __codebench_go || exit 125; IFS= read -r -d '' -u 3 __codebench_command; __codebench_arguments=(); while IFS= read -r -d '' -u 3 __codebench_argument; do __codebench_arguments+=("$__codebench_argument"); done; exec 3<&- 4<&-; set -- "${__codebench_arguments[@]}"; BASH_EXECUTION_STRING=$__codebench_command; eval "unset __codebench_go __codebench_command __codebench_arguments __codebench_argument; $__codebench_command""#
+    static let script = #"exec 5>&-; IFS= read -r -n 1 -u 4 __codebench_go || exit 125; IFS= read -r -d '' -u 3 __codebench_command; __codebench_arguments=(); while IFS= read -r -d '' -u 3 __codebench_argument; do __codebench_arguments+=("$__codebench_argument"); done; exec 3<&- 4<&-; set -- "${__codebench_arguments[@]}"; BASH_EXECUTION_STRING=$__codebench_command; eval "unset __codebench_go __codebench_command __codebench_arguments __codebench_argument; $__codebench_command""#
 
     private init(pid: pid_t, stdout: Int32, stderr: Int32, cgroup: CGroup, stdinFile: Int32, messageFile: Int32, go: Int32) {
         self.pid = pid
@@ -64,6 +65,8 @@ final class PreparedShell {
             _ = keep(err.read); _ = keep(err.write)
             let goPipe = try Posix.makePipe()
             _ = keep(goPipe.read); _ = keep(goPipe.write)
+            let readiness = try Posix.makePipe()
+            _ = keep(readiness.read); _ = keep(readiness.write)
 
             guard chdir(directory) == 0 else { throw AgentError.system("chdir \(directory)") }
             defer { chdir("/") }
@@ -71,18 +74,60 @@ final class PreparedShell {
                 try sandbox.asRunner {
                     try Spawn.start(
                         argv: [shell, "-c", script, "bash"], environment: environment, stdin: stdinReader, stdout: out.write,
-                        stderr: err.write, resetIDs: true, passing: [messageReader, goPipe.read])
+                        stderr: err.write, resetIDs: true, passing: [messageReader, goPipe.read, readiness.write])
                 }
             }
             reaper.watch(pid)
             // The shell's ends are its own now.
-            [stdinReader, messageReader, out.write, err.write, goPipe.read].forEach { close($0) }
+            [stdinReader, messageReader, out.write, err.write, goPipe.read, readiness.write].forEach { close($0) }
+            waitUntilWaiting(pid: pid, readiness: readiness.read)
+            close(readiness.read)
             return PreparedShell(
                 pid: pid, stdout: out.read, stderr: err.read, cgroup: cgroup, stdinFile: stdinWriter, messageFile: messageWriter, go: goPipe.write)
         } catch {
             opened.forEach { close($0) }
             throw error
         }
+    }
+
+    /// Returns once the shell has closed fd 5 and then sleeps in its `read` of fd 4 (state `S` in
+    /// /proc), or after 2 s. Why: a template is saved as soon as the request that prepared the shell is
+    /// answered, and a copy-on-write save takes milliseconds. A shell caught in its start-up (static
+    /// glibc's set-up, bash's `mmap`s, `getpw*`, `sysinfo`, its first page faults) finishes it in every
+    /// clone, under TCG, in the middle of the clone's job: measured as 46 % more guest code translated
+    /// per restored VM (docs/snapshots.md, "The job inside the guest"). A shell that dies or never gets
+    /// there costs only that wait: the step that releases it sees what became of it.
+    private static func waitUntilWaiting(pid: pid_t, readiness: Int32) {
+        let deadline = Posix.monotonicMilliseconds() + 2000
+        var byte: UInt8 = 0
+        var descriptor = pollfd(fd: readiness, events: Int16(POLLIN), revents: 0)
+        // EOF: every copy of the write end is closed, the shell's by its script's first command.
+        while Posix.monotonicMilliseconds() < deadline {
+            let ready = poll(&descriptor, 1, Int32(max(1, deadline - Posix.monotonicMilliseconds())))
+            if ready < 0 && errno == EINTR { continue }
+            if ready <= 0 || read(readiness, &byte, 1) <= 0 { break }
+        }
+        while Posix.monotonicMilliseconds() < deadline {
+            let state = processState(pid)
+            if state == "S" {
+                PhaseTrace.mark("next shell waiting")
+                return
+            }
+            if state == nil || state == "Z" { return }
+            Posix.sleep(milliseconds: 1)
+        }
+        Log.error("the next request's shell was not waiting for its command after 2 s")
+    }
+
+    /// The state letter of /proc/<pid>/stat (after the parenthesised command name); nil when unreadable.
+    private static func processState(_ pid: pid_t) -> Character? {
+        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let count = read(fd, &buffer, buffer.count)
+        guard count > 0, let end = buffer[0..<count].lastIndex(of: UInt8(ascii: ")")), end + 2 < count else { return nil }
+        return Character(UnicodeScalar(buffer[end + 2]))
     }
 
     /// Writes the request's command, arguments and standard input where the shell will read them.

@@ -14,18 +14,23 @@ enum Spawn {
     static func start(
         argv: [String], environment: [String], stdin: Int32, stdout: Int32, stderr: Int32, resetIDs: Bool, passing: [Int32] = []
     ) throws -> pid_t {
-        // dup2 runs in order: a source among the targets of an earlier dup2 would be clobbered.
+        // dup2 runs in order: a source among the targets of an earlier dup2 would be clobbered, so
+        // such a source is first copied above the targets (close-on-exec, closed after the spawn).
         let targets = Int32(0)..<(3 + Int32(passing.count))
-        guard ([stdin, stdout, stderr].filter { $0 > 2 } + passing).allSatisfy({ !targets.contains($0) }) || passing.isEmpty else {
-            throw AgentError(.system, "descriptors to pass overlap their targets")
+        var copies: [Int32] = []
+        defer { copies.forEach { close($0) } }
+        func source(_ fd: Int32, for target: Int32) throws -> Int32 {
+            guard fd != target, targets.contains(fd) else { return fd }
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, targets.upperBound)
+            guard copy >= 0 else { throw AgentError.system("dup descriptor \(fd)") }
+            copies.append(copy)
+            return copy
         }
+        let sources = try zip([stdin, stdout, stderr] + passing, targets).map { try source($0, for: $1) }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, stdin, 0)
-        posix_spawn_file_actions_adddup2(&actions, stdout, 1)
-        posix_spawn_file_actions_adddup2(&actions, stderr, 2)
-        for (offset, fd) in passing.enumerated() { posix_spawn_file_actions_adddup2(&actions, fd, 3 + Int32(offset)) }
+        for (fd, target) in zip(sources, targets) { posix_spawn_file_actions_adddup2(&actions, fd, target) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
