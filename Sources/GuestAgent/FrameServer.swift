@@ -160,7 +160,16 @@ final class FrameServer {
                 PhaseTrace.mark("result")
                 result.phases = PhaseTrace.phases
             }
-            logAfterReply.append("job \(Log.printable(request.id)): \(result.verdict.rawValue) in \(Posix.monotonicMilliseconds() - started) ms")
+            let line = "job \(Log.printable(request.id)): \(result.verdict.rawValue) in \(Posix.monotonicMilliseconds() - started) ms"
+            if request.prepareNextRequest {
+                // A template is saved (a warm VM parked) as soon as this is answered: a line still on
+                // its way through the emulated UART would be finished by every clone, under TCG, in
+                // the middle of its job. So it goes out now, and the console is drained.
+                Log.info(line)
+                Log.drain()
+            } else {
+                logAfterReply.append(line)
+            }
             return .result(result)
         case .shutdown:
             Log.info("shutdown requested")

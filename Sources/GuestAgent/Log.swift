@@ -17,6 +17,9 @@ enum Log {
         _ = bytes.withUnsafeBytes { write(2, $0.baseAddress!, $0.count) }
     }
 
+    /// Waits until the console has sent every byte written so far (a no-op when stderr is no tty).
+    static func drain() { _ = tcdrain(2) }
+
     /// Last words of PID 1: also straight to /dev/console in case stderr is not connected to it.
     static func fatal(_ message: String) {
         error(message)

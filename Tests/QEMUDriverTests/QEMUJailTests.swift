@@ -431,3 +431,25 @@ extension QEMUJailTests {
         #expect(Self.jailedQEMUs(under: vm.runtimeDirectory).isEmpty)
     }
 }
+
+extension QEMUJailTests {
+    /// The leftover sweep of a starting driver spares a VM cgroup it cannot tell from another
+    /// worker's just-made one (another runtime root, still empty): an empty cgroup without a VM
+    /// directory is a leftover only once it is older than a VM's set-up can take.
+    @Test func theLeftoverSweepSparesAYoungCgroupOfAnotherRuntimeRoot() throws {
+        let name = "qsweep\(getpid())"
+        let cgroup = try QEMUCgroup.create(name: name, memoryLimitBytes: 64 << 20, vcpus: 1, limits: QEMUCgroupLimits())
+        defer { cgroup.remove() }
+        let otherRoot = "/tmp/cbj-sweep-\(getpid())"
+        #expect(!cgroup.directories.isEmpty)
+        for directory in cgroup.directories {
+            #expect(!QEMUCgroup.isLeftover(directory, named: name, runtimeRoot: otherRoot, minimumAge: .seconds(60)), "made a moment ago")
+            #expect(QEMUCgroup.isLeftover(directory, named: name, runtimeRoot: otherRoot, minimumAge: .zero), "old enough, empty, no VM directory")
+        }
+        #expect(mkdir(otherRoot, 0o700) == 0 && mkdir(otherRoot + "/" + name, 0o700) == 0)
+        defer { rmdir(otherRoot + "/" + name); rmdir(otherRoot) }
+        for directory in cgroup.directories {
+            #expect(!QEMUCgroup.isLeftover(directory, named: name, runtimeRoot: otherRoot, minimumAge: .zero), "its VM directory exists")
+        }
+    }
+}

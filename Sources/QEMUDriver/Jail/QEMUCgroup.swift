@@ -154,22 +154,32 @@ struct QEMUCgroup: Sendable, Hashable {
     }
 
     /// Removes the cgroups of VMs whose runtime directory under `runtimeRoot` is gone (a worker
-    /// SIGKILLed before its teardown; its QEMUs died with it). A cgroup that still holds a process,
-    /// or whose VM directory exists, is left alone; the kernel refuses to remove a populated one anyway.
-    static func sweepLeftovers(runtimeRoot: String) -> Int {
+    /// SIGKILLed before its teardown; its QEMUs died with it): ``isLeftover(_:named:runtimeRoot:minimumAge:)``.
+    static func sweepLeftovers(runtimeRoot: String, minimumAge: Duration = .seconds(60)) -> Int {
         var removed = 0
         for parent in parents {
             for name in RuntimeDirectory.entries(of: parent) {
                 let directory = parent + "/" + name
-                var info = stat()
-                guard stat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { continue }
-                guard access(runtimeRoot + "/" + name, F_OK) != 0 else { continue }
-                let procs = readSmallFile(directory + "/cgroup.procs") ?? "x"
-                guard procs.allSatisfy({ $0 == "\n" }), rmdir(directory) == 0 else { continue }
+                guard isLeftover(directory, named: name, runtimeRoot: runtimeRoot, minimumAge: minimumAge), rmdir(directory) == 0 else { continue }
                 removed += 1
             }
         }
         return removed
+    }
+
+    /// Whether the cgroup `directory` is a dead VM's. One that still holds a process, or whose VM
+    /// directory exists, is not (the kernel refuses to remove a populated one anyway). Nor is one
+    /// younger than `minimumAge`: it may be another worker's (another runtime root, the same cgroup
+    /// parent) between its creation and its launcher's entry, when it is empty too.
+    static func isLeftover(_ directory: String, named name: String, runtimeRoot: String, minimumAge: Duration) -> Bool {
+        var info = stat()
+        guard stat(directory, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return false }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        guard Duration.seconds(now.tv_sec - info.st_ctim.tv_sec) >= minimumAge else { return false }
+        guard access(runtimeRoot + "/" + name, F_OK) != 0 else { return false }
+        let procs = readSmallFile(directory + "/cgroup.procs") ?? "x"
+        return procs.allSatisfy { $0 == "\n" }
     }
 
     /// This process's cgroup path in `hierarchy` (a v1 controller name, or "" for v2), without the leading slash.
