@@ -34,6 +34,7 @@ struct VMResources: Sendable {
         if let egress { egress.host.unregister(vm: egress.name) }
         var status: VMMProcess.ExitStatus?
         if let process {
+            if jailUID != nil { await Self.killNamespaceInit(of: process) }
             process.kill()
             status = await process.waitForExitIgnoringCancellation()
             await process.closeOutputs()
@@ -52,6 +53,29 @@ struct VMResources: Sendable {
                 "ms": "\(BootSteps.milliseconds(clock.now - start))",
                 "cpu_throttled_ms": "\(throttled.map(String.init) ?? "-")",
             ])
+    }
+
+    /// A jailed QEMU is PID 1 of its own PID namespace and the only child of its launcher (`unshare
+    /// --fork`), which reaps it and then exits with its status. Killed together (the process group),
+    /// the launcher dies first and QEMU is left to the host's init, which may take seconds to reap it:
+    /// a zombie per VM meanwhile. So QEMU goes first, and the launcher's own exit is awaited briefly.
+    /// The child is checked to be a QEMU whose parent is the launcher just before the signal.
+    private static func killNamespaceInit(of launcher: VMMProcess) async {
+        let pid = launcher.pid
+        guard launcher.exitStatus == nil,
+            let children = readSmallFile("/proc/\(pid)/task/\(pid)/children")?.split(separator: " ").compactMap({ pid_t($0) }),
+            children.count == 1, let child = children.first,
+            let stat = readSmallFile("/proc/\(child)/stat"), stat.contains("(qemu-system"),
+            let close = stat.lastIndex(of: ")"),
+            stat[stat.index(after: close)...].split(separator: " ").dropFirst().first == Substring(String(pid))
+        else { return }
+        _ = Glibc.kill(child, SIGKILL)
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(500)
+        while launcher.exitStatus == nil, clock.now < deadline {
+            // A cancelled task's sleep returns at once: teardown still waits, without spinning.
+            if (try? await Task.sleep(for: .milliseconds(2))) == nil { usleep(2000) }
+        }
     }
 
     /// The exit status of QEMU if it has ended, waiting up to `grace` for the reaper: when the agent

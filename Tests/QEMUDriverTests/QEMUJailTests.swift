@@ -453,3 +453,16 @@ extension QEMUJailTests {
         }
     }
 }
+
+extension QEMUJailTests {
+    /// A jailed VM torn down leaves no QEMU behind, not even a zombie for the host's init to reap:
+    /// QEMU is killed before its launcher, which reaps it.
+    @Test func aDestroyedJailedVMLeavesNoZombieQEMU() async throws {
+        let vm = try Self.configuration()
+        let pids = try await Self.withJailedVM(vm) { _ in Self.jailedQEMUs(under: vm.runtimeDirectory) }
+        #expect(pids.count == 1, "\(pids)")
+        for pid in pids {
+            #expect(access("/proc/\(pid)", F_OK) != 0, "QEMU \(pid) is still there: \(readSmallFile("/proc/\(pid)/stat") ?? "")")
+        }
+    }
+}
