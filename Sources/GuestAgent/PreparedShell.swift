@@ -12,7 +12,7 @@ import Glibc
 /// It is the same bash the request would have spawned, started the same way (``Spawn``: the runner's
 /// IDs, no capabilities, its own session, the step's cgroup, the work directory, the job's
 /// environment and `$0`), with a fixed script instead of the command: it closes fd 5 (the agent then
-/// knows its start-up is over, ``waitUntilWaiting(readiness:)``), waits for a byte on fd 4,
+/// knows its start-up is over, ``waitUntilWaiting(pid:readiness:)``), waits for a byte on fd 4,
 /// reads the command and its arguments from fd 3, closes both, sets `$@` and
 /// `BASH_EXECUTION_STRING`, and `eval`s the command. `eval` and `-c` run their string through the
 /// same bash function, so the command runs as under `bash -c`; what differs is the wording of a

@@ -63,7 +63,7 @@ struct VMResources: Sendable {
     private static func killNamespaceInit(of launcher: VMMProcess) async {
         let pid = launcher.pid
         guard launcher.exitStatus == nil,
-            let children = readSmallFile("/proc/\(pid)/task/\(pid)/children")?.split(separator: " ").compactMap({ pid_t($0) }),
+            let children = readSmallFile("/proc/\(pid)/task/\(pid)/children")?.split(whereSeparator: \.isWhitespace).compactMap({ pid_t($0) }),
             children.count == 1, let child = children.first,
             let stat = readSmallFile("/proc/\(child)/stat"), stat.contains("(qemu-system"),
             let close = stat.lastIndex(of: ")"),
