@@ -162,6 +162,12 @@ import Testing
         for step in ["pivot_root", "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all", "--pdeathsig=KILL", "prlimit"] {
             #expect(QEMUJailLauncher.script.contains(step))
         }
+        // The kernel is the script's third argument (after the script's own name); a restore has none.
+        let script = arguments.firstIndex(of: "codebench-jail").map { $0 + 3 }
+        #expect(script.map { arguments[$0] } == "/img/vmlinux")
+        var restore = launcher
+        restore.kernelPath = nil
+        #expect(script.map { restore.arguments(qemuArguments: ["-M", "microvm"])[$0] } == "-")
     }
 
     @Test func acceleratorOptions() {

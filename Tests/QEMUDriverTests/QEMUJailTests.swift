@@ -410,12 +410,15 @@ extension QEMUJailTests {
         let driver = QEMUDriver(configuration: configuration)
         let vm = try Self.configuration()
         for index in 0..<2 {
-            let (hello, result, maps, proc) = try await driver.withVM(vm, logger: VMTest.logger) { session in
+            let (hello, result, maps, proc, kernel) = try await driver.withVM(vm, logger: VMTest.logger) { session in
                 let pids = Self.jailedQEMUs(under: vm.runtimeDirectory)
                 let maps = pids.first.flatMap { readSmallFile("/proc/\($0)/maps") } ?? ""
                 let proc = pids.first.map { RuntimeDirectory.entries(of: "/proc/\($0)/root/proc").sorted() } ?? []
-                return (session.hello, try await session.run(VMTest.request("echo run \(index)"), timeout: .seconds(20)), maps, proc)
+                let kernel = pids.first.map { access("/proc/\($0)/root/vm/kernel", F_OK) == 0 }
+                return (session.hello, try await session.run(VMTest.request("echo run \(index)"), timeout: .seconds(20)), maps, proc, kernel)
             }
+            // A restored guest's memory holds its kernel: the jail has no kernel image to read.
+            #expect(kernel == false, "the jail of a restored VM has /vm/kernel")
             #expect(result.stdoutText == "run \(index)\n", "\(result.summary)")
             #expect(hello.resumeNonce != nil, "restored, not cold-booted")
             // Guest RAM: a private (`p`), writable mapping of the memfd, never a shared one.

@@ -143,7 +143,8 @@ extension QEMUDriver {
         }
         return QEMUJailLauncher(
             jail: jail, qemuPath: configuration.binaryPath, rootMountPoint: directory.file(QEMUJailDirectory.root),
-            socketDirectory: socketDirectory, kernelPath: vm.configuration.image.kernelPath, rootfsPath: vm.configuration.image.rootfsPath,
+            socketDirectory: socketDirectory, kernelPath: commandLine.arguments.contains("-kernel") ? vm.configuration.image.kernelPath : nil,
+            rootfsPath: vm.configuration.image.rootfsPath,
             incomingStatePath: incoming, keepsProc: commandLine.memoryFile != nil, cgroupProcsFiles: cgroupFiles, uid: uid, groups: groups,
             bindKVM: kvm, fileSizeLimit: fileSizeLimit)
     }

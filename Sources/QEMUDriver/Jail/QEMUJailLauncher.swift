@@ -28,7 +28,9 @@ struct QEMUJailLauncher: Sendable, Hashable {
     var rootMountPoint: String
     /// The host directory that appears as ``QEMUJail/Path/run`` (owned by `uid`).
     var socketDirectory: String
-    var kernelPath: String
+    /// The kernel QEMU boots; nil for a VM restored from a snapshot, whose command line has no
+    /// `-kernel`: its jail then holds no kernel image at all.
+    var kernelPath: String?
     var rootfsPath: String
     var incomingStatePath: String?
     /// Leave the jail's proc mounted for QEMU: a copy-on-write VM's `memory-backend-file` is
@@ -56,7 +58,7 @@ struct QEMUJailLauncher: Sendable, Hashable {
         arguments += ["--kill-child=KILL", "--propagation=private", "--", jail.shellPath, "-c", Self.script, "codebench-jail"]
         func optional(_ value: String?) -> String { value ?? "-" }
         arguments += [
-            rootMountPoint, socketDirectory, kernelPath, rootfsPath, optional(incomingStatePath), keepsProc ? "proc" : "-",
+            rootMountPoint, socketDirectory, optional(kernelPath), rootfsPath, optional(incomingStatePath), keepsProc ? "proc" : "-",
             cgroupProcsFiles.isEmpty ? "-" : cgroupProcsFiles.joined(separator: ":"),
             String(uid), String(jail.gid), groups.isEmpty ? "-" : groups.map(String.init).joined(separator: ","),
             String(fileSizeLimit), String(jail.maximumOpenFiles), bindKVM ? "kvm" : "-",
@@ -90,7 +92,7 @@ struct QEMUJailLauncher: Sendable, Hashable {
           mount --bind -o "$opts" "$1" "$2"
         }
         bind /usr usr ro
-        bind "$kernel" vm/kernel ro,noexec
+        if [ "$kernel" != - ]; then bind "$kernel" vm/kernel ro,noexec; fi
         bind "$rootfs" vm/rootfs ro,noexec
         bind "$run" run/vm noexec
         bind /dev/null dev/null dev,noexec
