@@ -121,13 +121,10 @@ final class PreparedShell {
 
     /// The state letter of /proc/<pid>/stat (after the parenthesised command name); nil when unreadable.
     private static func processState(_ pid: pid_t) -> Character? {
-        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 256)
-        let count = read(fd, &buffer, buffer.count)
-        guard count > 0, let end = buffer[0..<count].lastIndex(of: UInt8(ascii: ")")), end + 2 < count else { return nil }
-        return Character(UnicodeScalar(buffer[end + 2]))
+        guard let stat = try? Posix.readFile("/proc/\(pid)/stat"), let end = stat.lastIndex(of: UInt8(ascii: ")")), end + 2 < stat.count else {
+            return nil
+        }
+        return Character(UnicodeScalar(stat[end + 2]))
     }
 
     /// Writes the request's command, arguments and standard input where the shell will read them.

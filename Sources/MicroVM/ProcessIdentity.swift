@@ -17,13 +17,7 @@ public struct ProcessIdentity: Sendable, Hashable, CustomStringConvertible {
 
     /// The identity of a running process, nil when it does not exist (or is unreadable).
     public static func of(pid: pid_t) -> ProcessIdentity? {
-        guard pid > 0, let stat = readSmallFile("/proc/\(pid)/stat") else { return nil }
-        // The command name (field 2) is parenthesised and may contain spaces: parse after the last ')'.
-        guard let close = stat.lastIndex(of: ")") else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // fields[0] is field 3 (state); starttime is field 22.
-        guard fields.count > 19, let start = UInt64(fields[19]) else { return nil }
-        return ProcessIdentity(pid: pid, startTime: start)
+        ProcessStat.of(pid: pid).map { ProcessIdentity(pid: pid, startTime: $0.startTime) }
     }
 
     /// This process.
@@ -42,6 +36,29 @@ public struct ProcessIdentity: Sendable, Hashable, CustomStringConvertible {
         let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" })
         guard parts.count == 2, let pid = pid_t(parts[0]), let start = UInt64(parts[1]) else { return nil }
         self.init(pid: pid, startTime: start)
+    }
+}
+
+/// The fields of `/proc/<pid>/stat` that the drivers read, parsed in one place.
+package struct ProcessStat: Sendable, Hashable {
+    /// Field 2, the command name (at most 15 bytes), without its parentheses.
+    package var name: String
+    /// Field 3: `R`, `S`, `D`, `Z` (a zombie), …
+    package var state: Character
+    /// Field 4.
+    package var parent: pid_t
+    /// Field 22, in clock ticks since boot.
+    package var startTime: UInt64
+
+    /// The process's stat, nil when it does not exist (or is unreadable).
+    package static func of(pid: pid_t) -> ProcessStat? {
+        guard pid > 0, let stat = readSmallFile("/proc/\(pid)/stat") else { return nil }
+        // The name is parenthesised and may contain spaces and parentheses: fields follow the last ')'.
+        guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"), open < close else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        // fields[0] is field 3 (state); starttime is field 22.
+        guard fields.count > 19, let state = fields[0].first, let parent = pid_t(fields[1]), let start = UInt64(fields[19]) else { return nil }
+        return ProcessStat(name: String(stat[stat.index(after: open)..<close]), state: state, parent: parent, startTime: start)
     }
 }
 

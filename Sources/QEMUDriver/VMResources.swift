@@ -65,9 +65,7 @@ struct VMResources: Sendable {
         guard launcher.exitStatus == nil,
             let children = readSmallFile("/proc/\(pid)/task/\(pid)/children")?.split(whereSeparator: \.isWhitespace).compactMap({ pid_t($0) }),
             children.count == 1, let child = children.first,
-            let stat = readSmallFile("/proc/\(child)/stat"), stat.contains("(qemu-system"),
-            let close = stat.lastIndex(of: ")"),
-            stat[stat.index(after: close)...].split(separator: " ").dropFirst().first == Substring(String(pid))
+            let stat = ProcessStat.of(pid: child), stat.name.hasPrefix("qemu-system"), stat.parent == pid
         else { return }
         _ = Glibc.kill(child, SIGKILL)
         let clock = ContinuousClock()

@@ -348,8 +348,8 @@ final class FirecrackerVM: BootingVM {
 /// namespace is not our child: once killed it stays a zombie until init reaps it.
 func isRunning(_ pid: pid_t) -> Bool {
     guard kill(pid, 0) == 0 || errno == EPERM else { return false }
-    guard let stat = readSmallFile("/proc/\(pid)/stat", limit: 4096), let close = stat.lastIndex(of: ")") else { return false }
-    return stat[stat.index(after: close)...].split(separator: " ").first != "Z"
+    guard let stat = ProcessStat.of(pid: pid) else { return false }
+    return stat.state != "Z"
 }
 
 /// True when a Unix stream socket accepts a connection (the file existing is not enough: Firecracker

@@ -95,8 +95,8 @@ final class QEMUStandbyPool: Sendable {
     /// dies after this check fails its VM's state load like any restore that lost its QEMU.
     private static func isRunning(_ process: VMMProcess?) -> Bool {
         guard let process, process.exitStatus == nil else { return false }
-        guard let stat = readSmallFile("/proc/\(process.pid)/stat"), let close = stat.lastIndex(of: ")") else { return false }
-        return !stat[stat.index(after: close)...].hasPrefix(" Z")
+        guard let stat = ProcessStat.of(pid: process.pid) else { return false }
+        return stat.state != "Z"
     }
 
     /// Spawns one standby for `key` in the background when the pool is open and has room; parked
