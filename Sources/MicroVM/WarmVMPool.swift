@@ -58,11 +58,7 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
     ///   pool's lock held, so it must be quick and must not call back into the pool.
     /// The default ``warmUp``: the shortest shell job, through every step a shell job takes.
     /// It also has the agent make the job's directory and cgroup while the VM waits.
-    public static let primingRequest: RunRequest = {
-        var request = RunRequest(id: "warm-vm-prime", workload: .shell(command: "true"))
-        request.prepareNextRequest = true
-        return request
-    }()
+    public static let primingRequest = RunRequest(id: "warm-vm-prime", preparingNextFor: nil, command: "true")
 
     public init(
         base: any MicroVMDriver, configuration: VMConfiguration, size: Int, maximumIdle: Duration = .seconds(600),

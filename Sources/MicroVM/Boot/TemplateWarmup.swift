@@ -12,10 +12,7 @@ public enum TemplateWarmup {
     /// (``WarmVMPool/primingRequest``): a finished job, cleaned up, and the next one's directory,
     /// cgroup and shell, made afresh.
     static func shellJob(preparingFor limits: ResourceLimits?) -> RunRequest {
-        var request = RunRequest(id: "snapshot-shell-job", workload: .shell(command: "true"))
-        request.prepareNextRequest = true
-        request.nextRequestLimits = limits
-        return request
+        RunRequest(id: "snapshot-shell-job", preparingNextFor: limits, command: "true")
     }
 
     /// The snapshot key's lines for a template whose warm-up command is `warmup` (nil: none, and then
@@ -25,5 +22,16 @@ public enum TemplateWarmup {
         guard let warmup else { return ["warmup -"] }
         let prepared = limits.map { "memory \($0.memoryBytes) processes \($0.maxProcesses)" } ?? "the protocol's defaults"
         return ["warmup " + warmup, "then a shell job: true", "next job prepared for " + prepared]
+    }
+}
+
+extension RunRequest {
+    /// A shell command of ours (a template's warm-up and shell job, a warm VM's priming) that has the
+    /// agent prepare the next request's directory, cgroup and shell for `limits` before it answers
+    /// (``prepareNextRequest``, ``nextRequestLimits``; nil: the protocol's defaults).
+    init(id: String, preparingNextFor limits: ResourceLimits?, command: String) {
+        self.init(id: id, workload: .shell(command: command))
+        prepareNextRequest = true
+        nextRequestLimits = limits
     }
 }

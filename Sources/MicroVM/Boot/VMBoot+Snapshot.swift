@@ -38,9 +38,7 @@ extension VMBoot {
                 if let warmup = vmm.snapshotWarmup {
                     // The next request's directory and cgroup are made before the answer, so the
                     // snapshot holds them and no restored VM makes its own (docs/snapshots.md).
-                    var request = RunRequest(id: "snapshot-warmup", workload: .shell(command: warmup))
-                    request.prepareNextRequest = true
-                    request.nextRequestLimits = vm.expectedJobLimits
+                    let request = RunRequest(id: "snapshot-warmup", preparingNextFor: vm.expectedJobLimits, command: warmup)
                     let result = try await session.run(request, timeout: vmm.snapshotSaveTimeout)
                     guard result.verdict == .ok else {
                         throw VMError(.bootFailed, "the snapshot warm-up command failed: \(result.message ?? result.verdict.rawValue)")
