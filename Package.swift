@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "codebench-worker", targets: ["CodeBenchWorkerCLI"]),
         .executable(name: "codebench-agent", targets: ["GuestAgent"]),
         .executable(name: "codebench-egress", targets: ["CodeBenchEgress"]),
+        .executable(name: "codebench-jail", targets: ["CodeBenchJail"]),
         .executable(name: "codebench-bench", targets: ["CodeBenchBench"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
     ],
@@ -83,6 +84,12 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The one-process launcher of a jailed QEMU (namespaces, pivot_root, credentials, exec): C, as it
+        // runs between fork and exec and needs system calls libc does not wrap (Sources/CodeBenchJail/main.c).
+        .executableTarget(
+            name: "CodeBenchJail", path: "Sources/CodeBenchJail", cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
+            // Only libc: swiftc links the Swift runtime into every product, which this one never calls.
+            linkerSettings: [.unsafeFlags(["-Xlinker", "--as-needed"])]),
         .target(
             name: "FirecrackerDriver",
             dependencies: [

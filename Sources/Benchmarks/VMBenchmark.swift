@@ -197,7 +197,7 @@ public struct VMBenchmark: Sendable {
     /// while all are alive.
     private func footprintsAlive(_ count: Int, driver: QEMUDriver, vm: VMConfiguration, request: RunRequest) async throws -> [VMMemoryFootprint] {
         guard count > 0 else {
-            // Jailed, the child is the launcher's `unshare`, and QEMU its child.
+            // Jailed, the child is the launcher (`codebench-jail`), and QEMU its child.
             return VMProcessCensus.take(runtimeDirectory: vm.runtimeDirectory).vmmChildren.compactMap {
                 VMMemoryFootprint(pid: VMProcessCensus.children(of: $0).first ?? $0)
             }
@@ -235,7 +235,7 @@ public struct VMBenchmark: Sendable {
             _ = try await session.run(request, timeout: .seconds(30))
             let latency = clock.now - start
             // The QEMU child of this process is the VM's VMM (one VM at a time here); jailed, the
-            // child is the launcher's `unshare`, and QEMU its child.
+            // child is the launcher (`codebench-jail`), and QEMU its child.
             let child = VMProcessCensus.take(runtimeDirectory: runtimeRoot).vmmChildren.first
             let qemu = child.map { VMProcessCensus.children(of: $0).first ?? $0 }
             let rss = qemu.flatMap { VMPeakRSS.kib(of: $0) }

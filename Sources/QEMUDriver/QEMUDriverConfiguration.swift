@@ -119,18 +119,7 @@ extension QEMUDriver {
 
         /// ``egressProxyPath``, or `codebench-egress` in this executable's directory.
         public var resolvedEgressProxyPath: String {
-            egressProxyPath ?? Self.egressProxyBesideExecutable
+            egressProxyPath ?? CompanionExecutable.path("codebench-egress")
         }
-
-        /// Read once per process: the executable does not move, and a network boot asks twice
-        /// (validation, then the command line).
-        private static let egressProxyBesideExecutable: String = {
-            var buffer = [CChar](repeating: 0, count: 4096)
-            let length = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-            guard length > 0 else { return "codebench-egress" }
-            let executable = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            let directory = executable.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-            return directory + "/codebench-egress"
-        }()
     }
 }

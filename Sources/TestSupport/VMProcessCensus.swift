@@ -13,11 +13,11 @@ public struct VMProcessCensus: Sendable, Equatable, CustomStringConvertible {
     public var runtimeEntries: [String]
 
     /// Counts children of this process named like one of `commandPrefixes` (`qemu-system`, or a
-    /// jailed QEMU's launcher, `setpriv` becoming `unshare`; the kernel truncates comm to 15 bytes)
+    /// jailed QEMU's launcher, `codebench-jail`; the kernel truncates comm to 15 bytes)
     /// whose command line mentions `runtimeDirectory` (so VMs of other tests running in the same
     /// process, under other runtime roots, are not counted), and the entries of `runtimeDirectory`.
     public static func take(
-        runtimeDirectory: String, commandPrefixes: [String] = ["qemu-system", "unshare", "setpriv"]
+        runtimeDirectory: String, commandPrefixes: [String] = ["qemu-system", "codebench-jail"]
     ) -> VMProcessCensus {
         let me = getpid()
         var children: [Int32] = []

@@ -148,26 +148,32 @@ import Testing
         #expect(value(after: "-netdev", in: unjailed.arguments).first?.contains("guestfwd=tcp:10.0.2.100:3128-cmd:") == true)
     }
 
-    @Test func jailLauncherDropsEverythingBeforeQEMU() {
+    @Test func jailLauncherGetsEachSettingAsAnArgumentOfItsOwn() {
         let launcher = QEMUJailLauncher(
-            jail: QEMUJail(), qemuPath: "/usr/bin/qemu-system-x86_64", rootMountPoint: "/run/q1/r", socketDirectory: "/run/q1/j",
-            kernelPath: "/img/vmlinux", rootfsPath: "/img/rootfs.ext4", uid: 64_001, bindKVM: false,
-            fileSizeLimit: 1 << 20)
-        let arguments = launcher.arguments(qemuArguments: ["-M", "microvm"])
-        #expect(launcher.executable == "/usr/bin/setpriv")
-        #expect(Array(arguments.prefix(3)) == ["--pdeathsig=KILL", "--", "/usr/bin/unshare"])
-        for flag in ["--mount", "--pid", "--fork", "--ipc", "--uts", "--net", "--kill-child=KILL"] { #expect(arguments.contains(flag)) }
-        #expect(Array(arguments.suffix(4)) == ["--", "/usr/bin/qemu-system-x86_64", "-M", "microvm"])
-        #expect(arguments.contains("64001"))
-        for step in ["pivot_root", "--no-new-privs", "--bounding-set=-all", "--inh-caps=-all", "--pdeathsig=KILL", "prlimit"] {
-            #expect(QEMUJailLauncher.script.contains(step))
-        }
-        // The kernel is the script's third argument (after the script's own name); a restore has none.
-        let script = arguments.firstIndex(of: "codebench-jail").map { $0 + 3 }
-        #expect(script.map { arguments[$0] } == "/img/vmlinux")
+            jail: QEMUJail(launcherPath: "/opt/cb/codebench-jail"), qemuPath: "/usr/bin/qemu-system-x86_64", rootMountPoint: "/run/q1/r",
+            socketDirectory: "/run/q1/j", kernelPath: "/img/vmlinux", rootfsPath: "/img/rootfs.ext4",
+            cgroupProcsFiles: ["/sys/fs/cgroup/a/cgroup.procs", "/sys/fs/cgroup/b/cgroup.procs"], uid: 64_001, groups: [993, 994],
+            bindKVM: true, fileSizeLimit: 1 << 20)
+        #expect(launcher.executable == "/opt/cb/codebench-jail")
+        #expect(
+            launcher.arguments(qemuArguments: ["-M", "microvm"]) == [
+                "/run/q1/r", "/run/q1/j", "/img/vmlinux", "/img/rootfs.ext4", "-", "-",
+                "/sys/fs/cgroup/a/cgroup.procs:/sys/fs/cgroup/b/cgroup.procs", "64001", "64000", "993,994", "1048576", "256", "kvm",
+                "--", "/usr/bin/qemu-system-x86_64", "-M", "microvm",
+            ])
+        // A restore has no kernel; a streamed one names its state file.
         var restore = launcher
         restore.kernelPath = nil
-        #expect(script.map { restore.arguments(qemuArguments: ["-M", "microvm"])[$0] } == "-")
+        restore.incomingStatePath = "/snap/state"
+        restore.groups = []
+        restore.cgroupProcsFiles = []
+        restore.bindKVM = false
+        #expect(
+            Array(restore.arguments(qemuArguments: []).prefix(13)) == [
+                "/run/q1/r", "/run/q1/j", "-", "/img/rootfs.ext4", "/snap/state", "-", "-", "64001", "64000", "-", "1048576", "256", "-",
+            ])
+        // By default the launcher is the one built beside this executable.
+        #expect(QEMUJail().resolvedLauncherPath.hasSuffix("/codebench-jail"))
     }
 
     @Test func acceleratorOptions() {
@@ -232,7 +238,6 @@ extension QEMUCommandLineTests {
         var launcher = QEMUJailLauncher(
             jail: QEMUJail(), qemuPath: "/usr/bin/qemu-system-x86_64", rootMountPoint: "/run/q1/r", socketDirectory: "/run/q1/j",
             kernelPath: "/img/vmlinux", rootfsPath: "/img/rootfs.ext4", uid: 64_001, bindKVM: false, fileSizeLimit: 1 << 20)
-        #expect(QEMUJailLauncher.script.contains("mount -t proc -o nosuid,nodev,noexec,hidepid=invisible,subset=pid proc proc"))
         #expect(!launcher.arguments(qemuArguments: []).contains("proc"))
         launcher.keepsProc = true
         #expect(launcher.arguments(qemuArguments: []).contains("proc"))

@@ -39,11 +39,11 @@ import Glibc
         defer { root.remove() }
         // v1 (no cgroup.controllers at the root) with no hierarchy mounted, as a user, without util-linux.
         let probe = QEMUJailProbe(effectiveUID: 1000, cgroupRoot: root.path, ownCgroups: "4:memory:/\n3:cpu,cpuacct:/\n2:pids:/\n")
-        let problems = probe.problems(for: QEMUJail(setprivPath: "/nonexistent/setpriv", unsharePath: "/nonexistent/unshare"))
+        let problems = probe.problems(for: QEMUJail(launcherPath: "/nonexistent/codebench-jail", setprivPath: "/nonexistent/setpriv"))
         #expect(problems.count == 6, "\(problems)")
         #expect(problems.first?.hasPrefix("the worker runs as uid 1000, not root") == true)
         #expect(problems.contains { $0.hasPrefix("setpriv /nonexistent/setpriv is not executable") })
-        #expect(problems.contains { $0.hasPrefix("unshare /nonexistent/unshare is not executable") })
+        #expect(problems.contains { $0.hasPrefix("the jail's launcher /nonexistent/codebench-jail is not executable") })
         for controller in ["memory", "cpu", "pids"] {
             #expect(problems.contains { $0.hasPrefix("cgroup directory \(root.path)/\(controller) is missing") }, "\(controller): \(problems)")
         }

@@ -33,8 +33,8 @@ import Glibc
         }
     }
 
-    /// The jailed QEMUs of this test process: `qemu-system` processes whose parent (the launcher's
-    /// `unshare`) names a runtime directory under `runtimeRoot`.
+    /// The jailed QEMUs of this test process: `qemu-system` processes whose parent (the launcher,
+    /// `codebench-jail`) names a runtime directory under `runtimeRoot`.
     static func jailedQEMUs(under runtimeRoot: String) -> [Int32] {
         RuntimeDirectory.entries(of: "/proc").compactMap { name -> Int32? in
             guard let pid = Int32(name), let stat = readSmallFile("/proc/\(name)/stat"), stat.contains("(qemu-system") else { return nil }

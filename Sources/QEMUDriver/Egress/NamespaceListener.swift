@@ -11,7 +11,7 @@ import Glibc
 /// socket is the guest's one way out. A socket stays in the namespace it was created in, so the
 /// egress proxy can accept on it from the host's namespace.
 enum NamespaceListener {
-    /// Creates the listener in the network namespace of `pid` (the jail's `unshare`), with that
+    /// Creates the listener in the network namespace of `pid` (the jail's launcher, which unshared it), with that
     /// namespace's loopback brought up. Fails closed: never binds in the worker's own namespace.
     static func open(inNetworkNamespaceOf pid: pid_t, port: UInt16) async throws -> CInt {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<CInt, any Error>) in

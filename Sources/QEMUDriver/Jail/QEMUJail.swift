@@ -4,8 +4,8 @@
 /// filesystem (read-only), its socket directory and a few device nodes, QEMU's `-sandbox` seccomp
 /// filter, rlimits on file size and open files, a per-VM cgroup, and a parent-death signal.
 ///
-/// The launch is composed from util-linux (`setpriv`, `unshare`, `prlimit`, `mount`, `pivot_root`)
-/// and `/bin/sh`, see ``QEMUJailLauncher``; the worker must run as root to use it.
+/// One process, `codebench-jail`, does the launch (namespaces, root, limits, credentials, then exec
+/// QEMU), see ``QEMUJailLauncher``; the worker must run as root to use it.
 public struct QEMUJail: Sendable, Hashable {
     /// Each VM's QEMU runs as its own uid from this range; never shared by two live VMs of this process.
     public var uidRange: ClosedRange<UInt32>
@@ -25,9 +25,10 @@ public struct QEMUJail: Sendable, Hashable {
     public var egressProxyUID: UInt32
     public var egressProxyGID: UInt32
 
+    /// The launcher; nil means `codebench-jail` beside this executable.
+    public var launcherPath: String?
+    /// util-linux's `setpriv`, which starts the egress proxy as its own uid (``EgressProxyHost``).
     public var setprivPath: String
-    public var unsharePath: String
-    public var shellPath: String
 
     public init(
         uidRange: ClosedRange<UInt32> = 64_000...64_999,
@@ -38,9 +39,8 @@ public struct QEMUJail: Sendable, Hashable {
         cgroup: QEMUCgroupLimits? = QEMUCgroupLimits(),
         egressProxyUID: UInt32 = 63_999,
         egressProxyGID: UInt32 = 63_999,
-        setprivPath: String = "/usr/bin/setpriv",
-        unsharePath: String = "/usr/bin/unshare",
-        shellPath: String = "/bin/sh"
+        launcherPath: String? = nil,
+        setprivPath: String = "/usr/bin/setpriv"
     ) {
         self.uidRange = uidRange
         self.gid = gid
@@ -50,9 +50,13 @@ public struct QEMUJail: Sendable, Hashable {
         self.cgroup = cgroup
         self.egressProxyUID = egressProxyUID
         self.egressProxyGID = egressProxyGID
+        self.launcherPath = launcherPath
         self.setprivPath = setprivPath
-        self.unsharePath = unsharePath
-        self.shellPath = shellPath
+    }
+
+    /// ``launcherPath``, or `codebench-jail` in this executable's directory.
+    public var resolvedLauncherPath: String {
+        launcherPath ?? CompanionExecutable.path("codebench-jail")
     }
 
     /// Where the VM's files appear inside the jail.

@@ -7,7 +7,7 @@ import MicroVM
 /// host that cannot jail fails there, with every reason, instead of failing every job's boot.
 ///
 /// It checks only what the launcher needs before QEMU runs: root (it changes uid, mounts and
-/// writes cgroups), the tools it execs, and a cgroup hierarchy it can write with the memory, cpu
+/// writes cgroups), the launcher and `setpriv`, and a cgroup hierarchy it can write with the memory, cpu
 /// and pids controllers. User namespaces are not needed: the launcher is root in the host's.
 /// The inputs are fields so that tests can describe another host.
 public struct QEMUJailProbe: Sendable {
@@ -34,9 +34,13 @@ public struct QEMUJailProbe: Sendable {
         if effectiveUID != 0 {
             problems.append("the worker runs as uid \(effectiveUID), not root: only root can give each QEMU its own uid, namespaces and root")
         }
-        for (role, path) in [("setpriv", jail.setprivPath), ("unshare", jail.unsharePath), ("shell", jail.shellPath)]
-        where access(path, X_OK) != 0 {
-            problems.append("\(role) \(path) is not executable (\(String(cString: strerror(errno)))): install util-linux")
+        let launcher = jail.resolvedLauncherPath
+        if access(launcher, X_OK) != 0 {
+            problems.append("the jail's launcher \(launcher) is not executable (\(String(cString: strerror(errno)))): swift build -c release builds it beside the worker")
+        }
+        // Only a VM with network needs it (the egress proxy's own uid), but that is known per job.
+        if access(jail.setprivPath, X_OK) != 0 {
+            problems.append("setpriv \(jail.setprivPath) is not executable (\(String(cString: strerror(errno)))): install util-linux")
         }
         if jail.cgroup != nil { problems += cgroupProblems() }
         return problems

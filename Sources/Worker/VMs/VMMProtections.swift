@@ -16,19 +16,19 @@ public enum VMMProtections {
                 .separateUID, on: true,
                 "each VM's QEMU runs as its own uid from \(jail.uidRange.lowerBound)-\(jail.uidRange.upperBound), gid \(jail.gid), "
                     + (kvm ? "and only /dev/kvm's group" : "no supplementary groups")),
-            .init(.noCapabilities, on: true, "setpriv clears the inheritable and bounding sets; the uid change empties the rest"),
-            .init(.noNewPrivileges, on: true, "setpriv --no-new-privs: no setuid file or file capability raises it"),
-            .init(.mountNamespace, on: true, "unshare --mount, private propagation"),
+            .init(.noCapabilities, on: true, "the launcher drops the bounding set, clears the inheritable and ambient sets; the uid change empties the rest"),
+            .init(.noNewPrivileges, on: true, "no_new_privs: no setuid file or file capability raises it"),
+            .init(.mountNamespace, on: true, "its own, private propagation"),
             .init(.pidNamespace, on: true, "QEMU is PID 1 of its own: when it dies, every process of the VM dies"),
-            .init(.ipcNamespace, on: true, "unshare --ipc"),
-            .init(.utsNamespace, on: true, "unshare --uts"),
+            .init(.ipcNamespace, on: true, "its own"),
+            .init(.utsNamespace, on: true, "its own"),
         ]
         protections.append(
             VMMProtection(
                 .networkNamespace, on: true,
                 allowNetwork
-                    ? "unshare --net: loopback only, plus, for a VM with network, the one listener the worker puts there for its egress proxy"
-                    : "unshare --net: loopback only"))
+                    ? "its own: loopback only, plus, for a VM with network, the one listener the worker puts there for its egress proxy"
+                    : "its own: loopback only"))
         protections += [
             .init(
                 .ownRoot, on: true,
@@ -43,7 +43,7 @@ public enum VMMProtections {
             .init(.rlimits, on: true, "RLIMIT_FSIZE \(jail.maximumFileSizeBytes >> 20) MiB, RLIMIT_NOFILE \(jail.maximumOpenFiles)"),
             .init(
                 .parentDeathSignal, on: true,
-                "setpriv --pdeathsig=KILL on the launcher and on QEMU, unshare --kill-child: QEMU dies with the worker"),
+                "SIGKILL on the launcher's death for QEMU, and on the worker's for the launcher: QEMU dies with the worker"),
         ]
         return protections
     }

@@ -88,7 +88,7 @@ struct WorkerProcessError: Error, CustomStringConvertible {
 func qemuProcesses(using runtimeDirectory: String) -> [Int32] {
     guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
     // An unjailed QEMU names the runtime directory itself; a jailed one sees only its jail's paths,
-    // and its launcher (`unshare`, whose command line holds both) is what names the directory.
+    // and its launcher (`codebench-jail`, whose command line holds both) is what names the directory.
     let launchersAndQEMUs = entries.compactMap { name -> Int32? in
         guard let pid = Int32(name),
             let cmdline = FileManager.default.contents(atPath: "/proc/\(name)/cmdline"),
