@@ -62,14 +62,15 @@ package struct ProcessStat: Sendable, Hashable {
     }
 }
 
-/// Reads a small text file (at most 64 KiB) with plain POSIX calls; nil when it cannot be read.
-package func readSmallFile(_ path: String) -> String? {
+/// Reads a small text file (at most `limit` bytes, 64 KiB unless told) with plain POSIX calls; nil
+/// when it cannot be read.
+package func readSmallFile(_ path: String, limit: Int = 64 << 10) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
     var bytes: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 4096)
-    while bytes.count < 64 << 10 {
+    while bytes.count < limit {
         let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         if n < 0 && errno == EINTR { continue }
         guard n > 0 else { break }

@@ -22,12 +22,10 @@ public struct VMProcessCensus: Sendable, Equatable, CustomStringConvertible {
         let me = getpid()
         var children: [Int32] = []
         for name in RuntimeDirectory.entries(of: "/proc") {
-            guard let pid = Int32(name), let stat = readFile("/proc/\(name)/stat") else { continue }
-            guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
-            let comm = String(stat[stat.index(after: open)..<close])
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            // fields[0] is the state, fields[1] the parent pid. Zombies count too: they were not reaped.
-            guard fields.count > 1, Int32(fields[1]) == me, commandPrefixes.contains(where: comm.hasPrefix) else { continue }
+            // Zombies count too: they were not reaped.
+            guard let pid = Int32(name), let stat = ProcessStat.of(pid: pid), stat.parent == me,
+                commandPrefixes.contains(where: stat.name.hasPrefix)
+            else { continue }
             // A zombie has an empty cmdline: it is ours if nobody else's VMs are children of this process.
             let commandLine = readCommandLine(pid)
             guard commandLine.isEmpty || commandLine.contains(runtimeDirectory + "/") else { continue }
@@ -39,9 +37,8 @@ public struct VMProcessCensus: Sendable, Equatable, CustomStringConvertible {
     /// The pids whose parent is `parent`.
     public static func children(of parent: Int32) -> [Int32] {
         RuntimeDirectory.entries(of: "/proc").compactMap { name -> Int32? in
-            guard let pid = Int32(name), let stat = readFile("/proc/\(name)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            return fields.count > 1 && Int32(fields[1]) == parent ? pid : nil
+            guard let pid = Int32(name), ProcessStat.of(pid: pid)?.parent == parent else { return nil }
+            return pid
         }
     }
 
@@ -52,13 +49,5 @@ public struct VMProcessCensus: Sendable, Equatable, CustomStringConvertible {
     /// The NUL-separated arguments of a process joined by spaces; empty for zombies.
     private static func readCommandLine(_ pid: Int32) -> String {
         (readSmallFile("/proc/\(pid)/cmdline") ?? "").replacingOccurrences(of: "\0", with: " ")
-    }
-
-    private static func readFile(_ path: String) -> String? {
-        guard let file = fopen(path, "r") else { return nil }
-        defer { fclose(file) }
-        var buffer = [CChar](repeating: 0, count: 1024)
-        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
-        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 }

@@ -110,12 +110,7 @@ enum Fixtures {
     /// it); the driver's own child must be reaped, which is part of what is tested.
     static func processExists(_ pid: pid_t) -> Bool {
         guard kill(pid, 0) == 0 || errno == EPERM else { return false }
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return false }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        let isZombie = fields.first == "Z"
-        let parent = fields.count > 1 ? pid_t(fields[1]) : nil
-        return !(isZombie && parent != getpid())
+        guard let stat = ProcessStat.of(pid: pid) else { return false }
+        return !(stat.state == "Z" && stat.parent != getpid())
     }
 }

@@ -140,13 +140,7 @@ struct VMMProcessTests {
     }
 
     func processState(_ pid: Int32) -> String? {
-        guard let file = fopen("/proc/\(pid)/stat", "r") else { return nil }
-        defer { fclose(file) }
-        var buffer = [CChar](repeating: 0, count: 512)
-        guard fgets(&buffer, 512, file) != nil else { return nil }
-        let line = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        guard let close = line.lastIndex(of: ")") else { return nil }
-        return line[line.index(after: close)...].split(separator: " ").first.map(String.init)
+        ProcessStat.of(pid: pid).map { String($0.state) }
     }
 }
 

@@ -37,11 +37,8 @@ import Glibc
     /// `codebench-jail`) names a runtime directory under `runtimeRoot`.
     static func jailedQEMUs(under runtimeRoot: String) -> [Int32] {
         RuntimeDirectory.entries(of: "/proc").compactMap { name -> Int32? in
-            guard let pid = Int32(name), let stat = readSmallFile("/proc/\(name)/stat"), stat.contains("(qemu-system") else { return nil }
-            guard let close = stat.lastIndex(of: ")") else { return nil }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 1, let parent = Int32(fields[1]) else { return nil }
-            let parentCommandLine = (readSmallFile("/proc/\(parent)/cmdline") ?? "").replacingNULs
+            guard let pid = Int32(name), let stat = ProcessStat.of(pid: pid), stat.name.hasPrefix("qemu-system") else { return nil }
+            let parentCommandLine = (readSmallFile("/proc/\(stat.parent)/cmdline") ?? "").replacingNULs
             return parentCommandLine.contains(runtimeRoot + "/") ? pid : nil
         }
     }

@@ -71,26 +71,11 @@ enum JailPreparation {
     }
 
     static func cgroup2Mounts() -> [String] {
-        guard let text = readSmallFile("/proc/mounts") else { return [] }
+        // A host with many mounts (a container node) has a long one.
+        guard let text = readSmallFile("/proc/mounts", limit: 1 << 20) else { return [] }
         return text.split(separator: "\n").compactMap { line in
             let fields = line.split(separator: " ")
             return fields.count > 2 && fields[2] == "cgroup2" ? String(fields[1]) : nil
         }
     }
-}
-
-/// Reads a small text file (a /proc or /sys file, a pid file) with libc.
-func readSmallFile(_ path: String, limit: Int = 1 << 20) -> String? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 16 << 10)
-    while bytes.count < limit {
-        let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count < 0 && errno == EINTR { continue }
-        if count <= 0 { break }
-        bytes.append(contentsOf: chunk[0..<count])
-    }
-    return String(decoding: bytes, as: UTF8.self)
 }
