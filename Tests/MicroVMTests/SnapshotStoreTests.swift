@@ -40,7 +40,43 @@ import Glibc
             _ = try runShell("echo state2 > \(directory)/state")
         }
         #expect(second.created && second.directory != first.directory)
-        #expect(try runShell("ls \(root)").split(separator: "\n").filter { !$0.hasSuffix(".lock") } == [Substring(key().name)])
+        // The stale snapshot went with its lock file; the new one keeps its own.
+        #expect(try runShell("ls \(root)").split(separator: "\n") == [Substring(key().name), Substring(key().name + ".lock")])
+    }
+
+    @Test func aCrashedSavesLeftoversGoUnlessItsSaveIsInProgress() async throws {
+        defer { _ = try? runShell("rm -rf \(root) \(kernel)") }
+        _ = try runShell("echo v1 > \(kernel)")
+        let store = try SnapshotStore(root: root)
+        // A save that died (its partial directory and lock file), a lock file of nothing, and a save
+        // in progress elsewhere (its lock held).
+        _ = try runShell("mkdir -p \(root)/dead.partial \(root)/busy.partial && touch \(root)/dead.partial/state \(root)/dead.lock \(root)/orphan.lock")
+        let busy = try await FileLock.acquire(root + "/busy.lock")
+        _ = try await store.obtain(key(), logger: Logger(label: "test")) { directory in
+            _ = try runShell("echo state > \(directory)/state")
+        }
+        let left = try runShell("ls \(root)").split(separator: "\n").sorted()
+        #expect(left == ["busy.lock", "busy.partial", Substring(key().name), Substring(key().name + ".lock")].sorted(), "\(left)")
+        busy.release()
+    }
+
+    /// A lock file is unlinked by its holder; a process that opened it before and gets the lock after
+    /// must not count as holding the key's lock, or two savers would run at once.
+    @Test func aLockWhoseFileWasRemovedIsTakenAgain() async throws {
+        defer { _ = try? runShell("rm -rf \(root)") }
+        _ = try runShell("mkdir -p \(root)")
+        let path = root + "/k.lock"
+        let first = try await FileLock.acquire(path)
+        let waiter = Task { try await FileLock.acquire(path, poll: .milliseconds(5)) }
+        try await Task.sleep(for: .milliseconds(50))
+        first.releaseRemovingFile()
+        let second = try await waiter.value
+        #expect(access(path, F_OK) == 0, "the waiter holds a file at the path again")
+        #expect(FileLock.acquireIfFree(path) == nil, "and nobody else can take it")
+        second.release()
+        let third = FileLock.acquireIfFree(path)
+        #expect(third != nil)
+        third?.release()
     }
 
     @Test func aFailedSaveLeavesNoSnapshot() async throws {

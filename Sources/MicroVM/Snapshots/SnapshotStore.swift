@@ -119,14 +119,31 @@ public struct SnapshotStore: Sendable {
     }
 
     /// Removes snapshots whose kernel, root filesystem or VMM has changed or gone since they were made
-    /// (an image rebuild leaves one behind each time). A VM still loading one reads an unlinked file,
-    /// which Linux keeps readable until it is closed.
+    /// (an image rebuild leaves one behind each time), with their lock files, and what a crashed save
+    /// left: a `.partial` directory, a lock file with no snapshot. A VM still loading a removed
+    /// snapshot reads an unlinked file, which Linux keeps readable until it is closed. Each goes only
+    /// under its key's lock, taken without waiting: a save in progress (in any process) is skipped.
     public func pruneStale(logger: Logger) {
-        for entry in RuntimeDirectory.entries(of: root) where !entry.hasSuffix(".lock") && !entry.hasSuffix(".partial") {
-            let directory = root + "/" + entry
-            guard let text = readSmallFile(directory + "/key"), SnapshotKey.isStale(text) else { continue }
-            RuntimeDirectory.removeTree(directory)
-            logger.info("removed a stale VM snapshot", metadata: ["snapshot": "\(directory)"])
+        let names = Set(RuntimeDirectory.entries(of: root))
+        for entry in names.sorted() {
+            let name = entry.hasSuffix(".lock") ? String(entry.dropLast(5)) : entry.hasSuffix(".partial") ? String(entry.dropLast(8)) : entry
+            let directory = root + "/" + name
+            let removable: Bool
+            if entry.hasSuffix(".lock") {
+                removable = !names.contains(name) && !names.contains(name + ".partial")
+            } else if entry.hasSuffix(".partial") {
+                removable = true
+            } else {
+                removable = readSmallFile(directory + "/key").map(SnapshotKey.isStale) ?? false
+            }
+            guard removable, let lock = FileLock.acquireIfFree(directory + ".lock") else { continue }
+            RuntimeDirectory.removeTree(directory + ".partial")
+            if entry == name {
+                RuntimeDirectory.removeTree(directory)
+                logger.info("removed a stale VM snapshot", metadata: ["snapshot": "\(directory)"])
+            }
+            // A complete snapshot keeps its lock file; a key with nothing left loses it.
+            if access(directory, F_OK) != 0 { lock.releaseRemovingFile() } else { lock.release() }
         }
     }
 
@@ -137,30 +154,65 @@ public struct SnapshotStore: Sendable {
 }
 
 /// An exclusive `flock` on a file, polled so no thread blocks while another process holds it.
+///
+/// A lock file is unlinked only by a holder (``releaseRemovingFile()``). Whoever opened it before
+/// that and gets the lock after it holds a file no longer at the path, which excludes nobody: so a
+/// lock counts only once the path still names the locked file, and is otherwise taken again.
 public struct FileLock: Sendable {
     public let fd: Int32
+    public let path: String
 
     public static func acquire(_ path: String, poll interval: Duration = .milliseconds(20)) async throws -> FileLock {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw VMError(.invalidConfiguration, "cannot open \(path): \(String(cString: strerror(errno)))") }
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR else {
-                let message = String(cString: strerror(errno))
-                close(fd)
-                throw VMError(.invalidConfiguration, "cannot lock \(path): \(message)")
+        while true {
+            let fd = try openLockFile(path)
+            while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+                guard errno == EWOULDBLOCK || errno == EINTR else {
+                    let message = String(cString: strerror(errno))
+                    close(fd)
+                    throw VMError(.invalidConfiguration, "cannot lock \(path): \(message)")
+                }
+                do {
+                    try await Task.sleep(for: interval)
+                } catch {
+                    close(fd)
+                    throw error
+                }
             }
-            do {
-                try await Task.sleep(for: interval)
-            } catch {
-                close(fd)
-                throw error
-            }
+            if isCurrent(fd, path) { return FileLock(fd: fd, path: path) }
+            close(fd)
         }
-        return FileLock(fd: fd)
+    }
+
+    /// The lock if nobody holds it now; nil if someone does (or the file cannot be opened).
+    public static func acquireIfFree(_ path: String) -> FileLock? {
+        guard let fd = try? openLockFile(path) else { return nil }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0, isCurrent(fd, path) else {
+            close(fd)
+            return nil
+        }
+        return FileLock(fd: fd, path: path)
     }
 
     public func release() {
         flock(fd, LOCK_UN)
         close(fd)
+    }
+
+    /// Unlinks the lock file while still holding it, then releases it.
+    public func releaseRemovingFile() {
+        unlink(path)
+        release()
+    }
+
+    private static func openLockFile(_ path: String) throws -> Int32 {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw VMError(.invalidConfiguration, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        return fd
+    }
+
+    private static func isCurrent(_ fd: Int32, _ path: String) -> Bool {
+        var held = stat()
+        var named = stat()
+        return fstat(fd, &held) == 0 && stat(path, &named) == 0 && held.st_dev == named.st_dev && held.st_ino == named.st_ino
     }
 }
