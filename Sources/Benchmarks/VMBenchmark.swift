@@ -167,6 +167,13 @@ public struct VMBenchmark: Sendable {
                 output(VMMemoryFootprint.line("memory, \(name), \(options.aliveVMs) alive", footprints, alive: true, templateMemoryKiB: template))
             }
         }
+        if options.jailed {
+            let cost = try await JailLaunchCost.measure(launches: max(options.runs, 10))
+            output(
+                String(
+                    format: "jail launcher alone: %.1f ms of host CPU per launch (codebench-jail, /bin/true as QEMU), %.1f ms spawning /bin/true directly (median of %d each, interleaved)",
+                    cost.jailed, cost.direct, max(options.runs, 10)))
+        }
         if jailedCold != nil {
             output(Self.line("cold: driver, QEMU jailed", series.coldJailed))
             output(Self.jailCost("cold", jailed: series.coldJailed, unjailed: series.cold))

@@ -44,7 +44,7 @@ struct QEMUJailLauncher: Sendable, Hashable {
     var executable: String { jail.resolvedLauncherPath }
 
     /// A fixed, minimal environment: QEMU needs nothing of the worker's.
-    static let environment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"]
+    static let environment = QEMUJail.launcherEnvironment
 
     /// Arguments after argv[0]; `qemuArguments` are QEMU's after its argv[0]. Paths are arguments of
     /// their own (never parsed out of a longer string), lists separated by `:` or `,`; `-` means none.
@@ -59,5 +59,20 @@ struct QEMUJailLauncher: Sendable, Hashable {
             String(fileSizeLimit), String(jail.maximumOpenFiles), bindKVM ? "kvm" : "-",
         ]
         return arguments + ["--", qemuPath] + qemuArguments
+    }
+}
+
+extension QEMUJail {
+    /// The launcher's environment: fixed and minimal, QEMU needs nothing of the worker's.
+    package static let launcherEnvironment = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C"]
+
+    /// The launcher's command with `command` in QEMU's place, no cgroup, no proc, for a jail whose
+    /// root mount point, socket directory and root filesystem are `directory`'s `root`, `run` and
+    /// `rootfs`: what `codebench-bench vm` times to price the launcher alone.
+    package func launchCommand(in directory: String, uid: UInt32, command: [String]) -> (executable: String, arguments: [String]) {
+        let launcher = QEMUJailLauncher(
+            jail: self, qemuPath: command[0], rootMountPoint: directory + "/root", socketDirectory: directory + "/run", kernelPath: nil,
+            rootfsPath: directory + "/rootfs", uid: uid, bindKVM: false, fileSizeLimit: maximumFileSizeBytes)
+        return (launcher.executable, launcher.arguments(qemuArguments: Array(command.dropFirst())))
     }
 }
