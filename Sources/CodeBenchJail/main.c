@@ -2,12 +2,12 @@
 //
 //   codebench-jail ROOT RUN KERNEL ROOTFS INCOMING KEEPPROC CGROUPS UID GID GROUPS FSIZE NOFILE KVM -- QEMU ARGS...
 //
-// with `-` for "none" and `:` / `,` separating the cgroup.procs files / supplementary gids. It does
-// what `setpriv → unshare → sh → mount, pivot_root... → prlimit → setpriv` did before, as system calls
-// in one process: those were ~17 execs and ~21 ms of host CPU per VM start, on a job whose whole
-// host cost is ~200 ms. C rather than Swift because it lives between fork and exec of a process that
-// must not load a runtime, and needs pivot_root(2) and capset(2), which have no libc wrapper and
-// reach Swift only through the variadic syscall(2) it cannot call.
+// with `-` for "none" and `:` / `,` separating the cgroup.procs files / supplementary gids. One
+// process does what a shell script of util-linux tools (setpriv, unshare, mount, pivot_root, prlimit)
+// would: the script's ~14 execs cost ~18 ms of host CPU per VM start, this ~3 ms (`codebench-bench vm`
+// prints it), on a job whose whole host cost is ~150-200 ms. C rather than Swift because it lives
+// between fork and exec, must load no runtime, and needs pivot_root(2) and capset(2), which libc does
+// not wrap and Swift cannot reach through the variadic syscall(2).
 //
 // The parent (the worker's child, in the host's PID namespace) joins the VM's cgroups, unshares
 // mount, PID, IPC, UTS and network namespaces, forks PID 1 of the new PID namespace, waits for it
