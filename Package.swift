@@ -87,9 +87,7 @@ let package = Package(
         // The one-process launcher of a jailed QEMU (namespaces, pivot_root, credentials, exec): C, as it
         // runs between fork and exec and needs system calls libc does not wrap (Sources/CodeBenchJail/main.c).
         .executableTarget(
-            name: "CodeBenchJail", path: "Sources/CodeBenchJail", cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])],
-            // Only libc: swiftc links the Swift runtime into every product, which this one never calls.
-            linkerSettings: [.unsafeFlags(["-Xlinker", "--as-needed"])]),
+            name: "CodeBenchJail", path: "Sources/CodeBenchJail", cSettings: [.unsafeFlags(["-Wall", "-Wextra", "-Werror"])]),
         .target(
             name: "FirecrackerDriver",
             dependencies: [
