@@ -16,6 +16,10 @@ enum DoctorReport {
         let egress = QEMUDriver.Configuration().resolvedEgressProxyPath
         let found = FileManager.default.isExecutableFile(atPath: egress)
         print("  egress:   \(egress) \(found ? "present (network jobs go out through it, QEMU only)" : "MISSING: network jobs fail (swift build -c release builds it)")")
+        // Every jailed QEMU (qemu-jail=on, the default) starts through it.
+        let launcher = QEMUJail().resolvedLauncherPath
+        let launcherFound = FileManager.default.isExecutableFile(atPath: launcher)
+        print("  jail:     \(launcher) \(launcherFound ? "present (starts every jailed QEMU)" : "MISSING: a jailed QEMU cannot start (swift build -c release builds it)")")
     }
 
     /// What the snapshot directory holds: made on a VM's first start, so "none yet" is normal before any job.
