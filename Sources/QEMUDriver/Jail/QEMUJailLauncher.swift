@@ -15,8 +15,8 @@
 /// groups, becomes `uid`:`gid`, sets `no_new_privs` and a parent-death SIGKILL and execs QEMU, which
 /// stays PID 1 of its namespace: when it dies every process of the namespace dies.
 ///
-/// One process rather than a shell script of util-linux tools: the script's ~17 execs were ~20 ms of
-/// host CPU per VM start (docs/security.md, "The jail's cost").
+/// One process rather than a shell script of util-linux tools: the script's ~14 execs cost ~18 ms of
+/// host CPU per VM start, this ~3 ms (docs/security.md, "One process, not a script").
 struct QEMUJailLauncher: Sendable, Hashable {
     var jail: QEMUJail
     var qemuPath: String
