@@ -23,3 +23,46 @@ struct HostCPU {
         (now().seconds - start.seconds) * 1000 / Double(max(jobs, 1))
     }
 }
+
+/// A job's host CPU split by who spent it, between two readings: this process (the in-process worker
+/// and the benchmark's own Redis client), its reaped children (each VMM with its launcher and guest:
+/// a jailed QEMU is reaped by its launcher, whose rusage the worker collects when it reaps that), the
+/// redis-server, and the rest of the host (the kernel's own threads, anything else running).
+struct CPUSplit {
+    let host: Double
+    let ownProcess: Double
+    let reapedChildren: Double
+    let redis: Double
+
+    static func now(redisPID: Int32?) -> CPUSplit {
+        func seconds(_ who: Int32) -> Double {
+            var usage = rusage()
+            getrusage(who, &usage)
+            return [usage.ru_utime, usage.ru_stime].reduce(0) { $0 + Double($1.tv_sec) + Double($1.tv_usec) / 1_000_000 }
+        }
+        var redis = 0.0
+        if let pid = redisPID, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        {
+            // utime and stime are fields 14 and 15: the 12th and 13th after the ')'.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) {
+                redis = (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+            }
+        }
+        return CPUSplit(
+            host: HostCPU.now().seconds, ownProcess: seconds(RUSAGE_SELF.rawValue), reapedChildren: seconds(RUSAGE_CHILDREN.rawValue), redis: redis)
+    }
+
+    /// "N ms = worker process A + VMMs with their guests B + redis-server C + rest D" per job since `start`.
+    func perJob(since start: CPUSplit, jobs: Int) -> String {
+        let scale = 1000 / Double(max(jobs, 1))
+        let (host, own, children, redis) = (
+            (host - start.host) * scale, (ownProcess - start.ownProcess) * scale, (reapedChildren - start.reapedChildren) * scale,
+            (self.redis - start.redis) * scale
+        )
+        return String(
+            format: "%.0f ms = worker process %.0f + VMMs with launchers and guests %.0f + redis-server %.0f + rest of the host %.0f",
+            host, own, children, redis, host - own - children - redis)
+    }
+}
