@@ -242,15 +242,21 @@ final class HostAgent {
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }
 
-    /// Kills the agent (if still running), reaps it and removes its socket.
+    /// Kills the agent (if still running), reaps it and removes its socket, and the work directories a
+    /// killed agent had not removed yet (it answers a request before it cleans up after it).
     func stop() {
         if fd >= 0 { close(fd) }
         fd = -1
         if pid > 0 {
+            let killed = pid
             kill(pid, SIGKILL)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
             pid = 0
+            let prefix = "codebench-agent-\(killed)-"
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: "/tmp")) ?? [] where name.hasPrefix(prefix) {
+                try? FileManager.default.removeItem(atPath: "/tmp/" + name)
+            }
         }
         unlink(socketPath)
     }
