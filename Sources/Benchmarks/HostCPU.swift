@@ -1,4 +1,5 @@
 import Foundation
+import MicroVM
 
 /// Busy CPU time of the whole host (every CPU's user, nice, system, irq, softirq and steal time from
 /// /proc/stat): the worker, every QEMU with its guest, the jail's launchers, redis-server and the kernel's
@@ -40,16 +41,8 @@ struct CPUSplit {
             getrusage(who, &usage)
             return [usage.ru_utime, usage.ru_stime].reduce(0) { $0 + Double($1.tv_sec) + Double($1.tv_usec) / 1_000_000 }
         }
-        var redis = 0.0
-        if let pid = redisPID, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        {
-            // utime and stime are fields 14 and 15: the 12th and 13th after the ')'.
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            if fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) {
-                redis = (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
-            }
-        }
+        let redisTicks = redisPID.flatMap { ProcessStat.of(pid: $0)?.cpuTicks } ?? 0
+        let redis = Double(redisTicks) / Double(sysconf(Int32(_SC_CLK_TCK)))
         return CPUSplit(
             host: HostCPU.now().seconds, ownProcess: seconds(RUSAGE_SELF.rawValue), reapedChildren: seconds(RUSAGE_CHILDREN.rawValue), redis: redis)
     }

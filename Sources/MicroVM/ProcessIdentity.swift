@@ -49,6 +49,8 @@ package struct ProcessStat: Sendable, Hashable {
     package var parent: pid_t
     /// Field 22, in clock ticks since boot.
     package var startTime: UInt64
+    /// Fields 14 and 15, user and system time, in clock ticks.
+    package var cpuTicks: UInt64
 
     /// The process's stat, nil when it does not exist (or is unreadable).
     package static func of(pid: pid_t) -> ProcessStat? {
@@ -56,9 +58,12 @@ package struct ProcessStat: Sendable, Hashable {
         // The name is parenthesised and may contain spaces and parentheses: fields follow the last ')'.
         guard let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"), open < close else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // fields[0] is field 3 (state); starttime is field 22.
-        guard fields.count > 19, let state = fields[0].first, let parent = pid_t(fields[1]), let start = UInt64(fields[19]) else { return nil }
-        return ProcessStat(name: String(stat[stat.index(after: open)..<close]), state: state, parent: parent, startTime: start)
+        // fields[0] is field 3 (state); utime and stime are fields 14 and 15, starttime field 22.
+        guard fields.count > 19, let state = fields[0].first, let parent = pid_t(fields[1]), let start = UInt64(fields[19]),
+            let user = UInt64(fields[11]), let system = UInt64(fields[12])
+        else { return nil }
+        return ProcessStat(
+            name: String(stat[stat.index(after: open)..<close]), state: state, parent: parent, startTime: start, cpuTicks: user + system)
     }
 }
 
