@@ -35,16 +35,18 @@ struct CPUSplit {
     let reapedChildren: Double
     let redis: Double
 
+    /// User plus system seconds of this process (`RUSAGE_SELF`) or of its reaped children (`RUSAGE_CHILDREN`).
+    static func rusageSeconds(_ who: __rusage_who) -> Double {
+        var usage = rusage()
+        getrusage(who.rawValue, &usage)
+        return [usage.ru_utime, usage.ru_stime].reduce(0) { $0 + Double($1.tv_sec) + Double($1.tv_usec) / 1_000_000 }
+    }
+
     static func now(redisPID: Int32?) -> CPUSplit {
-        func seconds(_ who: Int32) -> Double {
-            var usage = rusage()
-            getrusage(who, &usage)
-            return [usage.ru_utime, usage.ru_stime].reduce(0) { $0 + Double($1.tv_sec) + Double($1.tv_usec) / 1_000_000 }
-        }
         let redisTicks = redisPID.flatMap { ProcessStat.of(pid: $0)?.cpuTicks } ?? 0
         let redis = Double(redisTicks) / Double(sysconf(Int32(_SC_CLK_TCK)))
         return CPUSplit(
-            host: HostCPU.now().seconds, ownProcess: seconds(RUSAGE_SELF.rawValue), reapedChildren: seconds(RUSAGE_CHILDREN.rawValue), redis: redis)
+            host: HostCPU.now().seconds, ownProcess: rusageSeconds(RUSAGE_SELF), reapedChildren: rusageSeconds(RUSAGE_CHILDREN), redis: redis)
     }
 
     /// "N ms = worker process A + VMMs with their guests B + redis-server C + rest D" per job since `start`.

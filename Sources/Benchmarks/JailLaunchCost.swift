@@ -24,12 +24,12 @@ enum JailLaunchCost {
             samples.jailed.append(try await cpuMilliseconds(of: jailed.executable, jailed.arguments))
             samples.direct.append(try await cpuMilliseconds(of: "/bin/true", []))
         }
-        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        func median(_ values: [Double]) -> Double { nearestRankPercentile(values.sorted(), 50) ?? 0 }
         return (median(samples.jailed), median(samples.direct))
     }
 
     private static func cpuMilliseconds(of executable: String, _ arguments: [String]) async throws -> Double {
-        let before = childrenCPU()
+        let before = CPUSplit.rusageSeconds(RUSAGE_CHILDREN)
         let process = try await VMMProcess.spawn(
             executable: executable, arguments: arguments, environment: QEMUJail.launcherEnvironment,
             stdout: ConsoleRing(capacity: 4096), stderr: ConsoleRing(capacity: 4096))
@@ -37,13 +37,6 @@ enum JailLaunchCost {
         guard status == .exited(0) else {
             throw VMError(.bootFailed, "\(executable) ended with \(status): \(process.stderr.tail(maxBytes: 1000))")
         }
-        return (childrenCPU() - before) * 1000
-    }
-
-    private static func childrenCPU() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_CHILDREN.rawValue, &usage)
-        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1_000_000 }
-        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+        return (CPUSplit.rusageSeconds(RUSAGE_CHILDREN) - before) * 1000
     }
 }

@@ -168,11 +168,12 @@ public struct VMBenchmark: Sendable {
             }
         }
         if options.jailed {
-            let cost = try await JailLaunchCost.measure(launches: max(options.runs, 10))
+            let launches = max(options.runs, 10)
+            let cost = try await JailLaunchCost.measure(launches: launches)
             output(
                 String(
                     format: "jail launcher alone: %.1f ms of host CPU per launch (codebench-jail, /bin/true as QEMU), %.1f ms spawning /bin/true directly (median of %d each, interleaved)",
-                    cost.jailed, cost.direct, max(options.runs, 10)))
+                    cost.jailed, cost.direct, launches))
         }
         if jailedCold != nil {
             output(Self.line("cold: driver, QEMU jailed", series.coldJailed))

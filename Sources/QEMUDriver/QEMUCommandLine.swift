@@ -122,12 +122,15 @@ struct QEMUCommandLine: Sendable, Hashable {
         return accelerator == .tcg ? "max,-xsave" : "max"
     }
 
+    /// Whether QEMU loads the kernel: not for a restore, whose guest memory comes from the snapshot
+    /// (loading and parsing the kernel's ELF, ~20 MB, would only be thrown away). The snapshot's key
+    /// still names the kernel.
+    var bootsKernel: Bool { !incomingDeferred && incomingStatePath == nil }
+
     /// Arguments after argv[0].
     var arguments: [String] {
         var machine = machineArguments
-        if incomingDeferred || incomingStatePath != nil, let kernel = machine.firstIndex(of: "-kernel") {
-            // A restored guest's memory comes from the snapshot: loading and parsing the kernel's ELF
-            // (~20 MB) would only be thrown away. The snapshot's key still names the kernel.
+        if !bootsKernel, let kernel = machine.firstIndex(of: "-kernel") {
             machine.removeSubrange(kernel...(kernel + 3))
         }
         var arguments = sandboxArguments + machine + networkArguments

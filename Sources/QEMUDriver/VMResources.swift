@@ -55,8 +55,9 @@ struct VMResources: Sendable {
             ])
     }
 
-    /// A jailed QEMU is PID 1 of its own PID namespace and the only child of its launcher (`codebench-jail`), which reaps it and then exits with its status. Killed together (the process group),
-    /// the launcher dies first and QEMU is left to the host's init, which may take seconds to reap it:
+    /// A jailed QEMU is PID 1 of its own PID namespace and the only child of its launcher
+    /// (`codebench-jail`), which reaps it and then exits with its status. Killed together (the process
+    /// group), the launcher dies first and QEMU is left to the host's init, which may take seconds to reap it:
     /// a zombie per VM meanwhile. So QEMU goes first, and the launcher's own exit is awaited briefly.
     /// The child is checked to be a QEMU whose parent is the launcher just before the signal.
     private static func killNamespaceInit(of launcher: VMMProcess) async {

@@ -143,7 +143,7 @@ extension QEMUDriver {
         }
         return QEMUJailLauncher(
             jail: jail, qemuPath: configuration.binaryPath, rootMountPoint: directory.file(QEMUJailDirectory.root),
-            socketDirectory: socketDirectory, kernelPath: commandLine.arguments.contains("-kernel") ? vm.configuration.image.kernelPath : nil,
+            socketDirectory: socketDirectory, kernelPath: commandLine.bootsKernel ? vm.configuration.image.kernelPath : nil,
             rootfsPath: vm.configuration.image.rootfsPath,
             incomingStatePath: incoming, keepsProc: commandLine.memoryFile != nil, cgroupProcsFiles: cgroupFiles, uid: uid, groups: groups,
             bindKVM: kvm, fileSizeLimit: fileSizeLimit)
