@@ -15,6 +15,8 @@ enum VMBareLaunch {
         var launchToResult: Duration
         var launchToHello: Duration
         var peakRSSKiB: Int?
+        /// Host CPU time of the QEMU process (and the `cat` of a streamed restore), from spawn to kill.
+        var cpuTime: Duration?
         /// Resume sent → its hello read, on the host; nil without a resume.
         var resumeToHello: Duration? = nil
         /// The agent's phases of the resume, when the resume asked for them (``AgentResume/tracePhases``).
@@ -66,10 +68,17 @@ enum VMBareLaunch {
         var pid: pid_t = 0
         let spawned = argv.withUnsafeBufferPointer { posix_spawn(&pid, binary, &actions, &attributes, $0.baseAddress!, environ) }
         guard spawned == 0 else { throw Failure(description: "posix_spawn \(binary): \(String(cString: strerror(spawned)))") }
-        defer {
+        var cpuTime: Duration?
+        func reap() {
+            guard cpuTime == nil else { return }
             kill(-pid, SIGKILL)
             var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            var usage = rusage()
+            while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+            cpuTime = VMMProcess.cpuTime(usage)
+        }
+        defer {
+            reap()
             unlink(socketPath)
         }
 
@@ -130,8 +139,10 @@ enum VMBareLaunch {
         try send(.run(request))
         guard case .result = try nextMessage() else { throw Failure(description: "the answer was not a result") }
         let result = clock.now - start
+        let peakRSS = VMPeakRSS.kib(of: pid)
+        reap()
         return Sample(
-            launchToResult: result, launchToHello: hello, peakRSSKiB: VMPeakRSS.kib(of: pid), resumeToHello: resumed?.roundTrip,
+            launchToResult: result, launchToHello: hello, peakRSSKiB: peakRSS, cpuTime: cpuTime, resumeToHello: resumed?.roundTrip,
             resumePhases: resumed?.phases)
     }
 }

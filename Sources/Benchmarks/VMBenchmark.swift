@@ -40,17 +40,20 @@ public struct VMBenchmark: Sendable {
         var latency: [Duration] = []
         var boot: [Duration] = []
         var rssKiB: [Int] = []
+        /// Host CPU time of each VM's VMM (with the jail's launcher and the guest), spawn to teardown.
+        var cpu: [Duration] = []
         /// QEMU's memory with the one VM alive, right after its job (the restore-mode series only).
         var footprints: [VMMemoryFootprint] = []
 
-        mutating func add(_ sample: (latency: Duration, boot: Duration, rssKiB: Int?)) {
+        mutating func add(_ sample: (latency: Duration, boot: Duration, rssKiB: Int?, cpu: Duration?)) {
             latency.append(sample.latency)
             boot.append(sample.boot)
             if let rss = sample.rssKiB { rssKiB.append(rss) }
+            if let cpu = sample.cpu { self.cpu.append(cpu) }
         }
 
         mutating func add(_ sample: VMBareLaunch.Sample) {
-            add((sample.launchToResult, sample.launchToHello, sample.peakRSSKiB))
+            add((sample.launchToResult, sample.launchToHello, sample.peakRSSKiB, sample.cpuTime))
         }
     }
 
@@ -195,10 +198,13 @@ public struct VMBenchmark: Sendable {
     }
 
     static func restoreModes(streamed: Series, copyOnWrite: Series) -> String {
-        String(
-            format: "restore modes: p50 copy-on-write/streamed launch→hello %.3f, launch→result %.3f",
+        let cpu =
+            streamed.cpu.isEmpty || copyOnWrite.cpu.isEmpty
+            ? "" : String(format: ", host CPU per VM %.3f", seconds(percentile(copyOnWrite.cpu, 50)) / seconds(percentile(streamed.cpu, 50)))
+        return String(
+            format: "restore modes: p50 copy-on-write/streamed launch→hello %.3f, launch→result %.3f%@",
             seconds(percentile(copyOnWrite.boot, 50)) / seconds(percentile(streamed.boot, 50)),
-            seconds(percentile(copyOnWrite.latency, 50)) / seconds(percentile(streamed.latency, 50)))
+            seconds(percentile(copyOnWrite.latency, 50)) / seconds(percentile(streamed.latency, 50)), cpu)
     }
 
     /// Starts `count` VMs one after the other, each running `request`, and reads every QEMU's memory
@@ -227,7 +233,9 @@ public struct VMBenchmark: Sendable {
         return String(format: "%@: p50 ratio driver/bare %.3f (target <= 1.15); driver p50 %.3f s, %@ 1 s", name, ratio, seconds(ourP50), ourP50 < .seconds(1) ? "below" : "NOT below")
     }
 
-    private func ours(driver: QEMUDriver, vm: VMConfiguration, request: RunRequest) async throws -> (latency: Duration, boot: Duration, rssKiB: Int?) {
+    private func ours(driver: QEMUDriver, vm: VMConfiguration, request: RunRequest) async throws -> (
+        latency: Duration, boot: Duration, rssKiB: Int?, cpu: Duration?
+    ) {
         var footprints: [VMMemoryFootprint] = []
         return try await ours(driver: driver, vm: vm, request: request, footprints: &footprints)
     }
@@ -235,11 +243,12 @@ public struct VMBenchmark: Sendable {
     /// One launch of `request`; appends QEMU's memory right after the job to `footprints`.
     private func ours(
         driver: QEMUDriver, vm: VMConfiguration, request: RunRequest, footprints: inout [VMMemoryFootprint]
-    ) async throws -> (latency: Duration, boot: Duration, rssKiB: Int?) {
+    ) async throws -> (latency: Duration, boot: Duration, rssKiB: Int?, cpu: Duration?) {
         let clock = ContinuousClock()
         let start = clock.now
         let runtimeRoot = vm.runtimeDirectory
-        let sample = try await driver.withVM(vm, logger: logger) { session in
+        let usage = VMUsageRecorder()
+        let sample = try await driver.withVM(vm, logger: logger, usage: usage.record) { session in
             _ = try await session.run(request, timeout: .seconds(30))
             let latency = clock.now - start
             // The QEMU child of this process is the VM's VMM (one VM at a time here); jailed, the
@@ -250,18 +259,19 @@ public struct VMBenchmark: Sendable {
             return (latency, session.bootDuration, rss, qemu.flatMap { VMMemoryFootprint(pid: $0) })
         }
         if let footprint = sample.3 { footprints.append(footprint) }
-        return (sample.0, sample.1, sample.2)
+        return (sample.0, sample.1, sample.2, usage.usage.vmmCPUTime)
     }
 
     static func line(_ name: String, _ series: Series) -> String {
         let rss = series.rssKiB.sorted()
         return String(
-            format: "%-27@ launch→result p50 %.3f s  p95 %.3f s  (min %.3f, max %.3f)   launch→hello p50 %.3f s   peak RSS p50 %d MiB, max %d MiB",
+            format: "%-27@ launch→result p50 %.3f s  p95 %.3f s  (min %.3f, max %.3f)   launch→hello p50 %.3f s   peak RSS p50 %d MiB, max %d MiB   host CPU p50 %@",
             name as NSString,
             seconds(percentile(series.latency, 50)), seconds(percentile(series.latency, 95)),
             seconds(series.latency.min() ?? .zero), seconds(series.latency.max() ?? .zero),
             seconds(percentile(series.boot, 50)),
-            (rss.isEmpty ? 0 : rss[rss.count / 2]) / 1024, (rss.last ?? 0) / 1024)
+            (rss.isEmpty ? 0 : rss[rss.count / 2]) / 1024, (rss.last ?? 0) / 1024,
+            series.cpu.isEmpty ? "-" : String(format: "%.0f ms", seconds(percentile(series.cpu, 50)) * 1000))
     }
 
     /// Nearest-rank percentile.

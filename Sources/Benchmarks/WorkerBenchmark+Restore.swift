@@ -24,9 +24,10 @@ extension WorkerBenchmark {
             }
             _ = driver.takeSpans()
             let cpuStart = CPUSplit.now(redisPID: platform.redisPID)
-            let latencies = try await withWorker(configuration, driver: driver) { _ in
+            let series = try await withWorker(configuration, driver: driver) { _ in
                 try await oneAtATime(platform, ids: "restore-\(jailed ? "j" : "u")-\(mode.rawValue)", payload: payload)
             }
+            let latencies = series.latencies
             let cpuPerJob = CPUSplit.now(redisPID: platform.redisPID).perJob(since: cpuStart, jobs: latencies.count)
             _ = driver.takeSpans()
 
@@ -34,6 +35,7 @@ extension WorkerBenchmark {
             let (rate, batchCPU) = try await batch(configuration, driver: driver, platform: platform, ids: "restore-tp-\(jailed ? "j" : "u")-\(mode.rawValue)")
             output("  \(label) one at a time \(WorkerBenchmarkSample(latencies).summary)")
             output("  \(label) host CPU per job \(cpuPerJob)")
+            output("  \(label) \(series.vmCPUSummary)")
             output(String(format: "  %@ 4 VMs: %.2f jobs/s, host CPU per job %.0f ms", label, rate, batchCPU))
         }
     }

@@ -100,9 +100,10 @@ public struct WorkerBenchmark: Sendable {
             var configuration = base
             configuration.concurrency = 1
             let cpuStart = CPUSplit.now(redisPID: platform.redisPID)
-            let latencies = try await withWorker(configuration, driver: driver) { _ in
+            let series = try await withWorker(configuration, driver: driver) { _ in
                 try await oneAtATime(platform, ids: "lat-\(name)", payload: payload)
             }
+            let latencies = series.latencies
             let cpuPerJob = CPUSplit.now(redisPID: platform.redisPID).perJob(since: cpuStart, jobs: latencies.count)
             let spans = driver.takeSpans()
             let overheads = zip(latencies, spans).map { $0 - $1 }
@@ -110,6 +111,7 @@ public struct WorkerBenchmark: Sendable {
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) through worker \(WorkerBenchmarkSample(latencies).summary)")
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) worker overhead per job (latency - VM lifetime): \(WorkerBenchmarkSample(overheads).summary)")
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) host CPU per job: \(cpuPerJob)")
+            output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) \(series.vmCPUSummary)")
 
             // The same jobs with every QEMU spawned when its job comes (qemu-standby 0): the baseline of standby QEMUs.
             if let unreadyDriver {
@@ -117,7 +119,7 @@ public struct WorkerBenchmark: Sendable {
                 withoutStandby.qemuStandby = 0
                 let unreadyCPUStart = HostCPU.now()
                 let spawned = try await withWorker(withoutStandby, driver: unreadyDriver) { _ in
-                    try await oneAtATime(platform, ids: "nostandby-\(name)", payload: payload)
+                    try await oneAtATime(platform, ids: "nostandby-\(name)", payload: payload).latencies
                 }
                 output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) worker, qemu-standby 0 \(WorkerBenchmarkSample(spawned).summary)")
                 output(String(format: "  %@ host CPU per job, qemu-standby 0: %.0f ms", name.padding(toLength: 7, withPad: " ", startingAt: 0),
@@ -127,16 +129,18 @@ public struct WorkerBenchmark: Sendable {
             // The same jobs with one VM booted ahead of each (warm-vms 1), each pushed once a VM is parked.
             configuration.warmVMs = 1
             let warmCPUStart = HostCPU.now()
-            let warm = try await withWorker(configuration, driver: driver) { service in
+            let warmSeries = try await withWorker(configuration, driver: driver) { service in
                 try await oneAtATime(platform, ids: "warm-\(name)", payload: payload) {
                     while service.warmIdle < 1 { try await Task.sleep(for: .milliseconds(5)) }
                 }
             }
+            let warm = warmSeries.latencies
             _ = driver.takeSpans()
             output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) worker, warm-vms 1 \(WorkerBenchmarkSample(warm).summary)")
             // Counts the VM still parked when the worker stops (booted for a job that never came).
             output(String(format: "  %@ host CPU per job, warm-vms 1: %.0f ms", name.padding(toLength: 7, withPad: " ", startingAt: 0),
                 HostCPU.millisecondsPerJob(since: warmCPUStart, jobs: warm.count)))
+            output("  \(name.padding(toLength: 7, withPad: " ", startingAt: 0)) warm-vms 1: \(warmSeries.vmCPUSummary)")
         }
     }
 
@@ -151,9 +155,9 @@ public struct WorkerBenchmark: Sendable {
         var configuration = base
         configuration.concurrency = 1
         let payload = Self.workloads[0].payload
-        let withJail = try await withWorker(configuration, driver: jailed) { _ in try await oneAtATime(platform, ids: "jail-on", payload: payload) }
+        let withJail = try await withWorker(configuration, driver: jailed) { _ in try await oneAtATime(platform, ids: "jail-on", payload: payload).latencies }
         _ = jailed.takeSpans()
-        let withoutJail = try await withWorker(configuration, driver: unjailed) { _ in try await oneAtATime(platform, ids: "jail-off", payload: payload) }
+        let withoutJail = try await withWorker(configuration, driver: unjailed) { _ in try await oneAtATime(platform, ids: "jail-off", payload: payload).latencies }
         output("  qemu-jail on   \(WorkerBenchmarkSample(withJail).summary)")
         output("  qemu-jail off  \(WorkerBenchmarkSample(withoutJail).summary)")
         let cost = WorkerBenchmarkSample(withJail).percentile(50) - WorkerBenchmarkSample(withoutJail).percentile(50)
@@ -165,17 +169,21 @@ public struct WorkerBenchmark: Sendable {
     func oneAtATime(
         _ platform: WorkerBenchmarkPlatform, ids prefix: String, payload: (String) -> String,
         ready: () async throws -> Void = {}
-    ) async throws -> [Duration] {
-        var latencies: [Duration] = []
+    ) async throws -> JobSeries {
+        var series = JobSeries()
         for i in 0..<options.latencyJobs {
             try await ready()
             let id = "\(prefix)-\(i)"
             let start = ContinuousClock.now
             try await platform.push(payload(id))
-            try await platform.waitForTerminal(id)
-            latencies.append(.now - start)
+            let terminal = try await platform.done(id)
+            series.latencies.append(.now - start)
+            // What followed `done`: stdout, stderr, the result JSON.
+            if let json = terminal.dropFirst(2).first, let ms = JobResultRecord(json: json)?.hostCPUMilliseconds {
+                series.vmCPU.append(.milliseconds(ms))
+            }
         }
-        return latencies
+        return series
     }
 
     private func throughput(base: WorkerConfiguration, driver: WorkerBenchmarkTimingDriver, platform: WorkerBenchmarkPlatform) async throws {

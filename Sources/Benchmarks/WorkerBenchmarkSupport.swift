@@ -35,14 +35,15 @@ final class WorkerBenchmarkTimingDriver: VMMStandbyDriver {
     }
 
     func withVM<T: Sendable>(
-        _ configuration: VMConfiguration, logger: Logger, _ body: (any GuestSession) async throws -> T
+        _ configuration: VMConfiguration, logger: Logger, usage: @escaping @Sendable (VMUsage) -> Void,
+        _ body: (any GuestSession) async throws -> T
     ) async throws -> T {
         let start = ContinuousClock.now
         defer {
             let span = ContinuousClock.now - start
             spans.withLock { $0.append(span) }
         }
-        return try await inner.withVM(configuration, logger: logger, body)
+        return try await inner.withVM(configuration, logger: logger, usage: usage, body)
     }
 }
 
@@ -66,5 +67,20 @@ struct WorkerBenchmarkSample {
     private func format(_ value: Double) -> String {
         let tenths = (value * 10).rounded() / 10
         return String(tenths)
+    }
+}
+
+/// One-at-a-time jobs through the worker: each one's enqueue-to-terminal latency, and what its VM
+/// cost the host as the worker reported it (`host_cpu_ms` in the result JSON).
+struct JobSeries {
+    var latencies: [Duration] = []
+    var vmCPU: [Duration] = []
+
+    /// The per-job VM CPU's percentiles, measured by the worker for each VM alone (its VMM's rusage),
+    /// so unlike the host-wide split it does not move with what else the host runs.
+    var vmCPUSummary: String {
+        guard !vmCPU.isEmpty else { return "VM host CPU per job (host_cpu_ms): not reported" }
+        let sample = WorkerBenchmarkSample(vmCPU)
+        return String(format: "VM host CPU per job (host_cpu_ms): p50 %.0f ms  p95 %.0f ms  (n=%d)", sample.percentile(50), sample.percentile(95), vmCPU.count)
     }
 }

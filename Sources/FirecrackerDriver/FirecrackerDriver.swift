@@ -38,9 +38,10 @@ public struct FirecrackerDriver: MicroVMDriver {
     public func withVM<T: Sendable>(
         _ vmConfiguration: VMConfiguration,
         logger: Logger,
+        usage: @escaping @Sendable (VMUsage) -> Void,
         _ body: (any GuestSession) async throws -> T
     ) async throws -> T {
-        try await VMBoot(FirecrackerBoot(driver: self)).withVM(vmConfiguration, logger: logger, body)
+        try await VMBoot(FirecrackerBoot(driver: self)).withVM(vmConfiguration, logger: logger, usage: usage, body)
     }
 
     /// A VM with a fresh id; nothing exists for it until its steps run.

@@ -49,11 +49,14 @@ final class FrameServer {
             fds += listeners.map { pollfd(fd: $0.fd, events: Int16(POLLIN), revents: 0) }
             let live = connections.indices.filter { !connections[$0].isVirtioPort || connections[$0].hostConnected }
             fds += live.map { pollfd(fd: connections[$0].fd, events: Int16(POLLIN), revents: 0) }
-            if poll(&fds, nfds_t(fds.count), waiting ? 50 : -1) < 0 && errno != EINTR {
+            let timeout: Int32 = waiting ? 50 : (afterReplyPending ? Self.afterReplyIdleMilliseconds : -1)
+            let ready = poll(&fds, nfds_t(fds.count), timeout)
+            if ready < 0 && errno != EINTR {
                 Log.error("\(AgentError.system("poll"))")
                 Posix.sleep(milliseconds: 50)
                 continue
             }
+            if ready == 0 { finishAfterReply() }
             reaper.reap()
             for (offset, listener) in listeners.enumerated() where fds[1 + offset].revents != 0 {
                 accept(listener)
@@ -73,8 +76,26 @@ final class FrameServer {
     }
 
     private var shutdownRequested = false
-    /// Lines to log once the current reply is sent.
+    /// Lines to log once the last reply has been sent and the host has not ended the VM.
     private var logAfterReply: [String] = []
+    /// A reply went out and its log lines and clean-up (``finishAfterReply()``) are still to do.
+    private var afterReplyPending = false
+    /// How long the agent waits after a reply, with nothing read, before its log lines and clean-up.
+    /// Why wait: the host ends a job's VM as soon as it has the result, and in a VM just restored
+    /// that work (removing the cgroup and the work directory, sweeping /tmp, lines through the
+    /// emulated UART) is code TCG translates for the first time, ~35 ms of QEMU CPU per VM measured
+    /// in `codebench-bench vm`, for nothing. A VM that lives on does it when it next reads a message
+    /// (before the read, so no request pays it in its phases) or after this much idle time.
+    static let afterReplyIdleMilliseconds: Int32 = 250
+
+    /// Logs the lines of the last reply and runs its request's clean-up.
+    private func finishAfterReply() {
+        guard afterReplyPending else { return }
+        afterReplyPending = false
+        logAfterReply.forEach(Log.info)
+        logAfterReply = []
+        runner.finishRequest()
+    }
     /// When the last chunk of bytes arrived: where a traced request's first phase begins.
     private var lastReadAt: UInt64 = 0
     /// When the frames of that chunk were decoded: where a traced request's `decode` ends.
@@ -104,6 +125,7 @@ final class FrameServer {
 
     /// Returns false when the connection is gone and must be closed.
     private func readAndServe(_ index: Int, revents: Int16) -> Bool {
+        finishAfterReply()
         let count = chunk.withUnsafeMutableBytes { read(connections[index].fd, $0.baseAddress!, $0.count) }
         lastReadAt = Posix.monotonicNanoseconds()
         if count < 0 && (errno == EINTR || errno == EAGAIN) { return true }
@@ -120,16 +142,16 @@ final class FrameServer {
             switch item {
             case .success(let message):
                 if let reply = handle(message, from: index) { send(reply, to: index) }
-                // After the reply: the host has what it waits for (and usually ends the VM now). The
-                // log lines too: in a VM just restored, the console's path costs milliseconds of TCG.
-                // A resume's lines wait for the reply after it: the host sends the job as soon as it has the
-                // hello, and the console's interrupts would land in the middle of the job.
-                if case .resume = message {} else {
-                    logAfterReply.forEach(Log.info)
-                    logAfterReply = []
+                // After the reply: the host has what it waits for (and usually ends the VM now), so
+                // the log lines and the clean-up wait (afterReplyIdleMilliseconds). A resume's lines
+                // wait for the job after it: the host sends the job as soon as it has the hello.
+                // Only when there is something to do: a template is saved right after its last reply,
+                // and a timeout armed then would wake every clone at its resume.
+                if case .resume = message {} else { afterReplyPending = !logAfterReply.isEmpty || runner.hasPendingCleanUp }
+                if shutdownRequested {
+                    finishAfterReply()
+                    return true
                 }
-                runner.finishRequest()
-                if shutdownRequested { return true }
             case .failure(let error):
                 Log.error("bad frame on \(connections[index].name): \(error)")
                 send(.error(Self.reply(to: error)), to: index)

@@ -67,6 +67,8 @@ final class JobRunner {
     /// Runs the clean-up the last request left for after its result: its step's cgroup, its work
     /// directory, what it left in /tmp. Nothing of it decides the result, and a VM is usually ended by
     /// the host as soon as the result arrives; an agent that serves another request first gets here.
+    var hasPendingCleanUp: Bool { !pendingCleanUp.isEmpty }
+
     func finishRequest() {
         while let cleanUp = pendingCleanUp.popLast() { cleanUp() }
     }

@@ -39,6 +39,10 @@ public struct JobResultRecord: Sendable, Codable, Equatable {
     public var bootMilliseconds: Int?
     /// Time between the claim and the start of the run.
     public var queueMilliseconds: Int?
+    /// `host_cpu_ms`: host CPU time the job's VM cost: its VMM, with the jail's launcher and the
+    /// emulated guest, from spawn to teardown (for a warm VM, its priming too). Absent when the VMM
+    /// could not measure it.
+    public var hostCPUMilliseconds: Int?
     /// `finished_at_ms`: Unix time in milliseconds (set by the queue).
     public var finishedAtMilliseconds: Int?
     /// `tests`: judge mode's per-case results, in the job's order.
@@ -62,6 +66,7 @@ public struct JobResultRecord: Sendable, Codable, Equatable {
         case workerID = "worker_id"
         case bootMilliseconds = "boot_ms"
         case queueMilliseconds = "queue_ms"
+        case hostCPUMilliseconds = "host_cpu_ms"
         case finishedAtMilliseconds = "finished_at_ms"
         case tests, passed, total, limits
     }

@@ -10,12 +10,26 @@ public protocol MicroVMDriver: Sendable {
     /// What the driver is, for logs, results and metrics: `qemu-tcg`, `qemu-kvm`, `firecracker`.
     var name: String { get }
 
-    /// Boots a VM, waits for its agent's hello, runs `body`, then destroys the VM whatever happens.
+    /// Boots a VM, waits for its agent's hello, runs `body`, then destroys the VM whatever happens,
+    /// and once it is gone (also when the body throws) hands `usage` what the VM cost the host. A
+    /// driver that cannot measure reports an unknown cost; one in front of another passes `usage` on.
     func withVM<T: Sendable>(
         _ configuration: VMConfiguration,
         logger: Logger,
+        usage: @escaping @Sendable (VMUsage) -> Void,
         _ body: (any GuestSession) async throws -> T
     ) async throws -> T
+}
+
+extension MicroVMDriver {
+    /// ``withVM(_:logger:usage:_:)`` for a caller that does not ask what the VM cost.
+    public func withVM<T: Sendable>(
+        _ configuration: VMConfiguration,
+        logger: Logger,
+        _ body: (any GuestSession) async throws -> T
+    ) async throws -> T {
+        try await withVM(configuration, logger: logger, usage: { _ in }, body)
+    }
 }
 
 /// A live connection to the agent of one booted VM.

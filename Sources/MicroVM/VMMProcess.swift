@@ -36,6 +36,7 @@ public final class VMMProcess: Sendable {
 
     private struct State {
         var status: ExitStatus?
+        var cpuTime: Duration?
         var waiters: [Waiter] = []
         var nextID: UInt64 = 0
     }
@@ -153,6 +154,10 @@ public final class VMMProcess: Sendable {
     /// The exit status if the process has ended and been reaped.
     public var exitStatus: ExitStatus? { state.withLock { $0.status } }
 
+    /// Host CPU time (user and system) the process used, counting the descendants it reaped: for a
+    /// jailed QEMU, its launcher, QEMU and the guest it emulated. Nil until the process is reaped.
+    public var cpuTime: Duration? { state.withLock { $0.cpuTime } }
+
     /// SIGKILLs the process group, unless the process has already been reaped.
     public func kill() {
         state.withLock { state in
@@ -223,15 +228,24 @@ public final class VMMProcess: Sendable {
         }
         let waiters: [Waiter] = state.withLock { state in
             var raw: Int32 = 0
+            var usage = rusage()
             var result: pid_t
-            repeat { result = waitpid(pid, &raw, 0) } while result < 0 && errno == EINTR
+            repeat { result = wait4(pid, &raw, 0, &usage) } while result < 0 && errno == EINTR
             let status: ExitStatus = (raw & 0x7f) == 0 ? .exited((raw >> 8) & 0xff) : .signaled(raw & 0x7f)
             state.status = status
+            if result == pid { state.cpuTime = Self.cpuTime(usage) }
             defer { state.waiters = [] }
             return state.waiters
         }
         let status = exitStatus ?? .signaled(SIGKILL)
         for waiter in waiters { waiter.continuation.resume(returning: status) }
+    }
+
+    /// User plus system time of a reaped process and of every descendant it reaped in turn (Linux
+    /// counts those into the rusage `wait4` returns).
+    package static func cpuTime(_ usage: rusage) -> Duration {
+        func duration(_ time: timeval) -> Duration { .seconds(Int64(time.tv_sec)) + .microseconds(Int64(time.tv_usec)) }
+        return duration(usage.ru_utime) + duration(usage.ru_stime)
     }
 
     private static func makePipe() throws -> (read: Int32, write: Int32) {

@@ -17,8 +17,9 @@ import Synchronization
 /// time in TCG translating the agent's, the kernel's and the shell's paths (docs/snapshots.md, "The
 /// job inside the guest"); the warm-up pays for that while the VM waits, so the job runs on translated
 /// code. What the warm-up leaves in the guest is what any job leaves after the agent's clean-up: its
-/// directory, cgroup and files are gone before the VM is parked (the agent cleans up right after the
-/// result). A VM whose warm-up fails is torn down and counted as a failed boot.
+/// directory, cgroup and files are gone before the VM is parked (the warm-up prepares the next
+/// request, and the agent cleans up before it answers such a request). A VM whose warm-up fails is
+/// torn down and counted as a failed boot.
 ///
 /// Safeguards:
 /// - A parked VM whose agent connection has closed (the VMM died) is destroyed, not handed out.
@@ -105,17 +106,18 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
     private func hold(_ id: Int) async {
         let gone = Gate()
         let booted = Gate()
+        let usage = VMUsageRecorder()
         defer {
             gone.open()
             refill.yield()
         }
         do {
-            try await base.withVM(configuration, logger: logger) { session in
+            try await base.withVM(configuration, logger: logger, usage: usage.record) { session in
                 if let warmUp { try await Self.prime(session, with: warmUp) }
                 booted.open()
                 await withTaskCancellationHandler {
                     await withCheckedContinuation { (release: CheckedContinuation<Void, Never>) in
-                        let parked = Parked(id: id, session: session, parkedAt: .now, release: release, gone: gone)
+                        let parked = Parked(id: id, session: session, parkedAt: .now, release: release, gone: gone, usage: usage)
                         let parkedNow = state.withLock { state in
                             guard let idle = state.park(parked) else { return false }
                             observer?(.idle(idle))
@@ -158,13 +160,16 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
 
     // MARK: MicroVMDriver
 
+    /// A warm VM's usage counts its boot, its priming and its time parked: all of it was for this job.
     public func withVM<T: Sendable>(
-        _ configuration: VMConfiguration, logger: Logger, _ body: (any GuestSession) async throws -> T
+        _ configuration: VMConfiguration, logger: Logger, usage: @escaping @Sendable (VMUsage) -> Void,
+        _ body: (any GuestSession) async throws -> T
     ) async throws -> T {
         let asked = ContinuousClock.now
         guard configuration == self.configuration, let parked = takeHealthyVM() else {
-            return try await base.withVM(configuration, logger: logger, body)
+            return try await base.withVM(configuration, logger: logger, usage: usage, body)
         }
+        defer { usage(parked.usage.usage) }
         logger.debug(
             "job starts on a warm VM",
             metadata: ["warm_vm": "\(parked.id)", "parked_boot_ms": "\(BootSteps.milliseconds(parked.session.bootDuration))"])
@@ -219,6 +224,8 @@ public final class WarmVMPool: MicroVMDriver, Sendable {
         let parkedAt: ContinuousClock.Instant
         let release: CheckedContinuation<Void, Never>
         let gone: Gate
+        /// Set by the VM's holder once it is torn down, before `gone` opens.
+        let usage: VMUsageRecorder
     }
 
     private struct Backoff {

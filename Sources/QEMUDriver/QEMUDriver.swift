@@ -32,9 +32,10 @@ public struct QEMUDriver: MicroVMDriver {
     public func withVM<T: Sendable>(
         _ vm: VMConfiguration,
         logger: Logger,
+        usage: @escaping @Sendable (VMUsage) -> Void,
         _ body: (any GuestSession) async throws -> T
     ) async throws -> T {
-        try await VMBoot(QEMUBoot(driver: self)).withVM(vm, logger: logger, body)
+        try await VMBoot(QEMUBoot(driver: self)).withVM(vm, logger: logger, usage: usage, body)
     }
 
     /// Checks what can be checked without booting.

@@ -25,20 +25,26 @@ struct VMResources: Sendable {
         heldDescriptors.removeAll { $0 == fd }
     }
 
-    /// Closes the channel, SIGKILLs QEMU's process group, reaps it, and removes the runtime directory.
-    /// Nothing here observes cancellation: teardown always completes.
-    func destroy(logger: Logger) async {
+    /// SIGKILLs QEMU's process group, reaps it, closes the channel, and removes the runtime directory.
+    /// Nothing here observes cancellation: teardown always completes. Returns the host CPU time of
+    /// QEMU (with its launcher and guest) when it was reaped.
+    ///
+    /// QEMU dies before its channel closes: closing first would wake the guest (its port's host side
+    /// hung up) and have it log that through the emulated UART, QEMU CPU time spent on a VM whose
+    /// result is already in.
+    @discardableResult
+    func destroy(logger: Logger) async -> Duration? {
         let clock = ContinuousClock()
         let start = clock.now
-        if let connection { await connection.close() }
-        if let egress { egress.host.unregister(vm: egress.name) }
         var status: VMMProcess.ExitStatus?
         if let process {
             if jailUID != nil { await Self.killNamespaceInit(of: process) }
             process.kill()
             status = await process.waitForExitIgnoringCancellation()
-            await process.closeOutputs()
         }
+        if let connection { await connection.close() }
+        if let egress { egress.host.unregister(vm: egress.name) }
+        if let process { await process.closeOutputs() }
         runtimeDirectory?.remove()
         for fd in heldDescriptors { close(fd) }
         let throttled = cgroup?.throttledMilliseconds
@@ -52,7 +58,9 @@ struct VMResources: Sendable {
                 "vmm_status": "\(status.map { "\($0)" } ?? "-")",
                 "ms": "\(BootSteps.milliseconds(clock.now - start))",
                 "cpu_throttled_ms": "\(throttled.map(String.init) ?? "-")",
+                "vmm_cpu_ms": "\(process?.cpuTime.map { "\(BootSteps.milliseconds($0))" } ?? "-")",
             ])
+        return process?.cpuTime
     }
 
     /// A jailed QEMU is PID 1 of its own PID namespace and the only child of its launcher

@@ -47,6 +47,21 @@ struct AgentHostModeTests {
         #expect(String(decoding: second.stdout, as: UTF8.self) == "gone\n")
     }
 
+    /// A VM the host does not end right after a result still gets its clean-up: once the agent has
+    /// been idle a moment (FrameServer.afterReplyIdleMilliseconds), not only when the next message comes.
+    @Test func cleansUpAfterTheResultOnceIdle() throws {
+        let agent = try HostAgent()
+        defer { agent.stop() }
+        _ = try agent.receive()
+        let result = try agent.run(.shell(command: "pwd; touch left-behind"))
+        #expect(result.verdict == .ok)
+        let directory = String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(directory.contains("-job-1"), "\(directory)")
+        let deadline = Date().addingTimeInterval(10)
+        while FileManager.default.fileExists(atPath: directory), Date() < deadline { usleep(20_000) }
+        #expect(!FileManager.default.fileExists(atPath: directory), "the work directory is still there 10 s after the result")
+    }
+
     /// Revision 4: a request that asks has the agent make the next request's directory before it
     /// answers; the next request runs in it, and the one after makes its own again.
     @Test func preparesTheNextRequestsDirectoryWhenAsked() throws {

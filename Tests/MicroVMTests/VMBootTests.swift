@@ -86,7 +86,13 @@ import Testing
 
         func snapshotRefused(by vm: FakeVM, failure: any Error) -> Bool { refused }
 
-        func tearDown(_ vm: FakeVM) async { journal.add("teardown \(vm.purpose)") }
+        /// Each VM's host CPU, by purpose: a job's usage must count its own VMs only, never the template.
+        static let cpuTime = ["template": Duration.seconds(1), "restore": .milliseconds(30), "cold": .milliseconds(100)]
+
+        func tearDown(_ vm: FakeVM) async -> Duration? {
+            journal.add("teardown \(vm.purpose)")
+            return Self.cpuTime[vm.purpose]
+        }
 
         func snapshotKey(for vm: VMConfiguration) throws -> SnapshotKey {
             SnapshotKey(format: "vmboot-test 1", files: [("kernel", kernel)], machine: ["fake"])
@@ -105,10 +111,14 @@ import Testing
         return (vmm, VMConfiguration(image: GuestImage(kernelPath: directory.file("vmlinux"), rootfsPath: directory.file("rootfs"))))
     }
 
-    private func job(_ vmm: FakeVMM, _ vm: VMConfiguration) async throws {
-        try await VMBoot(vmm).withVM(vm, logger: Logger(label: "test.vmboot")) { session in
+    /// Runs one job; returns what its VMs cost as VMBoot reported it.
+    @discardableResult
+    private func job(_ vmm: FakeVMM, _ vm: VMConfiguration) async throws -> VMUsage {
+        let usage = VMUsageRecorder()
+        try await VMBoot(vmm).withVM(vm, logger: Logger(label: "test.vmboot"), usage: usage.record) { session in
             _ = try await session.run(RunRequest(id: "job", workload: .shell(command: "true")), timeout: .seconds(1))
         }
+        return usage.usage
     }
 
     private func assertEveryVMTornDownOnce(_ journal: Journal) {
@@ -121,7 +131,8 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let (vmm, vm) = try setUp(directory)
-        try await job(vmm, vm)
+        let usage = try await job(vmm, vm)
+        #expect(usage.vmmCPUTime == .milliseconds(30), "the restored VM's cost, not the template's")
         #expect(vmm.journal.all == [
             "make template", "template spawn", "template hello", "run snapshot-warmup", "run snapshot-shell-job", "save", "teardown template",
             "make restore", "restore spawn", "restore resume", "run job", "teardown restore",
@@ -143,7 +154,8 @@ import Testing
         vmm.journal.clear()
         vmm.failing = "restore resume"
         vmm.refused = true
-        try await job(vmm, vm)
+        let usage = try await job(vmm, vm)
+        #expect(usage.vmmCPUTime == .milliseconds(130), "the failed restore and the cold VM after it")
         #expect(vmm.journal.all == [
             "make restore", "restore spawn", "restore resume", "failure resume", "teardown restore",
             "make cold", "cold spawn", "cold hello", "run job", "teardown cold",

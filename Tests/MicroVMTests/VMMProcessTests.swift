@@ -21,6 +21,35 @@ struct VMMProcessTests {
         #expect(process.stderr.tail() == "err\n")
     }
 
+    /// The CPU time counts what the process's own reaped children used: a jailed QEMU is the
+    /// launcher's child, and its CPU must reach the VM's usage. A grandchild burns the CPU here.
+    @Test func cpuTimeCountsReapedDescendantsAndIsKnownOnlyOnceReaped() async throws {
+        let process = try await spawn(["-c", "( i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done ) ; true"])
+        #expect(process.cpuTime == nil, "not reaped yet")
+        let clock = ContinuousClock()
+        let start = clock.now
+        let status = await process.waitForExitIgnoringCancellation()
+        let wall = clock.now - start
+        await process.closeOutputs()
+        #expect(status == .exited(0))
+        let cpu = try #require(process.cpuTime)
+        // 300k iterations of a shell loop are well over 100 ms of CPU on any machine, all of it the
+        // subshell's, which the outer shell reaped.
+        #expect(cpu > .milliseconds(100), "\(cpu)")
+        #expect(cpu <= wall + .milliseconds(20), "one thread cannot use more CPU than wall time: \(cpu) in \(wall)")
+    }
+
+    @Test func usageOfSeveralVMsIsTheirSumUnlessOneIsUnknown() {
+        var usage = VMUsage(vmmCPUTime: .zero)
+        usage.add(.milliseconds(30))
+        usage.add(.milliseconds(12))
+        #expect(usage.vmmCPUTime == .milliseconds(42))
+        usage.add(nil)
+        #expect(usage.vmmCPUTime == nil)
+        usage.add(.milliseconds(5))
+        #expect(usage.vmmCPUTime == nil, "a partial sum would understate the cost")
+    }
+
     @Test func outputIsDrainedContinuouslyIntoBoundedRings() async throws {
         // 4 MiB through a 64 KiB pipe: the child only finishes if someone keeps reading.
         let ring = ConsoleRing(capacity: 4096)

@@ -407,7 +407,8 @@ extension QEMUJailTests {
         let driver = QEMUDriver(configuration: configuration)
         let vm = try Self.configuration()
         for index in 0..<2 {
-            let (hello, result, maps, proc, kernel) = try await driver.withVM(vm, logger: VMTest.logger) { session in
+            let usage = VMUsageRecorder()
+            let (hello, result, maps, proc, kernel) = try await driver.withVM(vm, logger: VMTest.logger, usage: usage.record) { session in
                 let pids = Self.jailedQEMUs(under: vm.runtimeDirectory)
                 let maps = pids.first.flatMap { readSmallFile("/proc/\($0)/maps") } ?? ""
                 let proc = pids.first.map { RuntimeDirectory.entries(of: "/proc/\($0)/root/proc").sorted() } ?? []
@@ -423,6 +424,10 @@ extension QEMUJailTests {
             #expect(!guestRAM.isEmpty && guestRAM.allSatisfy { $0.split(separator: " ")[1] == "rw-p" }, "\(guestRAM)")
             // The jail's proc: QEMU itself (PID 1 of its namespace) and nothing else of the host's.
             #expect(proc == ["1", "self", "thread-self"], "\(proc)")
+            // The VM's cost is the launcher's and, reaped by it, QEMU's with the guest: the launcher
+            // alone is a few milliseconds, QEMU's start-up alone over 20 (docs/snapshots.md).
+            let cpu = try #require(usage.usage.vmmCPUTime)
+            #expect(cpu > .milliseconds(20), "\(cpu)")
         }
         let files = try runShell("cd \(store) && ls */").split(separator: "\n").map(String.init)
         #expect(files.contains("state") && files.contains("memory") && files.contains("memory.id"), "a copy-on-write snapshot: \(files)")

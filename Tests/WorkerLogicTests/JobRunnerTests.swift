@@ -40,6 +40,36 @@ struct JobRunnerTests {
         #expect(driver.live == 0)
     }
 
+    /// `host_cpu_ms` is what the driver reported once the VM was torn down, for a done job and for a
+    /// failed one alike (a limit's VM cost the host too); unknown, the key is left out, not zero.
+    @Test("the result JSON says what the job's VM cost the host when the driver could tell")
+    func hostCPU() async throws {
+        let queue = InMemoryJobQueue()
+        _ = try await run(#"{"id":"c1","command":"true"}"#, driver: ScriptedDriver(cpuTime: .milliseconds(183)), queue: queue)
+        guard case .done(_, _, let done)? = await queue.outcomes["c1"] else {
+            Issue.record("no done outcome")
+            return
+        }
+        #expect(done.hostCPUMilliseconds == 183)
+        #expect(done.json().contains(#""host_cpu_ms":183"#), "\(done.json())")
+
+        let limited = ScriptedDriver(cpuTime: .milliseconds(2500)) { .with($0, .timeLimit, exitCode: nil, signal: 9) }
+        _ = try await run(#"{"id":"c2","command":"sleep 99"}"#, driver: limited, queue: queue)
+        guard case .failed(_, let failed?)? = await queue.outcomes["c2"] else {
+            Issue.record("no failed outcome with a result")
+            return
+        }
+        #expect(failed.hostCPUMilliseconds == 2500)
+
+        _ = try await run(#"{"id":"c3","command":"true"}"#, driver: ScriptedDriver(), queue: queue)
+        guard case .done(_, _, let unknown)? = await queue.outcomes["c3"] else {
+            Issue.record("no done outcome")
+            return
+        }
+        #expect(unknown.hostCPUMilliseconds == nil)
+        #expect(!unknown.json().contains("host_cpu_ms"))
+    }
+
     @Test("a program that exits non-zero still ran: done, with its exit code")
     func runtimeError() async throws {
         let driver = ScriptedDriver { .with($0, .runtimeError, exitCode: 3, stderr: "boom\n") }

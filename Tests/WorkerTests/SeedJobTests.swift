@@ -21,6 +21,8 @@ struct SeedJobTests {
             #expect(result["worker_id"] as? String == harness.service.workerID)
             #expect((result["vmm"] as? String)?.hasPrefix("qemu") == true)
             #expect(result["wall_ms"] is Int)
+            // The VM's host CPU: QEMU's start-up alone is over 20 ms, its launcher alone a few.
+            #expect((result["host_cpu_ms"] as? Int ?? 0) > 20, "\(result)")
             // Nothing left behind: the list was consumed and the job left the processing list.
             #expect(try harness.redisCLI("LLEN", "jobs:processing:\(harness.service.workerID)").hasPrefix("0"))
         }

@@ -69,7 +69,8 @@ struct StatusSettingTests {
         struct Named: MicroVMDriver {
             let name: String
             func withVM<T: Sendable>(
-                _ configuration: VMConfiguration, logger: Logger, _ body: (any GuestSession) async throws -> T
+                _ configuration: VMConfiguration, logger: Logger, usage: @escaping @Sendable (VMUsage) -> Void,
+                _ body: (any GuestSession) async throws -> T
             ) async throws -> T {
                 throw VMError(.bootFailed, "not a real driver")
             }

@@ -24,6 +24,8 @@ struct WarmVMTests {
                 let result = elements.count > 5 ? try JSONSerialization.jsonObject(with: Data(elements[5].utf8)) as? [String: Any] : nil
                 let bootMilliseconds = try #require(result?["boot_ms"] as? Int, "\(elements)")
                 #expect(bootMilliseconds < 100, "boot_ms \(bootMilliseconds) on a warm VM")
+                // A warm VM's cost reaches its job's result: its boot and priming included.
+                #expect((result?["host_cpu_ms"] as? Int ?? 0) > 20, "\(elements)")
             }
             #expect(harness.service.warmStarts == 2)
             #expect(metrics().contains("codebench_worker_warm_starts_total 2\n"), "\(metrics())")

@@ -43,9 +43,10 @@ struct FirecrackerBoot: BootableVMM {
 
     func snapshotRefused(by vm: FirecrackerVM, failure: any Error) -> Bool { vm.snapshotRefused }
 
-    func tearDown(_ vm: FirecrackerVM) async {
-        await vm.tearDown()
-        vm.logger.debug("VM torn down")
+    func tearDown(_ vm: FirecrackerVM) async -> Duration? {
+        let cpuTime = await vm.tearDown()
+        vm.logger.debug("VM torn down", metadata: ["vmm_cpu_ms": "\(cpuTime.map { BootSteps.milliseconds($0) } ?? "-")"])
+        return cpuTime
     }
 
     func snapshotKey(for vm: VMConfiguration) throws -> SnapshotKey { try driver.snapshotKey(for: vm) }

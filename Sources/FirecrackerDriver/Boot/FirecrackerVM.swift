@@ -311,14 +311,23 @@ final class FirecrackerVM: BootingVM {
 
     /// Kills the VMM's process group, reaps it, closes every socket and drain, removes the runtime
     /// directory or jail (and the jailer's cgroup), releases the uid. Runs to completion even when
-    /// the task is cancelled; safe to call after any partial boot.
-    func tearDown() async {
-        if let agent { await agent.close() }
+    /// the task is cancelled; safe to call after any partial boot. Returns the VMM's host CPU time
+    /// when it was our child to the end (not a jailer's Firecracker in a PID namespace of its own).
+    @discardableResult
+    func tearDown() async -> Duration? {
+        // The VMM dies before the agent's connection closes, which would wake the guest for nothing
+        // (as in QEMU's teardown, VMResources.destroy).
+        var cpuTime: Duration?
         if let process {
             process.kill()
             _ = await process.waitForExitIgnoringCancellation()
+        }
+        if let agent { await agent.close() }
+        if let process {
             await process.closeOutputs()
+            cpuTime = process.cpuTime
             if let pid = jailedPID ?? readJailedPID() {
+                cpuTime = nil
                 kill(pid, SIGKILL)
                 // Not our child: wait for init to reap it before removing its cgroup and files.
                 var waited = 0
@@ -334,6 +343,7 @@ final class FirecrackerVM: BootingVM {
         if let uid { uidPool?.release(uid) }
         uid = nil
         process = nil
+        return cpuTime
     }
 
     private func readJailedPID() -> pid_t? {

@@ -42,8 +42,10 @@ public protocol BootableVMM: Sendable {
     /// Whether a restore that failed with `failure` (as ``failure(_:step:of:)`` returned it) says the
     /// snapshot itself is bad, so that it is removed and made again; a busy or broken host is not.
     func snapshotRefused(by vm: VM, failure: any Error) -> Bool
-    /// Releases everything `vm` acquired; completes even when the task is cancelled.
-    func tearDown(_ vm: VM) async
+    /// Releases everything `vm` acquired; completes even when the task is cancelled. Returns the host
+    /// CPU time its VMM process used (``VMMProcess/cpuTime``), nil when the driver could not reap it.
+    @discardableResult
+    func tearDown(_ vm: VM) async -> Duration?
 
     /// The key of the snapshot for VMs shaped like `vm` (its image already resolved); throws when
     /// none can be made for it (the VMM is missing, say).

@@ -15,24 +15,26 @@ public struct VMBoot<VMM: BootableVMM>: Sendable {
     /// ``MicroVMDriver/withVM(_:logger:_:)`` for the driver: brings a VM up, runs `body`, and tears
     /// down the VM whatever happens (the body throws, the boot fails, the task is cancelled).
     public func withVM<T: Sendable>(
-        _ vm: VMConfiguration, logger: Logger, _ body: (any GuestSession) async throws -> T
+        _ vm: VMConfiguration, logger: Logger, usage: (VMUsage) -> Void = { _ in }, _ body: (any GuestSession) async throws -> T
     ) async throws -> T {
         // The VM to tear down: a failed restore is torn down at once and replaced by a cold one.
         var live: VMM.VM?
+        var spent = VMUsage(vmmCPUTime: .zero)
         let result: Result<T, any Error>
         do {
-            let session = try await start(vm, logger: logger) { live = $0 }
+            let session = try await start(vm, logger: logger, spent: &spent) { live = $0 }
             result = .success(try await body(session))
         } catch {
             result = .failure(error)
         }
-        if let live { await vmm.tearDown(live) }
+        if let live { spent.add(await vmm.tearDown(live)) }
+        usage(spent)
         return try result.get()
     }
 
     /// Restored when possible, else cold; each VM it creates is handed to `track` before its steps
-    /// run, and the caller tears down the last one.
-    func start(_ vm: VMConfiguration, logger: Logger, track: (VMM.VM) -> Void) async throws -> VMM.Session {
+    /// run, and the caller tears down the last one. A failed restore's cost is added to `spent`.
+    func start(_ vm: VMConfiguration, logger: Logger, spent: inout VMUsage, track: (VMM.VM) -> Void) async throws -> VMM.Session {
         func bootCold(_ vm: VMConfiguration) async throws -> VMM.Session {
             let cold = vmm.makeVM(vm, purpose: .cold, logger: logger)
             track(cold)
@@ -64,7 +66,7 @@ public struct VMBoot<VMM: BootableVMM>: Sendable {
         } catch {
             if error.error is CancellationError || Task.isCancelled { throw error.error }
             let refused = vmm.snapshotRefused(by: restoring, failure: error.error)
-            await vmm.tearDown(restoring)
+            spent.add(await vmm.tearDown(restoring))
             if refused { store.invalidate(snapshot.key) }
             logger.warning(
                 "restoring the VM snapshot failed; booting cold",

@@ -85,7 +85,7 @@ struct QEMUBoot: BootableVMM {
         vm.snapshotMemoryChanged || vm.resources.process?.exitStatus != nil || (failure as? VMError)?.code == .agentProtocol
     }
 
-    func tearDown(_ vm: QEMUVM) async {
+    func tearDown(_ vm: QEMUVM) async -> Duration? {
         await vm.resources.destroy(logger: vm.logger)
     }
 

@@ -76,12 +76,14 @@ struct JobRunner: Sendable {
             ? outputBackend.map { OutputPublisher(id: job.id, backend: $0, configuration: outputConfiguration, logger: logger) }
             : nil
         let outcome: JobOutcome
+        // What the VM cost the host, known once withVM has torn it down (VMUsage).
+        let usage = VMUsageRecorder()
         do {
             let (driver, metrics, configuration, outbox, logger) = (self.driver, self.metrics, self.configuration, self.outbox, logger)
             // Its own task, so a cancel request stops this job's VM alone; the drain's cancellation reaches it too.
             let work = Task {
                 try await metrics.countingVM {
-                    try await driver.withVM(configuration.vmConfiguration(network: job.network), logger: logger) { session in
+                    try await driver.withVM(configuration.vmConfiguration(network: job.network), logger: logger, usage: usage.record) { session in
                         if let problem = session.hello.problem(running: request) { throw AgentTooOld(reason: problem) }
                         let request = Self.streaming(request, session.hello, publisher)
                         await outbox.submit(.status(.running, claimed), logger: logger)
@@ -131,7 +133,8 @@ struct JobRunner: Sendable {
             logger.warning("VM failed", metadata: ["error": "\(error)", "console": "\(console)"])
             outcome = OutcomePolicy.outcome(for: error, limits: limits, vmm: driver.name, queueMilliseconds: queueMilliseconds)
         }
-        let reported = outcome.reporting(limits)
+        metrics.used(usage.usage)
+        let reported = outcome.reporting(limits).costing(usage.usage)
         if let publisher {
             if case .done = reported { await publisher.finish(.done) } else { await publisher.finish(.failed) }
         }

@@ -1,6 +1,7 @@
 import AgentProtocol
 import Foundation
 import JobQueue
+import MicroVM
 
 extension OutcomePolicy {
     /// "cpu time limit of 1 s exceeded".
@@ -53,12 +54,23 @@ extension JobResultRecord.LimitsRecord {
 extension JobOutcome {
     /// The same outcome, its result JSON saying which limits the job ran with.
     func reporting(_ limits: ResourceLimits) -> JobOutcome {
+        updatingRecord { $0.limits = .init(limits) }
+    }
+
+    /// The same outcome, its result JSON saying what the job's VM cost the host (`host_cpu_ms`).
+    func costing(_ usage: VMUsage) -> JobOutcome {
+        guard let cpu = usage.vmmCPUTime else { return self }
+        return updatingRecord { $0.hostCPUMilliseconds = Int(cpu / .milliseconds(1)) }
+    }
+
+    /// The same outcome with `change` made to its result JSON, if it has one.
+    private func updatingRecord(_ change: (inout JobResultRecord) -> Void) -> JobOutcome {
         switch self {
         case .done(let stdout, let stderr, var record):
-            record.limits = .init(limits)
+            change(&record)
             return .done(stdout: stdout, stderr: stderr, result: record)
         case .failed(let reason, var record?):
-            record.limits = .init(limits)
+            change(&record)
             return .failed(reason: reason, result: record)
         case .failed(_, nil):
             return self

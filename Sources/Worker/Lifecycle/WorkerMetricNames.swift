@@ -7,6 +7,9 @@ public enum WorkerMetricNames {
     public static let vmsRunning = "codebench_worker_vms_running"
     /// Timer: one VM's whole life (boot, job, teardown).
     public static let vmSeconds = "codebench_worker_vm_seconds"
+    /// Timer: host CPU time one job's VM cost (its VMM with the jail's launcher and the emulated
+    /// guest), recorded once the VM is torn down, when the driver can measure it.
+    public static let vmHostCPUSeconds = "codebench_worker_vm_host_cpu_seconds"
     /// Timer: until the guest agent answered (from a snapshot or cold).
     public static let bootSeconds = "codebench_worker_boot_seconds"
     /// Timer: from claim to the VM's start, inside this worker.
@@ -22,6 +25,7 @@ public enum WorkerMetricNames {
     /// every VM of a long job in +Inf and every queue wait in the first bucket.
     public static let timerBuckets: [String: [Duration]] = [
         vmSeconds: [0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120].map(seconds),
+        vmHostCPUSeconds: [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30, 120].map(seconds),
         bootSeconds: [0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20].map(seconds),
         queueSeconds: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5].map(seconds),
     ]

@@ -12,6 +12,7 @@ final class WorkerMetrics: Sendable {
     private let liveVMs = Atomic<Int>(0)
     private let vmsGauge: Gauge
     private let vmTimer: Metrics.Timer
+    private let vmHostCPUTimer: Metrics.Timer
     private let bootTimer: Metrics.Timer
     private let queueTimer: Metrics.Timer
     private let outages: Counter
@@ -22,6 +23,7 @@ final class WorkerMetrics: Sendable {
     init(factory: any MetricsFactory = MetricsSystem.factory) {
         vmsGauge = Gauge(label: WorkerMetricNames.vmsRunning, factory: factory)
         vmTimer = Metrics.Timer(label: WorkerMetricNames.vmSeconds, factory: factory)
+        vmHostCPUTimer = Metrics.Timer(label: WorkerMetricNames.vmHostCPUSeconds, factory: factory)
         bootTimer = Metrics.Timer(label: WorkerMetricNames.bootSeconds, factory: factory)
         queueTimer = Metrics.Timer(label: WorkerMetricNames.queueSeconds, factory: factory)
         outages = Counter(label: WorkerMetricNames.redisOutages, factory: factory)
@@ -60,6 +62,11 @@ final class WorkerMetrics: Sendable {
     /// Until the guest agent answered.
     func booted(in duration: Duration) {
         bootTimer.recordNanoseconds(duration.nanoseconds)
+    }
+
+    /// What a torn-down VM cost the host, when its driver could tell.
+    func used(_ usage: VMUsage) {
+        if let cpu = usage.vmmCPUTime { vmHostCPUTimer.recordNanoseconds(cpu.nanoseconds) }
     }
 
     /// Once per outage, when the first claim fails.

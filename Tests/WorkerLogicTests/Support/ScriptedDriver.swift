@@ -16,6 +16,8 @@ final class ScriptedDriver: MicroVMDriver {
     private let script: Script
     private let bootError: VMError?
     private let hello: AgentHello
+    /// What each VM reports it cost once torn down (``VMUsage/vmmCPUTime``); nil: unknown.
+    private let cpuTime: Duration?
     private let state = Mutex(State())
 
     private struct State {
@@ -30,12 +32,14 @@ final class ScriptedDriver: MicroVMDriver {
     /// - Parameters:
     ///   - bootError: every VM fails to boot with it (the body never runs).
     ///   - hello: what each VM's agent announces (by default this build's revision).
+    ///   - cpuTime: what each VM reports it cost the host.
     ///   - script: the guest's answer; by default `ok`, exit 0, the request id on stdout.
     init(
         bootError: VMError? = nil, hello: AgentHello = AgentHello(agentVersion: "scripted", kernel: "none"),
-        script: @escaping Script = { .ok(for: $0, stdout: $0.id) }
+        cpuTime: Duration? = nil, script: @escaping Script = { .ok(for: $0, stdout: $0.id) }
     ) {
         self.bootError = bootError
+        self.cpuTime = cpuTime
         self.hello = hello
         self.script = script
     }
@@ -54,8 +58,10 @@ final class ScriptedDriver: MicroVMDriver {
     var configurations: [VMConfiguration] { state.withLock { $0.configurations } }
 
     func withVM<T: Sendable>(
-        _ configuration: VMConfiguration, logger: Logger, _ body: (any GuestSession) async throws -> T
+        _ configuration: VMConfiguration, logger: Logger, usage: @escaping @Sendable (VMUsage) -> Void,
+        _ body: (any GuestSession) async throws -> T
     ) async throws -> T {
+        defer { usage(VMUsage(vmmCPUTime: cpuTime)) }
         state.withLock {
             $0.live += 1
             $0.total += 1

@@ -24,7 +24,8 @@ final class CountingDriver: VMMStandbyDriver {
     var total: Int { counts.withLock { $0.total } }
 
     func withVM<T: Sendable>(
-        _ configuration: VMConfiguration, logger: Logger, _ body: (any GuestSession) async throws -> T
+        _ configuration: VMConfiguration, logger: Logger, usage: @escaping @Sendable (VMUsage) -> Void,
+        _ body: (any GuestSession) async throws -> T
     ) async throws -> T {
         counts.withLock {
             $0.live += 1
@@ -32,6 +33,6 @@ final class CountingDriver: VMMStandbyDriver {
             $0.peak = max($0.peak, $0.live)
         }
         defer { counts.withLock { $0.live -= 1 } }
-        return try await inner.withVM(configuration, logger: logger, body)
+        return try await inner.withVM(configuration, logger: logger, usage: usage, body)
     }
 }
