@@ -7,7 +7,7 @@ public struct VMUsage: Sendable, Hashable {
     /// QEMU's launcher, QEMU and the guest it emulates, a streamed restore's reader. Counts every VM
     /// the call brought up (a restore that failed and the cold boot that replaced it), not a snapshot's
     /// template, whose cost is shared by every VM restored from it. Nil when some VMM's could not be
-    /// read: a jailed Firecracker is not the worker's child.
+    /// read: a jailer's Firecracker in a PID namespace of its own is not the worker's child.
     public var vmmCPUTime: Duration?
 
     public init(vmmCPUTime: Duration?) {

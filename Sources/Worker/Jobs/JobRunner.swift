@@ -76,8 +76,10 @@ struct JobRunner: Sendable {
             ? outputBackend.map { OutputPublisher(id: job.id, backend: $0, configuration: outputConfiguration, logger: logger) }
             : nil
         let outcome: JobOutcome
-        // What the VM cost the host, known once withVM has torn it down (VMUsage).
+        // What the VM cost the host, known once withVM has torn it down (VMUsage); every path below
+        // waits for that, a cancelled or requeued job's too.
         let usage = VMUsageRecorder()
+        defer { metrics.used(usage.usage) }
         do {
             let (driver, metrics, configuration, outbox, logger) = (self.driver, self.metrics, self.configuration, self.outbox, logger)
             // Its own task, so a cancel request stops this job's VM alone; the drain's cancellation reaches it too.
@@ -133,7 +135,6 @@ struct JobRunner: Sendable {
             logger.warning("VM failed", metadata: ["error": "\(error)", "console": "\(console)"])
             outcome = OutcomePolicy.outcome(for: error, limits: limits, vmm: driver.name, queueMilliseconds: queueMilliseconds)
         }
-        metrics.used(usage.usage)
         let reported = outcome.reporting(limits).costing(usage.usage)
         if let publisher {
             if case .done = reported { await publisher.finish(.done) } else { await publisher.finish(.failed) }
