@@ -39,7 +39,7 @@ struct CPUSplit {
     static func rusageSeconds(_ who: __rusage_who) -> Double {
         var usage = rusage()
         getrusage(who.rawValue, &usage)
-        return [usage.ru_utime, usage.ru_stime].reduce(0) { $0 + Double($1.tv_sec) + Double($1.tv_usec) / 1_000_000 }
+        return VMMProcess.cpuTime(usage).seconds
     }
 
     static func now(redisPID: Int32?) -> CPUSplit {

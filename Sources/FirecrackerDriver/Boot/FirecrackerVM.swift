@@ -325,9 +325,7 @@ final class FirecrackerVM: BootingVM {
         if let agent { await agent.close() }
         if let process {
             await process.closeOutputs()
-            cpuTime = process.cpuTime
             if let pid = jailedPID ?? readJailedPID() {
-                cpuTime = nil
                 kill(pid, SIGKILL)
                 // Not our child: wait for init to reap it before removing its cgroup and files.
                 var waited = 0
@@ -335,6 +333,8 @@ final class FirecrackerVM: BootingVM {
                     usleep(1000)
                     waited += 1
                 }
+            } else {
+                cpuTime = process.cpuTime
             }
         }
         for drain in drains { try? await drain.close() }
