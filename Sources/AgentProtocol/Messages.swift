@@ -10,9 +10,10 @@ public let agentProtocolVersion: UInt8 = 1
 /// 4 added ``RunRequest/tracePhases`` and ``RunRequest/prepareNextRequest`` (an older agent leaves
 /// ``RunResult/phases`` out and prepares nothing, which harms nothing); 5 added ``AgentResume/tracePhases``
 /// and ``AgentHello/phases`` (an older agent answers a traced resume without them); 6 added
-/// ``RunRequest/nextRequestLimits`` (an older agent prepares for the protocol's default limits).
+/// ``RunRequest/nextRequestLimits`` (an older agent prepares for the protocol's default limits); 7 added
+/// ``RunRequest/preparedRequests`` (an older agent prepares only the next request).
 /// An agent of an older revision ignores the fields it does not know, so a host must not send those to it.
-public let agentProtocolRevision = 6
+public let agentProtocolRevision = 7
 
 /// A language by its canonical name in the guest image's registry (guest/languages.json). A name, not an
 /// enum: the image decides which languages exist, and the wire stays `"python"` as before.
@@ -122,6 +123,13 @@ public struct RunRequest: Codable, Sendable, Equatable {
     /// prepares for ``ResourceLimits``' defaults; a request with other limits costs a remount and
     /// the cgroup writes that differ.
     public var nextRequestLimits: ResourceLimits?
+    /// With ``prepareNextRequest``: how many of the next requests to prepare, each with its own work
+    /// directory, cgroup and shell (revision 7; nil: one, at most ``maximumPreparedRequests``). A
+    /// snapshot's template prepares two: the first serves a restored VM's job, or a warm VM's priming,
+    /// and the second serves the job of a primed warm VM, which then spawns nothing while it waits.
+    public var preparedRequests: Int?
+    /// The most requests one request may have prepared: each holds a shell, a tmpfs and a cgroup.
+    public static let maximumPreparedRequests = 2
 
     public init(
         id: String, workload: Workload, stdin: Data = Data(), limits: ResourceLimits = ResourceLimits(),
@@ -139,7 +147,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case id, workload, stdin, limits, files, arguments, compilerOptions, judge, streamOutput, tracePhases
-        case prepareNextRequest, nextRequestLimits
+        case prepareNextRequest, nextRequestLimits, preparedRequests
     }
 
     /// Revision 1 requests have none of the judge fields: they decode as empty.
@@ -157,6 +165,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
         tracePhases = try container.decodeIfPresent(Bool.self, forKey: .tracePhases) ?? false
         prepareNextRequest = try container.decodeIfPresent(Bool.self, forKey: .prepareNextRequest) ?? false
         nextRequestLimits = try container.decodeIfPresent(ResourceLimits.self, forKey: .nextRequestLimits)
+        preparedRequests = try container.decodeIfPresent(Int.self, forKey: .preparedRequests)
     }
 
     /// Empty judge fields are left out, so a revision 1 request encodes exactly as before.
@@ -174,6 +183,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
         if tracePhases { try container.encode(true, forKey: .tracePhases) }
         if prepareNextRequest { try container.encode(true, forKey: .prepareNextRequest) }
         try container.encodeIfPresent(nextRequestLimits, forKey: .nextRequestLimits)
+        try container.encodeIfPresent(preparedRequests, forKey: .preparedRequests)
     }
 }
 

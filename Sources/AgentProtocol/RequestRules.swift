@@ -225,6 +225,7 @@ public enum RequestRules {
             ?? problem(stdin: request.stdin)
             ?? problem(limits: request.limits)
             ?? judgeProblem(request: request)
+            ?? request.preparedRequests.flatMap { outside($0, 1, RunRequest.maximumPreparedRequests, "preparedRequests") }
     }
 
     private static func below(_ value: Int, _ minimum: Int, _ field: String) -> String? {

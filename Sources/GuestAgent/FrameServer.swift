@@ -177,7 +177,7 @@ final class FrameServer {
             runner.outputSink = request.streamOutput ? outputSink(for: request.id, to: index) : nil
             defer { runner.outputSink = nil }
             var result = runner.run(request)
-            if request.prepareNextRequest { runner.prepareNext(limits: request.nextRequestLimits) }
+            if request.prepareNextRequest { runner.prepareNext(limits: request.nextRequestLimits, count: request.preparedRequests ?? 1) }
             if request.tracePhases {
                 PhaseTrace.mark("result")
                 result.phases = PhaseTrace.phases

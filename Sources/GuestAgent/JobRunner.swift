@@ -18,8 +18,9 @@ final class JobRunner {
     var outputSink: OutputSink?
     /// Clean-up of the last request that waits until its result is sent (``finishRequest()``), newest first.
     private var pendingCleanUp: [() -> Void] = []
-    /// The next request's directory and cgroup, when a request asked for them (``prepareNext(limits:)``).
-    private var prepared: PreparedJob?
+    /// The next requests' directories, cgroups and shells, when a request asked for them
+    /// (``prepareNext(limits:count:)``), in request order.
+    private var prepared: [PreparedJob] = []
 
     /// The job's shell: bash-static when the image has it (bash itself, without the dynamic loader and
     /// its relocations, which under TCG cost several times the shell's own start; docs/guest-image.md).
@@ -73,33 +74,60 @@ final class JobRunner {
         while let cleanUp = pendingCleanUp.popLast() { cleanUp() }
     }
 
-    /// Finishes the last request's clean-up and makes the next request's work directory and cgroup
-    /// (``RunRequest/prepareNextRequest``). A failure only costs the next request the time to make them.
-    func prepareNext(limits: ResourceLimits?) {
+    /// Finishes the last request's clean-up and makes the work directory, cgroup and shell of each of
+    /// the next `count` requests that has none yet (``RunRequest/prepareNextRequest``,
+    /// ``RunRequest/preparedRequests``). A failure only costs a request the time to make them.
+    ///
+    /// Two are made by a snapshot's template: a warm VM's priming then uses the first and leaves the
+    /// second to its job, so a primed VM has spawned no shell of its own, under TCG the dearest part
+    /// of a priming (docs/snapshots.md, "Warm VMs").
+    func prepareNext(limits: ResourceLimits?, count: Int = 1) {
         finishRequest()
-        guard prepared == nil else { return }
-        do {
-            prepared = try PreparedJob.make(
-                number: jobCount + 1, limits: limits ?? ResourceLimits(), sandbox: sandbox, reaper: reaper, shell: Self.shell, environment: { self.stepEnvironment(directory: $0) })
-        } catch {
-            Log.error("preparing the next request's directory and cgroup failed: \(error)")
+        for number in (jobCount + 1)...(jobCount + max(1, count)) where !prepared.contains(where: { $0.number == number }) {
+            do {
+                prepared.append(
+                    try PreparedJob.make(
+                        number: number, limits: limits ?? ResourceLimits(), sandbox: sandbox, reaper: reaper, shell: Self.shell,
+                        environment: { self.stepEnvironment(directory: $0) }))
+            } catch {
+                Log.error("preparing request \(number)'s directory and cgroup failed: \(error)")
+                return
+            }
         }
+    }
+
+    /// Takes the slot prepared for request `number`, if any, and queues the clean-up of those for
+    /// earlier requests (left unused: their request was not a shell job, or never came).
+    private func takePrepared(number: Int) -> PreparedJob? {
+        var taken: PreparedJob?
+        prepared.removeAll { slot in
+            guard slot.number <= number else { return false }
+            if slot.number == number { taken = slot } else { discard(slot) }
+            return true
+        }
+        return taken
+    }
+
+    private func discard(_ slot: PreparedJob) {
+        slot.shell?.discard(cgroup: slot.cgroup, reaper: reaper)
+        if let cgroup = slot.cgroup { pendingCleanUp.append { [reaper] in cgroup.destroy(reaper: reaper) } }
+        let directory = slot.directory
+        pendingCleanUp.append { directory.remove() }
     }
 
     /// The work directory of request `number`, the prepared one when it is for this request, and the
     /// prepared shell when the request is a shell command it can run (one run, no judge).
     private func workDirectory(number: Int, for request: RunRequest) throws -> (WorkDirectory, PreparedShell?) {
         let sizeBytes = request.limits.memoryBytes
-        if let slot = prepared {
-            prepared = nil
+        if let slot = takePrepared(number: number) {
             // Unused by a request whose steps have cgroups of other names (a compile, judge cases).
             if let cgroup = slot.cgroup { pendingCleanUp.append { [reaper] in cgroup.destroy(reaper: reaper) } }
             var shell = slot.shell
-            if case .shell = request.workload, request.judge == nil, slot.number == number {} else {
+            if case .shell = request.workload, request.judge == nil {} else {
                 shell?.discard(cgroup: slot.cgroup, reaper: reaper)
                 shell = nil
             }
-            if slot.number == number, let directory = slot.directory(sizedFor: sizeBytes) {
+            if let directory = slot.directory(sizedFor: sizeBytes) {
                 PhaseTrace.mark("prepared work directory")
                 return (directory, shell)
             }

@@ -86,6 +86,52 @@ struct AgentHostModeTests {
         #expect(String(decoding: third.stdout, as: UTF8.self).hasSuffix("-job-3\n"))
     }
 
+    /// Revision 7: a request may have the next two requests prepared (a snapshot's template does, for
+    /// a warm VM's priming and its job). Each runs in its own prepared directory; a priming that asks
+    /// for the next one again finds it made and makes no other; the request after makes its own.
+    @Test func preparesTheNextTwoRequestsWhenAskedAndRefusesMore() throws {
+        let agent = try HostAgent()
+        defer { agent.stop() }
+        _ = try agent.receive()
+        var template = RunRequest(id: "template", workload: .shell(command: "true"))
+        template.prepareNextRequest = true
+        template.preparedRequests = 2
+        #expect(try agent.run(template).verdict == .ok)
+
+        var priming = RunRequest(id: "priming", workload: .shell(command: "pwd"))
+        priming.prepareNextRequest = true
+        priming.tracePhases = true
+        let primed = try agent.run(priming)
+        #expect(primed.phases?.map(\.name).contains("prepared work directory") == true, "\(primed.phases ?? [])")
+        let primingLines = String(decoding: primed.stdout, as: UTF8.self).split(separator: "\n").map(String.init)
+        #expect(primingLines.first?.hasSuffix("-job-2") == true, "\(primingLines)")
+
+        var job = RunRequest(id: "job", workload: .shell(command: "pwd; ls -A"))
+        job.tracePhases = true
+        let second = try agent.run(job)
+        #expect(second.phases?.map(\.name).contains("prepared work directory") == true, "\(second.phases ?? [])")
+        let lines = String(decoding: second.stdout, as: UTF8.self).split(separator: "\n")
+        #expect(lines.first?.hasSuffix("-job-3") == true, "\(lines)")
+        #expect(lines.count == 1, "the prepared directory is empty: \(lines)")
+        let primingDirectory = primingLines.first ?? ""
+        #expect(!primingDirectory.isEmpty && !FileManager.default.fileExists(atPath: primingDirectory), "the priming's directory went before the job ran")
+
+        let third = try agent.run(job)
+        #expect(third.phases?.map(\.name).contains("work directory") == true, "only two were prepared: \(third.phases ?? [])")
+        #expect(String(decoding: third.stdout, as: UTF8.self).hasPrefix(primingDirectory.replacingOccurrences(of: "-job-2", with: "-job-4")))
+
+        var greedy = RunRequest(id: "greedy", workload: .shell(command: "true"))
+        greedy.prepareNextRequest = true
+        greedy.preparedRequests = RunRequest.maximumPreparedRequests + 1
+        try agent.send(try AgentFrame.encode(.run(greedy)))
+        guard case .error(let refused) = try agent.receive() else {
+            Issue.record("a request preparing \(RunRequest.maximumPreparedRequests + 1) requests was not refused")
+            return
+        }
+        #expect(refused.code == .invalidRequest)
+        #expect(refused.message.contains("'preparedRequests' must be at most \(RunRequest.maximumPreparedRequests)"), "\(refused.message)")
+    }
+
     @Test func deliversBinaryStdinAndReportsSignals() throws {
         let agent = try HostAgent()
         defer { agent.stop() }

@@ -29,6 +29,7 @@ struct WireJSONTests {
             request.tracePhases = true
             request.prepareNextRequest = true
             request.nextRequestLimits = ResourceLimits(memoryBytes: 128 << 20, maxProcesses: 9, cpuTimeMilliseconds: 11)
+            request.preparedRequests = 2
             return request
         }()),
         .run(RunRequest(id: "program", workload: .program(language: .python, source: "print('hi')\n"))),

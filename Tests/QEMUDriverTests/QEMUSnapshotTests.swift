@@ -137,7 +137,7 @@ extension QEMUVMTests {
                 #expect(lines.last == "\(memory >> 10)", "the work directory's tmpfs is the job's memory limit: \(lines)")
             }
             let key = try store.driver.snapshotKey(for: vm.resolvingSymlinks()).text
-            #expect(key.contains("next job prepared for memory \(96 << 20) processes 7"), "\(key)")
+            #expect(key.contains("next 2 jobs prepared for memory \(96 << 20) processes 7"), "\(key)")
         }
 
         /// A restored VM's shell job runs in the shell the template started (docs/snapshots.md): as

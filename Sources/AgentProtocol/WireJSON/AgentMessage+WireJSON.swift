@@ -66,6 +66,7 @@ extension RunRequest {
         nextRequestLimits = try fields.optional("nextRequestLimits").map { (value) throws(WireJSON.Failure) in
             try ResourceLimits(wire: try WireJSONFields(value, path: "run.nextRequestLimits"))
         }
+        preparedRequests = try fields.optionalInteger("preparedRequests")
     }
 
     var wire: WireJSON.Value {
@@ -90,6 +91,7 @@ extension RunRequest {
         if tracePhases { object.add("tracePhases", true) }
         if prepareNextRequest { object.add("prepareNextRequest", true) }
         if let nextRequestLimits { object.add("nextRequestLimits", nextRequestLimits.wire) }
+        if let preparedRequests { object.add("preparedRequests", preparedRequests) }
         return object.value
     }
 }

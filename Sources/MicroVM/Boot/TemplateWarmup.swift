@@ -8,12 +8,18 @@ public enum TemplateWarmup {
     /// prepared shell, bash's `eval` and exit), and pages of the agent and of bash that never ran are
     /// not in the template's memory at all: a clone reads them from its disk in the middle of its job
     /// (a major fault, and the block layer's first run under TCG, 15-25 ms each; docs/snapshots.md,
-    /// "The job inside the guest"). What it leaves is what the warm pool's priming leaves
-    /// (``WarmVMPool/primingRequest``): a finished job, cleaned up, and the next one's directory,
-    /// cgroup and shell, made afresh.
+    /// "The job inside the guest"). What it leaves: a finished job, cleaned up, and the directory,
+    /// cgroup and shell of each of the next two requests (``preparedRequests``): a restored VM's job
+    /// uses the first; a warm VM's priming (``WarmVMPool/primingRequest``) uses the first and its job
+    /// the second, so that no clone spawns a shell before its job.
     static func shellJob(preparingFor limits: ResourceLimits?) -> RunRequest {
-        RunRequest(id: "snapshot-shell-job", preparingNextFor: limits, command: "true")
+        var request = RunRequest(id: "snapshot-shell-job", preparingNextFor: limits, command: "true")
+        request.preparedRequests = preparedRequests
+        return request
     }
+
+    /// How many requests a template prepares (see ``shellJob(preparingFor:)``).
+    static let preparedRequests = 2
 
     /// The snapshot key's lines for a template whose warm-up command is `warmup` (nil: none, and then
     /// no shell job either, as nothing prepared a shell) and whose next job is prepared for
@@ -21,7 +27,7 @@ public enum TemplateWarmup {
     public static func key(_ warmup: String?, preparingFor limits: ResourceLimits?) -> [String] {
         guard let warmup else { return ["warmup -"] }
         let prepared = limits.map { "memory \($0.memoryBytes) processes \($0.maxProcesses)" } ?? "the protocol's defaults"
-        return ["warmup " + warmup, "then a shell job: true", "next job prepared for " + prepared]
+        return ["warmup " + warmup, "then a shell job: true", "next \(preparedRequests) jobs prepared for " + prepared]
     }
 }
 
