@@ -96,30 +96,42 @@ final class JobRunner {
         }
     }
 
-    /// Takes the slot prepared for request `number`, if any, and queues the clean-up of those for
-    /// earlier requests (left unused: their request was not a shell job, or never came).
-    private func takePrepared(number: Int) -> PreparedJob? {
+    /// Takes the slot prepared for request `number`, if any, and retires the others that no request
+    /// will use: those of earlier requests, and, when request `number` is a job (it prepares nothing,
+    /// so it is its VM's last), those of later ones.
+    private func takePrepared(number: Int, isLast: Bool) -> PreparedJob? {
         var taken: PreparedJob?
         prepared.removeAll { slot in
-            guard slot.number <= number else { return false }
-            if slot.number == number { taken = slot } else { discard(slot) }
+            if slot.number == number {
+                taken = slot
+            } else if slot.number < number || isLast {
+                retire(slot)
+            } else {
+                return false
+            }
             return true
         }
         return taken
     }
 
-    private func discard(_ slot: PreparedJob) {
-        slot.shell?.discard(cgroup: slot.cgroup, reaper: reaper)
-        if let cgroup = slot.cgroup { pendingCleanUp.append { [reaper] in cgroup.destroy(reaper: reaper) } }
+    /// Kills a slot's shell at once and leaves the rest to the request's clean-up. Why at once: an idle
+    /// shell of the runner user is a process a job could ptrace and have run its code outside the
+    /// job's own cgroup, uncounted (CPU time, memory, processes). A process with SIGKILL pending never
+    /// runs user code again, so sending it is enough; the reap can wait.
+    private func retire(_ slot: PreparedJob) {
+        if let shell = slot.shell { kill(shell.pid, SIGKILL) }
         let directory = slot.directory
         pendingCleanUp.append { directory.remove() }
+        if let cgroup = slot.cgroup { pendingCleanUp.append { [reaper] in cgroup.destroy(reaper: reaper) } }
+        // Newest first: the shell is reaped (its descriptors closed) before its cgroup goes.
+        if let shell = slot.shell { pendingCleanUp.append { [reaper] in shell.discard(cgroup: slot.cgroup, reaper: reaper) } }
     }
 
     /// The work directory of request `number`, the prepared one when it is for this request, and the
     /// prepared shell when the request is a shell command it can run (one run, no judge).
     private func workDirectory(number: Int, for request: RunRequest) throws -> (WorkDirectory, PreparedShell?) {
         let sizeBytes = request.limits.memoryBytes
-        if let slot = takePrepared(number: number) {
+        if let slot = takePrepared(number: number, isLast: !request.prepareNextRequest) {
             // Unused by a request whose steps have cgroups of other names (a compile, judge cases).
             if let cgroup = slot.cgroup { pendingCleanUp.append { [reaper] in cgroup.destroy(reaper: reaper) } }
             var shell = slot.shell

@@ -115,6 +115,42 @@ extension QEMUVMTests {
             }
         }
 
+        /// The template prepares two requests (the second for a warm VM's job, TemplateWarmup), so a VM
+        /// restored for one job holds a second idle runner shell. The job must not be able to use it
+        /// (ptrace it, and run code outside its own cgroup, uncounted): the agent kills it before the
+        /// job runs. Without that it sleeps in its `read` for good, and this listing names it.
+        @Test func aRestoredVMsJobFindsNoOtherLiveRunnerProcess() async throws {
+            let store = Store()
+            // Shell builtins only (one fork per attempt): under TCG a fork per process listed would
+            // take the job past its time limit.
+            let command = #"""
+                own="0::/${PWD##*/}"
+                for attempt in 1 2 3 4 5 6 7 8 9 10; do
+                  foreign=""
+                  for p in /proc/[0-9]*; do
+                    uid=""; state=""; cgroup=""
+                    while read -r key first rest; do
+                      case $key in State:) state=$first ;; Uid:) uid=$first ;; esac
+                    done < "$p/status" 2>/dev/null
+                    [ "$uid" = "$UID" ] || continue
+                    case $state in Z|X|"") continue ;; esac
+                    read -r cgroup < "$p/cgroup" 2>/dev/null
+                    [ "$cgroup" = "$own" ] || foreign="$foreign ${p#/proc/}:$state:$cgroup"
+                  done
+                  [ -z "$foreign" ] && break
+                  sleep 0.1
+                done
+                echo "own $own"
+                echo "foreign${foreign:- none}"
+                """#
+            let result = try await store.driver.withVM(try VMTest.configuration(), logger: VMTest.logger) { session in
+                try await session.run(VMTest.request(command), timeout: .seconds(30))
+            }
+            #expect(result.verdict == .ok, "\(result.summary)")
+            let lines = result.stdoutText.split(separator: "\n").map(String.init)
+            #expect(lines == ["own 0::/job-3", "foreign none"], "\(lines)")
+        }
+
         /// A template prepared for the limits its VMs' jobs keep (a worker's defaults, ``VMConfiguration/expectedJobLimits``)
         /// leaves a restored VM's job with those limits nothing to remount; a job with others still gets its own.
         @Test func aTemplatePreparedForTheExpectedLimitsServesSuchAJobWithoutARemount() async throws {
