@@ -74,6 +74,12 @@ public struct VMConfiguration: Sendable, Hashable {
     /// (``RunRequest/nextRequestLimits``), so such a job needs no remount and no cgroup write. nil
     /// prepares for the protocol's defaults. Part of the snapshot's key.
     public var expectedJobLimits: ResourceLimits?
+    /// How many of the next jobs a snapshot's template prepares (work directory, cgroup, shell): 1,
+    /// or 2 for a worker with warm VMs, whose priming uses the first and whose job the second, so a
+    /// primed VM spawns no shell of its own (``RunRequest/preparedRequests``; docs/snapshots.md,
+    /// "Warm VMs"). A VM restored for one job kills the spare's shell before its job runs, which
+    /// costs it ~10 ms of TCG, hence not for every worker. Part of the snapshot's key.
+    public var snapshotPreparedJobs: Int = 1
 
     public init(
         image: GuestImage = .at(),

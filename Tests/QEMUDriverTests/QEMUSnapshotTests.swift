@@ -115,8 +115,9 @@ extension QEMUVMTests {
             }
         }
 
-        /// The template prepares two requests (the second for a warm VM's job, TemplateWarmup), so a VM
-        /// restored for one job holds a second idle runner shell. The job must not be able to use it
+        /// A worker with warm VMs has its template prepare two requests (the second for a primed VM's
+        /// job, VMConfiguration.snapshotPreparedJobs), so a VM restored for one job holds a second idle
+        /// runner shell. The job must not be able to use it
         /// (ptrace it, and run code outside its own cgroup, uncounted): the agent kills it before the
         /// job runs. Without that it sleeps in its `read` for good, and this listing names it.
         @Test func aRestoredVMsJobFindsNoOtherLiveRunnerProcess() async throws {
@@ -143,7 +144,9 @@ extension QEMUVMTests {
                 echo "own $own"
                 echo "foreign${foreign:- none}"
                 """#
-            let result = try await store.driver.withVM(try VMTest.configuration(), logger: VMTest.logger) { session in
+            var vm = try VMTest.configuration()
+            vm.snapshotPreparedJobs = 2
+            let result = try await store.driver.withVM(vm, logger: VMTest.logger) { session in
                 try await session.run(VMTest.request(command), timeout: .seconds(30))
             }
             #expect(result.verdict == .ok, "\(result.summary)")
@@ -173,7 +176,12 @@ extension QEMUVMTests {
                 #expect(lines.last == "\(memory >> 10)", "the work directory's tmpfs is the job's memory limit: \(lines)")
             }
             let key = try store.driver.snapshotKey(for: vm.resolvingSymlinks()).text
-            #expect(key.contains("next 2 jobs prepared for memory \(96 << 20) processes 7"), "\(key)")
+            #expect(key.contains("next job prepared for memory \(96 << 20) processes 7"), "\(key)")
+            var warmWorkers = vm
+            warmWorkers.snapshotPreparedJobs = 2
+            let twoJobs = try store.driver.snapshotKey(for: warmWorkers.resolvingSymlinks())
+            #expect(twoJobs.text.contains("next 2 jobs prepared for memory \(96 << 20) processes 7"), "\(twoJobs.text)")
+            #expect(twoJobs.text != key, "a template preparing two jobs is another snapshot")
         }
 
         /// A restored VM's shell job runs in the shell the template started (docs/snapshots.md): as

@@ -10,8 +10,16 @@ extension QEMUVMTests {
     /// VMs booted ahead of their jobs, with real QEMU VMs: each serves one job, a dead one is never
     /// handed out, other shapes bypass the pool, and stopping the pool leaves nothing behind.
     @Suite struct WarmPool {
+        /// As a worker with warm VMs has it: the snapshot's template prepares the next two jobs, one
+        /// for the priming and one for the job (VMConfiguration.snapshotPreparedJobs).
+        private static func configuration(memoryMiB: Int = 256) throws -> VMConfiguration {
+            var vm = try VMTest.configuration(memoryMiB: memoryMiB)
+            vm.snapshotPreparedJobs = 2
+            return vm
+        }
+
         private func startPool(size: Int) throws -> (WarmVMPool, Task<Void, Never>) {
-            let pool = WarmVMPool(base: VMTest.driver, configuration: try VMTest.configuration(), size: size, logger: VMTest.logger)
+            let pool = WarmVMPool(base: VMTest.driver, configuration: try Self.configuration(), size: size, logger: VMTest.logger)
             return (pool, Task { await pool.run() })
         }
 
@@ -21,7 +29,7 @@ extension QEMUVMTests {
 
         /// The guest's boot id, and how long the job waited for its VM (`bootDuration`).
         private func bootIDAndWait(_ pool: WarmVMPool, memoryMiB: Int = 256) async throws -> (id: String, wait: Duration) {
-            try await pool.withVM(try VMTest.configuration(memoryMiB: memoryMiB), logger: VMTest.logger) { session in
+            try await pool.withVM(try Self.configuration(memoryMiB: memoryMiB), logger: VMTest.logger) { session in
                 let result = try await session.run(VMTest.request("cat /proc/sys/kernel/random/boot_id"), timeout: .seconds(20))
                 #expect(result.verdict == .ok, "\(result.summary)")
                 return (result.stdoutText, session.bootDuration)
@@ -62,7 +70,7 @@ extension QEMUVMTests {
         @Test func aParkedVMWasPrimedAndKeepsNothingOfItsWarmUp() async throws {
             let command = "pwd; ls -A /tmp; ls -d /sys/fs/cgroup/job-*; stat -c %U /proc/[0-9]* | sort -u | tr '\\n' ' '"
             func listing(_ driver: any MicroVMDriver) async throws -> [String] {
-                try await driver.withVM(try VMTest.configuration(), logger: VMTest.logger) { session in
+                try await driver.withVM(try Self.configuration(), logger: VMTest.logger) { session in
                     let result = try await session.run(VMTest.request(command), timeout: .seconds(20))
                     #expect(result.verdict == .ok, "\(result.summary)")
                     return result.stdoutText.split(separator: "\n").map(String.init)

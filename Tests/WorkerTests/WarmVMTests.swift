@@ -41,6 +41,9 @@ struct WarmVMTests {
     func setting() throws {
         var configuration = try WorkerConfigurationLoader(flags: ["warm-vms": "2"], environment: [:]).load()
         #expect(configuration.warmVMs == 2)
+        // Its VMs' template prepares a job for the priming and one for the job; without warm VMs, one.
+        #expect(configuration.vmConfiguration(network: false).snapshotPreparedJobs == 2)
+        #expect(try WorkerConfigurationLoader(flags: [:], environment: [:]).load().vmConfiguration(network: false).snapshotPreparedJobs == 1)
         configuration.warmVMs = 65
         #expect(throws: WorkerConfigurationError.self) { try configuration.validate() }
     }

@@ -9,25 +9,22 @@ public enum TemplateWarmup {
     /// not in the template's memory at all: a clone reads them from its disk in the middle of its job
     /// (a major fault, and the block layer's first run under TCG, 15-25 ms each; docs/snapshots.md,
     /// "The job inside the guest"). What it leaves: a finished job, cleaned up, and the directory,
-    /// cgroup and shell of each of the next two requests (``preparedRequests``): a restored VM's job
-    /// uses the first; a warm VM's priming (``WarmVMPool/primingRequest``) uses the first and its job
-    /// the second, so that no clone spawns a shell before its job.
-    static func shellJob(preparingFor limits: ResourceLimits?) -> RunRequest {
+    /// cgroup and shell of each of the next `jobs` requests (``RunRequest/preparedRequests``): a
+    /// restored VM's job uses the first; with two, a warm VM's priming (``WarmVMPool/primingRequest``)
+    /// uses the first and its job the second, so that no primed VM spawns a shell before its job.
+    static func shellJob(preparingFor limits: ResourceLimits?, jobs: Int) -> RunRequest {
         var request = RunRequest(id: "snapshot-shell-job", preparingNextFor: limits, command: "true")
-        request.preparedRequests = preparedRequests
+        if jobs != 1 { request.preparedRequests = jobs }
         return request
     }
-
-    /// How many requests a template prepares (see ``shellJob(preparingFor:)``).
-    static let preparedRequests = 2
 
     /// The snapshot key's lines for a template whose warm-up command is `warmup` (nil: none, and then
     /// no shell job either, as nothing prepared a shell) and whose next job is prepared for
     /// `limits`: another procedure makes another snapshot.
-    public static func key(_ warmup: String?, preparingFor limits: ResourceLimits?) -> [String] {
+    public static func key(_ warmup: String?, preparingFor limits: ResourceLimits?, jobs: Int = 1) -> [String] {
         guard let warmup else { return ["warmup -"] }
         let prepared = limits.map { "memory \($0.memoryBytes) processes \($0.maxProcesses)" } ?? "the protocol's defaults"
-        return ["warmup " + warmup, "then a shell job: true", "next \(preparedRequests) jobs prepared for " + prepared]
+        return ["warmup " + warmup, "then a shell job: true", (jobs == 1 ? "next job" : "next \(jobs) jobs") + " prepared for " + prepared]
     }
 }
 

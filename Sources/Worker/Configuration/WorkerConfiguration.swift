@@ -137,8 +137,11 @@ public struct WorkerConfiguration: Sendable, Equatable {
 
     /// The VM shape every job gets (network is decided per job).
     public func vmConfiguration(network: Bool) -> VMConfiguration {
-        VMConfiguration(
+        var vm = VMConfiguration(
             image: .at(imageDirectory), vcpus: vmVCPUs, memoryMiB: vmMemoryMiB, network: network,
             bootTimeout: bootTimeout, runtimeDirectory: runtimeDirectory, expectedJobLimits: expectedJobLimits)
+        // Every VM of the worker, not only the pool's: one snapshot serves them all.
+        if warmVMs > 0 { vm.snapshotPreparedJobs = 2 }
+        return vm
     }
 }
