@@ -124,9 +124,9 @@ public struct RunRequest: Codable, Sendable, Equatable {
     /// the cgroup writes that differ.
     public var nextRequestLimits: ResourceLimits?
     /// With ``prepareNextRequest``: how many of the next requests to prepare, each with its own work
-    /// directory, cgroup and shell (revision 7; nil: one, at most ``maximumPreparedRequests``). A
-    /// snapshot's template prepares two: the first serves a restored VM's job, or a warm VM's priming,
-    /// and the second serves the job of a primed warm VM, which then spawns nothing while it waits.
+    /// directory, cgroup and shell (revision 7; nil: one, at most ``maximumPreparedRequests``). The
+    /// snapshot's template of a worker with warm VMs prepares two: the first serves a restored VM's
+    /// job, or a warm VM's priming, and the second the job of a primed VM, which then spawns nothing.
     public var preparedRequests: Int?
     /// The most requests one request may have prepared: each holds a shell, a tmpfs and a cgroup.
     public static let maximumPreparedRequests = 2

@@ -78,10 +78,10 @@ final class JobRunner {
     /// the next `count` requests that has none yet (``RunRequest/prepareNextRequest``,
     /// ``RunRequest/preparedRequests``). A failure only costs a request the time to make them.
     ///
-    /// Two are made by a snapshot's template: a warm VM's priming then uses the first and leaves the
-    /// second to its job, so a primed VM has spawned no shell of its own, under TCG the dearest part
-    /// of a priming (docs/snapshots.md, "Warm VMs").
-    func prepareNext(limits: ResourceLimits?, count: Int = 1) {
+    /// Two are made by the snapshot's template of a worker with warm VMs: a warm VM's priming then
+    /// uses the first and leaves the second to its job, so a primed VM has spawned no shell of its
+    /// own, under TCG the dearest part of a priming (docs/snapshots.md, "Warm VMs").
+    func prepareNext(limits: ResourceLimits?, count: Int) {
         finishRequest()
         for number in (jobCount + 1)...(jobCount + max(1, count)) where !prepared.contains(where: { $0.number == number }) {
             do {

@@ -78,7 +78,7 @@ public struct VMConfiguration: Sendable, Hashable {
     /// or 2 for a worker with warm VMs, whose priming uses the first and whose job the second, so a
     /// primed VM spawns no shell of its own (``RunRequest/preparedRequests``; docs/snapshots.md,
     /// "Warm VMs"). A VM restored for one job kills the spare's shell before its job runs, which
-    /// costs it ~10 ms of TCG, hence not for every worker. Part of the snapshot's key.
+    /// costs that job 10-30 ms under TCG, hence not for every worker. Part of the snapshot's key.
     public var snapshotPreparedJobs: Int = 1
 
     public init(
