@@ -13,7 +13,7 @@ public let agentProtocolVersion: UInt8 = 1
 /// ``RunRequest/nextRequestLimits`` (an older agent prepares for the protocol's default limits); 7 added
 /// ``RunRequest/preparedRequests`` (an older agent prepares only the next request).
 /// An agent of an older revision ignores the fields it does not know, so a host must not send those to it.
-public let agentProtocolRevision = 7
+public let agentProtocolRevision = 8
 
 /// A language by its canonical name in the guest image's registry (guest/languages.json). A name, not an
 /// enum: the image decides which languages exist, and the wire stays `"python"` as before.
@@ -130,6 +130,12 @@ public struct RunRequest: Codable, Sendable, Equatable {
     public var preparedRequests: Int?
     /// The most requests one request may have prepared: each holds a shell, a tmpfs and a cgroup.
     public static let maximumPreparedRequests = 2
+    /// With ``prepareNextRequest``: also start the fork server of every language of the image that has
+    /// one, and keep it for the requests to come (revision 8). A later program in that language, a
+    /// single run as well as a judge's cases, is then forked from it instead of spawned. Set on a
+    /// snapshot's template: every restored VM's Python job skips the interpreter's start-up, which
+    /// under TCG is most of such a job's host CPU (docs/snapshots.md, "Warm interpreters").
+    public var prepareForkServers = false
 
     public init(
         id: String, workload: Workload, stdin: Data = Data(), limits: ResourceLimits = ResourceLimits(),
@@ -147,7 +153,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case id, workload, stdin, limits, files, arguments, compilerOptions, judge, streamOutput, tracePhases
-        case prepareNextRequest, nextRequestLimits, preparedRequests
+        case prepareNextRequest, nextRequestLimits, preparedRequests, prepareForkServers
     }
 
     /// Revision 1 requests have none of the judge fields: they decode as empty.
@@ -166,6 +172,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
         prepareNextRequest = try container.decodeIfPresent(Bool.self, forKey: .prepareNextRequest) ?? false
         nextRequestLimits = try container.decodeIfPresent(ResourceLimits.self, forKey: .nextRequestLimits)
         preparedRequests = try container.decodeIfPresent(Int.self, forKey: .preparedRequests)
+        prepareForkServers = try container.decodeIfPresent(Bool.self, forKey: .prepareForkServers) ?? false
     }
 
     /// Empty judge fields are left out, so a revision 1 request encodes exactly as before.
@@ -184,6 +191,7 @@ public struct RunRequest: Codable, Sendable, Equatable {
         if prepareNextRequest { try container.encode(true, forKey: .prepareNextRequest) }
         try container.encodeIfPresent(nextRequestLimits, forKey: .nextRequestLimits)
         try container.encodeIfPresent(preparedRequests, forKey: .preparedRequests)
+        if prepareForkServers { try container.encode(true, forKey: .prepareForkServers) }
     }
 }
 

@@ -177,7 +177,9 @@ final class FrameServer {
             runner.outputSink = request.streamOutput ? outputSink(for: request.id, to: index) : nil
             defer { runner.outputSink = nil }
             var result = runner.run(request)
-            if request.prepareNextRequest { runner.prepareNext(limits: request.nextRequestLimits, count: request.preparedRequests ?? 1) }
+            if request.prepareNextRequest {
+                runner.prepareNext(limits: request.nextRequestLimits, count: request.preparedRequests ?? 1, forkServers: request.prepareForkServers)
+            }
             if request.tracePhases {
                 PhaseTrace.mark("result")
                 result.phases = PhaseTrace.phases

@@ -46,7 +46,7 @@ extension JobRunner {
             throw error
         }
         return .success(PreparedChecker(
-            directory: directory, run: recipe.run, server: startForkServer(definition), entry: recipe.sourceFile))
+            directory: directory, run: recipe.run, server: startForkServer(definition, languageEnvironment: languageEnvironment), entry: recipe.sourceFile))
     }
 
     /// Runs the checker on one case's output.

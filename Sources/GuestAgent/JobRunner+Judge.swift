@@ -102,10 +102,12 @@ extension JobRunner {
 }
 
 extension JobRunner {
-    /// The fork server of the program's language, started after the compile with the environment the
-    /// cases get at start-up (the interpreter reads its locale then); nil when the language has none,
-    /// outside the confined guest, or when it cannot start (the cases are then spawned as usual).
-    func startForkServer(_ definition: LanguageDefinition) -> ForkServer? {
+    /// The fork server of the program's language, started (after the compile, or ahead of the request:
+    /// ``WarmForkServers``) with the environment its programs get at start-up, `languageEnvironment`
+    /// being the language's own variables (the interpreter reads its locale then); nil when the
+    /// language has none, outside the confined guest, or when it cannot start (its programs are then
+    /// spawned as usual).
+    func startForkServer(_ definition: LanguageDefinition, languageEnvironment: [String]) -> ForkServer? {
         guard sandbox.confined, let argv = definition.forkServer else { return nil }
         do {
             return try ForkServer.start(

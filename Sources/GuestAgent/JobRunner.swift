@@ -21,6 +21,8 @@ final class JobRunner {
     /// The next requests' directories, cgroups and shells, when a request asked for them
     /// (``prepareNext(limits:count:)``), in request order.
     private var prepared: [PreparedJob] = []
+    /// Fork servers started ahead (``RunRequest/prepareForkServers``), for the programs of later requests.
+    private let warmForkServers = WarmForkServers()
 
     /// The job's shell: bash-static when the image has it (bash itself, without the dynamic loader and
     /// its relocations, which under TCG cost several times the shell's own start; docs/guest-image.md).
@@ -81,8 +83,13 @@ final class JobRunner {
     /// Two are made by the snapshot's template of a worker with warm VMs: a warm VM's priming then
     /// uses the first and leaves the second to its job, so a primed VM has spawned no shell of its
     /// own, under TCG the dearest part of a priming (docs/snapshots.md, "Warm VMs").
-    func prepareNext(limits: ResourceLimits?, count: Int) {
+    ///
+    /// With `forkServers`, the image's fork servers are started too (``RunRequest/prepareForkServers``).
+    func prepareNext(limits: ResourceLimits?, count: Int, forkServers: Bool = false) {
         finishRequest()
+        if forkServers, let languages, sandbox.confined {
+            warmForkServers.start(languages) { definition, environment in startForkServer(definition, languageEnvironment: environment) }
+        }
         for number in (jobCount + 1)...(jobCount + max(1, count)) where !prepared.contains(where: { $0.number == number }) {
             do {
                 prepared.append(
@@ -195,7 +202,7 @@ final class JobRunner {
         }
 
         var argv: [String]
-        /// The program's language and entry, for a fork server (judge cases).
+        /// The program's language and entry, for a fork server.
         var program: (definition: LanguageDefinition, entry: String, importable: Bool)?
         switch request.workload {
         case .shell(let command):
@@ -222,9 +229,11 @@ final class JobRunner {
             argv = recipe.run
             program = (definition, entry, true)
         }
+        let warmServer = program.flatMap { warmForkServers.server(for: $0.definition.name, languageEnvironment: languageEnvironment) }
         if let judge = request.judge {
-            let server = program.flatMap { startForkServer($0.definition) }
-            defer { server?.retire() }
+            let server = warmServer ?? program.flatMap { startForkServer($0.definition, languageEnvironment: languageEnvironment) }
+            // A server started ahead stays for later requests; it never saw a case's data.
+            defer { if warmServer == nil { server?.retire() } }
             let forked = server.flatMap { server in
                 program.map { ForkedProgram(server: server, entry: $0.entry, importable: $0.importable, arguments: []) }
             }
@@ -233,8 +242,12 @@ final class JobRunner {
         let stdinFD = try openStdin(request.stdin, label: "\(number)")
         defer { close(stdinFD) }
         PhaseTrace.mark("stdin")
+        // A single run forks only from a server started ahead: starting one costs what a spawn does.
+        let forked = warmServer.flatMap { server in
+            program.map { ForkedProgram(server: server, entry: $0.entry, importable: $0.importable, arguments: request.arguments) }
+        }
         let outcome = try step(
-            "job-\(number)", argv + request.arguments, in: directory, stdin: stdinFD, limits: limits,
+            "job-\(number)", argv + request.arguments, in: directory, stdin: stdinFD, limits: limits, forked: forked,
             output: request.streamOutput ? outputSink : nil, cleanUpLater: { self.pendingCleanUp.append($0) })
         return result(request, outcome)
     }

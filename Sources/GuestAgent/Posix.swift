@@ -11,6 +11,30 @@ enum Posix {
 
     static func monotonicMilliseconds() -> Int { Int(monotonicNanoseconds() / 1_000_000) }
 
+    /// How ``waitUntilSleeping(_:deadline:)`` ended.
+    enum SleepWait { case sleeping, gone, timedOut }
+
+    /// Polls /proc until process `pid` sleeps (state `S`: blocked, here in the read or recvmsg it waits
+    /// in), is gone or a zombie, or the monotonic clock reaches `deadline` (milliseconds).
+    @discardableResult
+    static func waitUntilSleeping(_ pid: pid_t, deadline: Int) -> SleepWait {
+        while monotonicMilliseconds() < deadline {
+            let state = processState(pid)
+            if state == "S" { return .sleeping }
+            if state == nil || state == "Z" { return .gone }
+            sleep(milliseconds: 1)
+        }
+        return .timedOut
+    }
+
+    /// The state letter of /proc/<pid>/stat (after the parenthesised command name); nil when unreadable.
+    static func processState(_ pid: pid_t) -> Character? {
+        guard let stat = try? readFile("/proc/\(pid)/stat"), let end = stat.lastIndex(of: UInt8(ascii: ")")), end + 2 < stat.count else {
+            return nil
+        }
+        return Character(UnicodeScalar(stat[end + 2]))
+    }
+
     static func sleep(milliseconds: Int) {
         var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)
         var remaining = timespec()

@@ -107,24 +107,11 @@ final class PreparedShell {
             if ready < 0 && errno == EINTR { continue }
             if ready <= 0 || read(readiness, &byte, 1) <= 0 { break }
         }
-        while Posix.monotonicMilliseconds() < deadline {
-            let state = processState(pid)
-            if state == "S" {
-                PhaseTrace.mark("next shell waiting")
-                return
-            }
-            if state == nil || state == "Z" { return }
-            Posix.sleep(milliseconds: 1)
+        switch Posix.waitUntilSleeping(pid, deadline: deadline) {
+        case .sleeping: PhaseTrace.mark("next shell waiting")
+        case .gone: break
+        case .timedOut: Log.error("the next request's shell was not waiting for its command after 2 s")
         }
-        Log.error("the next request's shell was not waiting for its command after 2 s")
-    }
-
-    /// The state letter of /proc/<pid>/stat (after the parenthesised command name); nil when unreadable.
-    private static func processState(_ pid: pid_t) -> Character? {
-        guard let stat = try? Posix.readFile("/proc/\(pid)/stat"), let end = stat.lastIndex(of: UInt8(ascii: ")")), end + 2 < stat.count else {
-            return nil
-        }
-        return Character(UnicodeScalar(stat[end + 2]))
     }
 
     /// Writes the request's command, arguments and standard input where the shell will read them.

@@ -67,6 +67,7 @@ extension RunRequest {
             try ResourceLimits(wire: try WireJSONFields(value, path: "run.nextRequestLimits"))
         }
         preparedRequests = try fields.optionalInteger("preparedRequests")
+        prepareForkServers = try fields.optionalBool("prepareForkServers") ?? false
     }
 
     var wire: WireJSON.Value {
@@ -92,6 +93,7 @@ extension RunRequest {
         if prepareNextRequest { object.add("prepareNextRequest", true) }
         if let nextRequestLimits { object.add("nextRequestLimits", nextRequestLimits.wire) }
         if let preparedRequests { object.add("preparedRequests", preparedRequests) }
+        if prepareForkServers { object.add("prepareForkServers", true) }
         return object.value
     }
 }

@@ -12,9 +12,13 @@ public enum TemplateWarmup {
     /// cgroup and shell of each of the next `jobs` requests (``RunRequest/preparedRequests``): a
     /// restored VM's job uses the first; with two, a warm VM's priming (``WarmVMPool/primingRequest``)
     /// uses the first and its job the second, so that no primed VM spawns a shell before its job.
+    /// It also starts the image's fork servers (``RunRequest/prepareForkServers``): a restored VM's
+    /// Python program is forked from an interpreter that has started already (docs/snapshots.md,
+    /// "Warm interpreters").
     static func shellJob(preparingFor limits: ResourceLimits?, jobs: Int) -> RunRequest {
         var request = RunRequest(id: "snapshot-shell-job", preparingNextFor: limits, command: "true")
         if jobs != 1 { request.preparedRequests = jobs }
+        request.prepareForkServers = true
         return request
     }
 
@@ -24,7 +28,7 @@ public enum TemplateWarmup {
     public static func key(_ warmup: String?, preparingFor limits: ResourceLimits?, jobs: Int = 1) -> [String] {
         guard let warmup else { return ["warmup -"] }
         let prepared = limits.map { "memory \($0.memoryBytes) processes \($0.maxProcesses)" } ?? "the protocol's defaults"
-        return ["warmup " + warmup, "then a shell job: true", (jobs == 1 ? "next job" : "next \(jobs) jobs") + " prepared for " + prepared]
+        return ["warmup " + warmup, "then a shell job: true, starting the image's fork servers", (jobs == 1 ? "next job" : "next \(jobs) jobs") + " prepared for " + prepared]
     }
 }
 
