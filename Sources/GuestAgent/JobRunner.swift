@@ -87,9 +87,7 @@ final class JobRunner {
     /// With `forkServers`, the image's fork servers are started too (``RunRequest/prepareForkServers``).
     func prepareNext(limits: ResourceLimits?, count: Int, forkServers: Bool = false) {
         finishRequest()
-        if forkServers, let languages, sandbox.confined {
-            warmForkServers.start(languages) { definition, environment in startForkServer(definition, languageEnvironment: environment) }
-        }
+        if forkServers { startForkServersAhead() }
         for number in (jobCount + 1)...(jobCount + max(1, count)) where !prepared.contains(where: { $0.number == number }) {
             do {
                 prepared.append(
@@ -101,6 +99,33 @@ final class JobRunner {
                 return
             }
         }
+    }
+
+    /// Starts the image's fork servers (``WarmForkServers``) and runs each one's language's hello world
+    /// through it, as a request would: a server that cannot run it is not kept. Why the trial: code a
+    /// snapshot's template never ran is not in its memory at all (the agent's program path, the
+    /// server's fork and the child's set-up), and a clone would read it from its disk in the middle of
+    /// its job, a major fault whose block-layer path TCG translates first (docs/snapshots.md).
+    private func startForkServersAhead() {
+        guard let languages, sandbox.confined else { return }
+        warmForkServers.start(languages) { definition, environment in startForkServer(definition, languageEnvironment: environment) }
+        for definition in languages.languages where warmForkServers.server(for: definition.name) != nil {
+            var trial = RunRequest(
+                id: "fork-server-trial-\(definition.name)", workload: .program(language: Language(definition.name), source: definition.hello.source))
+            // It is not a VM's last request: the slots prepared so far stay. Number 0, which no request
+            // has: the requests keep their numbers, and with them their directories' and cgroups' names.
+            trial.prepareNextRequest = true
+            finishRequest()
+            let result: RunResult
+            do { result = try run(trial, number: 0) } catch { result = internalError(trial, "agent failed: \(error)") }
+            guard result.verdict == .ok, result.stdout == Data(definition.hello.stdout.utf8) else {
+                Log.error("\(definition.name)'s fork server failed its hello world (\(result.message ?? result.verdict.rawValue)); not kept")
+                warmForkServers.retire(definition.name)
+                continue
+            }
+        }
+        finishRequest()
+        warmForkServers.waitUntilIdle()
     }
 
     /// Takes the slot prepared for request `number`, if any, and retires the others that no request
@@ -229,7 +254,7 @@ final class JobRunner {
             argv = recipe.run
             program = (definition, entry, true)
         }
-        let warmServer = program.flatMap { warmForkServers.server(for: $0.definition.name, languageEnvironment: languageEnvironment) }
+        let warmServer = program.flatMap { warmForkServers.server(for: $0.definition.name, matching: languageEnvironment) }
         if let judge = request.judge {
             let server = warmServer ?? program.flatMap { startForkServer($0.definition, languageEnvironment: languageEnvironment) }
             // A server started ahead stays for later requests; it never saw a case's data.

@@ -30,18 +30,29 @@ final class WarmForkServers {
             guard !definition.environment.values.contains(where: { $0.contains("{") }) else { continue }
             let environment = definition.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
             guard let server = start(definition, environment) else { continue }
-            // A template is saved as soon as the request that started it is answered: a server still
-            // on its way from "ready" to its recvmsg would finish that in every clone, under TCG.
-            if Posix.waitUntilSleeping(server.pid, deadline: Posix.monotonicMilliseconds() + 2000) == .timedOut {
-                Log.error("\(definition.name)'s fork server was not waiting for a program after 2 s")
-            }
             entries[definition.name] = Entry(server: server, languageEnvironment: environment)
         }
     }
 
-    /// The running server of the language `name`, when it was started with `languageEnvironment`.
-    func server(for name: String, languageEnvironment: [String]) -> ForkServer? {
-        guard let entry = entries[name], entry.server.usable, entry.languageEnvironment == languageEnvironment else { return nil }
+    /// The running server of the language `name`; with `languageEnvironment`, only when it was started
+    /// with those variables.
+    func server(for name: String, matching languageEnvironment: [String]? = nil) -> ForkServer? {
+        guard let entry = entries[name], entry.server.usable else { return nil }
+        if let languageEnvironment, entry.languageEnvironment != languageEnvironment { return nil }
         return entry.server
+    }
+
+    /// Returns once every server sleeps in its recvmsg (at most 2 s each). Why: a template is saved as
+    /// soon as the request that started them is answered, and a server still on its way back there
+    /// would finish that in every clone, under TCG, in the middle of the clone's job.
+    func waitUntilIdle() {
+        for (name, entry) in entries where Posix.waitUntilSleeping(entry.server.pid, deadline: Posix.monotonicMilliseconds() + 2000) == .timedOut {
+            Log.error("\(name)'s fork server was not waiting for a program after 2 s")
+        }
+    }
+
+    /// Ends the server of `name` and forgets it.
+    func retire(_ name: String) {
+        entries.removeValue(forKey: name)?.server.retire()
     }
 }

@@ -30,6 +30,7 @@ struct WireJSONTests {
             request.prepareNextRequest = true
             request.nextRequestLimits = ResourceLimits(memoryBytes: 128 << 20, maxProcesses: 9, cpuTimeMilliseconds: 11)
             request.preparedRequests = 2
+            request.prepareForkServers = true
             return request
         }()),
         .run(RunRequest(id: "program", workload: .program(language: .python, source: "print('hi')\n"))),

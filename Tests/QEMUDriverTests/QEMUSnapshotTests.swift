@@ -154,6 +154,43 @@ extension QEMUVMTests {
             #expect(lines == ["own 0::/job-3", "foreign none"], "\(lines)")
         }
 
+        /// The template started the image's Python fork server and ran a program through it
+        /// (``RunRequest/prepareForkServers``): a restored VM's Python program, a single run, is forked
+        /// from it, in the job's own directory and cgroup, as the runner, with the job's stdin,
+        /// arguments and exit status; a cold VM's is spawned, and sees the same but the fork.
+        @Test func aRestoredVMsPythonProgramIsForkedFromTheTemplatesServer() async throws {
+            let store = Store()
+            let program = #"""
+                import os, sys
+                print("forked" if "socket" in sys.modules else "spawned")
+                print(os.getuid(), os.getppid(), sys.argv, os.getcwd() == os.environ["HOME"], os.path.basename(os.getcwd()))
+                with open("/proc/self/cgroup") as group:
+                    print(group.read().strip())
+                print(sys.stdin.read().upper())
+                sys.exit(3)
+                """#
+            let request = RunRequest(
+                id: "py", workload: .program(language: .python, source: program), stdin: Data("hi".utf8),
+                limits: ResourceLimits(wallTimeMilliseconds: 20_000), arguments: ["a b"])
+            let restored = try await store.driver.withVM(try VMTest.configuration(), logger: VMTest.logger) { session in
+                (session.hello.resumeNonce, try await session.run(request, timeout: .seconds(40)))
+            }
+            let cold = try await QEMUDriver(configuration: .init(accelerator: .tcg, snapshotDirectory: nil)).withVM(
+                try VMTest.configuration(), logger: VMTest.logger
+            ) { session in
+                try await session.run(request, timeout: .seconds(40))
+            }
+            #expect(restored.0 != nil, "the VM was restored from the snapshot")
+            for (name, result, number) in [("restored", restored.1, 3), ("cold", cold, 1)] {
+                #expect(result.exitCode == 3 && result.stderrText.isEmpty, "\(name): \(result.summary)")
+                let lines = result.stdoutText.split(separator: "\n").map(String.init)
+                #expect(
+                    lines.dropFirst() == ["1000 1 ['main.py', 'a b'] True job-\(number)", "0::/job-\(number)", "HI"],
+                    "\(name): \(lines)")
+                #expect(lines.first == (name == "restored" ? "forked" : "spawned"), "\(name): \(lines)")
+            }
+        }
+
         /// A template prepared for the limits its VMs' jobs keep (a worker's defaults, ``VMConfiguration/expectedJobLimits``)
         /// leaves a restored VM's job with those limits nothing to remount; a job with others still gets its own.
         @Test func aTemplatePreparedForTheExpectedLimitsServesSuchAJobWithoutARemount() async throws {

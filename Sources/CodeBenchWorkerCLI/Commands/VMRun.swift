@@ -34,6 +34,7 @@ struct VMRun: AsyncParsableCommand {
     @Flag(help: "Run QEMU unjailed, as root (the worker's qemu-jail=off; docs/security.md).") var unjailed = false
     @Option(help: "How a VM is restored from its snapshot: streamed or copy-on-write (the worker's qemu-restore).")
     var qemuRestore = QEMUDriver.RestoreMode.streamed.rawValue
+    @Flag(help: "Print where the guest agent's time went, phase by phase (RunRequest.tracePhases).") var tracePhases = false
     @Option(help: "trace, debug (shows the boot steps), info, notice, warning, error.") var logLevel = "warning"
     @Argument(parsing: .postTerminator, help: "The shell command, after --.") var command: [String] = []
 
@@ -63,9 +64,10 @@ struct VMRun: AsyncParsableCommand {
             workload = .shell(command: ShellWords.commandLine(command))
         }
         let stdin = try stdinFile.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? Data()
-        let request = RunRequest(
+        var request = RunRequest(
             id: "vm-run-\(getpid())", workload: workload, stdin: stdin,
             limits: ResourceLimits(wallTimeMilliseconds: timeoutMs, memoryBytes: jobMemoryMib << 20, maxOutputBytesPerStream: outputLimit))
+        request.tracePhases = tracePhases
 
         let vm = VMConfiguration(
             image: imageDir.map { GuestImage.at($0) } ?? .at(), vcpus: vcpus, memoryMiB: memoryMib, runtimeDirectory: runtimeDir)
@@ -101,6 +103,9 @@ struct VMRun: AsyncParsableCommand {
             print("exit code: \(result.exitCode.map { "\($0)" } ?? "none")\(result.signal.map { ", signal \($0)" } ?? "")")
             print("guest: wall \(result.wallTimeMilliseconds) ms, cpu \(result.cpuTimeMilliseconds) ms, peak memory \(result.peakMemoryBytes >> 10) KiB")
             print("timings: boot \(Self.seconds(boot)) s, run \(Self.seconds(runTime)) s, total \(Self.seconds(total)) s (\(driver.name))")
+            for phase in result.phases ?? [] {
+                print("phase: \(phase.name) \(String(format: "%.1f", Double(phase.microseconds) / 1000)) ms")
+            }
         } catch let error as VMError {
             var message = "codebench-worker vm run: \(error) (after \(Self.seconds(clock.now - start)) s)\n"
             if let tail = error.consoleTail { message += "--- guest console (tail) ---\n\(tail)\n" }
