@@ -1,8 +1,10 @@
-"""CodeBench's fork server for Python judge cases.
+"""CodeBench's fork server for Python programs: judge cases, and single runs in restored VMs.
 
 Why: under TCG a fresh `python3 -I -B main.py` spends ~250 ms starting the interpreter, which is most
 of a judge case. The agent starts this server once per judge job (as root, in its own cgroup-less
-place), and each case is forked from it instead: ~20-50 ms.
+place), and each case is forked from it instead: ~20-50 ms. A snapshot's template starts one before
+it is saved (agent protocol revision 8), and every VM restored from the snapshot forks its Python
+programs from its own copy of it, single runs included.
 
 What keeps the cases apart:
 - The server never sees a case's data. Each command is one byte ("F") with four descriptors: the
@@ -24,7 +26,8 @@ What keeps the cases apart:
   or an uncaught exception gives. Deallocating the whole heap at exit would write to (and so copy)
   nearly every page shared with the server: ~70-100 ms under TCG, most of a small case.
 
-Differences from a fresh interpreter, accepted: the hash seed is shared by the cases of one job, the
+Differences from a fresh interpreter, accepted: the hash seed is shared by the cases of one job (and
+by every program forked from one snapshot's server), the
 modules this file imports are already in `sys.modules`, /proc/self/cmdline names this file, `__del__` methods of objects still alive at exit
 do not run, and the interpreter's pages that the cases share with the server are charged to the server,
 not to the case's cgroup (a few MiB less peak memory).
