@@ -34,6 +34,8 @@ extension FirecrackerDriver {
                 "vsock guest_cid=\(configuration.guestCID) agent_port=\(configuration.agentVsockPort)",
                 "entropy-device \(configuration.entropyDevice ? "on" : "off")",
                 "jailer \(configuration.jailer == nil ? "off" : "on")",
-            ] + TemplateWarmup.key(configuration.snapshotWarmup, preparingFor: vm.expectedJobLimits, jobs: vm.snapshotPreparedJobs))
+            ] + TemplateWarmup.key(
+                configuration.snapshotWarmup, preparingFor: vm.expectedJobLimits, jobs: vm.snapshotPreparedJobs,
+                forkServers: vm.snapshotForkServers))
     }
 }

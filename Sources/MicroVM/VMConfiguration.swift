@@ -80,6 +80,11 @@ public struct VMConfiguration: Sendable, Hashable {
     /// "Warm VMs"). A VM restored for one job kills the spare's shell before its job runs, which
     /// costs that job 10-30 ms under TCG, hence not for every worker. Part of the snapshot's key.
     public var snapshotPreparedJobs: Int = 1
+    /// Whether a snapshot's template starts the image's fork servers (``RunRequest/prepareForkServers``),
+    /// so that a restored VM's Python program is forked from a started interpreter instead of spawned
+    /// (docs/snapshots.md, "Warm interpreters"). Off gives every program a fresh interpreter, its own
+    /// hash seed included, at the interpreter's start-up under TCG. Part of the snapshot's key.
+    public var snapshotForkServers: Bool = true
 
     public init(
         image: GuestImage = .at(),

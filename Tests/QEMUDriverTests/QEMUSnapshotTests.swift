@@ -157,9 +157,10 @@ extension QEMUVMTests {
         /// The template started the image's Python fork server and ran a program through it
         /// (``RunRequest/prepareForkServers``): a restored VM's Python program, a single run, is forked
         /// from it, in the job's own directory and cgroup, as the runner, with the job's stdin,
-        /// arguments and exit status; a cold VM's is spawned, and sees the same but the fork. Two
-        /// restored VMs' programs draw different random numbers; they share the server's hash seed
-        /// (an accepted difference, docs/languages.md).
+        /// arguments and exit status; a cold VM's is spawned, and sees the same but the fork, and so
+        /// is one restored from a template told to start none. Two restored VMs' programs draw
+        /// different random numbers; they share the server's hash seed (an accepted difference,
+        /// docs/languages.md).
         @Test func aRestoredVMsPythonProgramIsForkedFromTheTemplatesServer() async throws {
             let store = Store()
             let program = #"""
@@ -175,19 +176,26 @@ extension QEMUVMTests {
             let request = RunRequest(
                 id: "py", workload: .program(language: .python, source: program), stdin: Data("hi".utf8),
                 limits: ResourceLimits(wallTimeMilliseconds: 20_000), arguments: ["a b"])
-            func restore() async throws -> (resumed: Bool, result: RunResult) {
-                try await store.driver.withVM(try VMTest.configuration(), logger: VMTest.logger) { session in
+            func restore(forkServers: Bool = true) async throws -> (resumed: Bool, result: RunResult) {
+                var vm = try VMTest.configuration()
+                vm.snapshotForkServers = forkServers
+                return try await store.driver.withVM(vm, logger: VMTest.logger) { session in
                     (session.hello.resumeNonce != nil, try await session.run(request, timeout: .seconds(40)))
                 }
             }
             let restored = [try await restore(), try await restore()]
+            // A template told not to start them (the worker's warm-interpreters=false) leaves none.
+            let withoutServers = try await restore(forkServers: false)
             let cold = try await QEMUDriver(configuration: .init(accelerator: .tcg, snapshotDirectory: nil)).withVM(
                 try VMTest.configuration(), logger: VMTest.logger
             ) { session in
                 try await session.run(request, timeout: .seconds(40))
             }
-            #expect(restored.allSatisfy { $0.resumed }, "the VMs were restored from the snapshot")
-            let runs = [("restored", restored[0].result, 3), ("restored", restored[1].result, 3), ("cold", cold, 1)]
+            #expect((restored + [withoutServers]).allSatisfy { $0.resumed }, "the VMs were restored from the snapshot")
+            let runs = [
+                ("restored", restored[0].result, 3), ("restored", restored[1].result, 3), ("without servers", withoutServers.result, 3),
+                ("cold", cold, 1),
+            ]
             for (name, result, number) in runs {
                 #expect(result.exitCode == 3, "\(name): \(result.summary)")
                 let lines = result.stdoutText.split(separator: "\n").map(String.init)
@@ -231,6 +239,11 @@ extension QEMUVMTests {
             let twoJobs = try store.driver.snapshotKey(for: warmWorkers.resolvingSymlinks())
             #expect(twoJobs.text.contains("next 2 jobs prepared for memory \(96 << 20) processes 7"), "\(twoJobs.text)")
             #expect(twoJobs.text != key, "a template preparing two jobs is another snapshot")
+            var noServers = vm
+            noServers.snapshotForkServers = false
+            let plain = try store.driver.snapshotKey(for: noServers.resolvingSymlinks()).text
+            #expect(key.contains("then a shell job: true, starting the image's fork servers\n"), "\(key)")
+            #expect(plain.contains("then a shell job: true\n") && plain != key, "a template without fork servers is another snapshot: \(plain)")
         }
 
         /// A restored VM's shell job runs in the shell the template started (docs/snapshots.md): as

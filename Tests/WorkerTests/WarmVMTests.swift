@@ -47,4 +47,13 @@ struct WarmVMTests {
         configuration.warmVMs = 65
         #expect(throws: WorkerConfigurationError.self) { try configuration.validate() }
     }
+
+    @Test("warm-interpreters is a setting, on by default, and goes into the VMs' template")
+    func warmInterpretersSetting() throws {
+        let defaults = try WorkerConfigurationLoader(flags: [:], environment: [:]).load()
+        #expect(defaults.warmInterpreters && defaults.vmConfiguration(network: false).snapshotForkServers)
+        let off = try WorkerConfigurationLoader(flags: ["warm-interpreters": "false"], environment: [:]).load()
+        #expect(!off.warmInterpreters && !off.vmConfiguration(network: false).snapshotForkServers)
+        #expect(throws: (any Error).self) { try WorkerConfigurationLoader(flags: ["warm-interpreters": "maybe"], environment: [:]).load() }
+    }
 }

@@ -15,20 +15,21 @@ public enum TemplateWarmup {
     /// It also starts the image's fork servers (``RunRequest/prepareForkServers``): a restored VM's
     /// Python program is forked from an interpreter that has started already (docs/snapshots.md,
     /// "Warm interpreters").
-    static func shellJob(preparingFor limits: ResourceLimits?, jobs: Int) -> RunRequest {
+    static func shellJob(preparingFor limits: ResourceLimits?, jobs: Int, forkServers: Bool) -> RunRequest {
         var request = RunRequest(id: "snapshot-shell-job", preparingNextFor: limits, command: "true")
         if jobs != 1 { request.preparedRequests = jobs }
-        request.prepareForkServers = true
+        request.prepareForkServers = forkServers
         return request
     }
 
     /// The snapshot key's lines for a template whose warm-up command is `warmup` (nil: none, and then
     /// no shell job either, as nothing prepared a shell) and whose next job is prepared for
     /// `limits`: another procedure makes another snapshot.
-    public static func key(_ warmup: String?, preparingFor limits: ResourceLimits?, jobs: Int = 1) -> [String] {
+    public static func key(_ warmup: String?, preparingFor limits: ResourceLimits?, jobs: Int = 1, forkServers: Bool = true) -> [String] {
         guard let warmup else { return ["warmup -"] }
         let prepared = limits.map { "memory \($0.memoryBytes) processes \($0.maxProcesses)" } ?? "the protocol's defaults"
-        return ["warmup " + warmup, "then a shell job: true, starting the image's fork servers", (jobs == 1 ? "next job" : "next \(jobs) jobs") + " prepared for " + prepared]
+        let shellJob = "then a shell job: true" + (forkServers ? ", starting the image's fork servers" : "")
+        return ["warmup " + warmup, shellJob, (jobs == 1 ? "next job" : "next \(jobs) jobs") + " prepared for " + prepared]
     }
 }
 

@@ -17,12 +17,12 @@ extension QEMUDriver {
     /// The key of QEMU snapshots: the binary, kernel and root filesystem, and the machine arguments.
     static func snapshotKey(
         binaryPath: String, image: GuestImage, machine: QEMUCommandLine, warmup: String?, preparingFor limits: ResourceLimits? = nil,
-        preparedJobs: Int = 1
+        preparedJobs: Int = 1, forkServers: Bool = true
     ) -> SnapshotKey {
         SnapshotKey(
             format: "codebench-qemu-snapshot 1",
             files: [("qemu", binaryPath), ("kernel", image.kernelPath), ("rootfs", image.rootfsPath)],
-            machine: machine.machineArguments + TemplateWarmup.key(warmup, preparingFor: limits, jobs: preparedJobs))
+            machine: machine.machineArguments + TemplateWarmup.key(warmup, preparingFor: limits, jobs: preparedJobs, forkServers: forkServers))
     }
 
     /// The key for VMs shaped like `vm` (its image resolved), after checking that such a VM can boot
@@ -41,7 +41,7 @@ extension QEMUDriver {
         }
         return Self.snapshotKey(
             binaryPath: configuration.binaryPath, image: vm.image, machine: machine, warmup: configuration.snapshotWarmup,
-            preparingFor: vm.expectedJobLimits, preparedJobs: vm.snapshotPreparedJobs)
+            preparingFor: vm.expectedJobLimits, preparedJobs: vm.snapshotPreparedJobs, forkServers: vm.snapshotForkServers)
     }
 
     /// Writes the booted template's state to `path` over its QMP socket, bounded by

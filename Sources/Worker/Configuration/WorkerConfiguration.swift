@@ -100,6 +100,11 @@ public struct WorkerConfiguration: Sendable, Equatable {
     /// job's VM; it takes the launcher's and QEMU's start out of a job's wait (docs/snapshots.md,
     /// "Standby QEMUs"). Unlike ``warmVMs`` no guest runs ahead of a job.
     public var qemuStandby: Int = 1
+    /// Whether the snapshot's template starts the image's fork servers, so that restored VMs fork
+    /// their Python programs from an interpreter that has started already (``VMConfiguration/snapshotForkServers``;
+    /// docs/snapshots.md, "Warm interpreters"): a Python job's host CPU about halves. Off: a fresh
+    /// interpreter per program, with its own hash seed, at the cost of its start-up.
+    public var warmInterpreters = true
 
     // MARK: Job limits
 
@@ -142,6 +147,7 @@ public struct WorkerConfiguration: Sendable, Equatable {
             bootTimeout: bootTimeout, runtimeDirectory: runtimeDirectory, expectedJobLimits: expectedJobLimits)
         // Every VM of the worker, not only the pool's: one snapshot serves them all.
         if warmVMs > 0 { vm.snapshotPreparedJobs = 2 }
+        vm.snapshotForkServers = warmInterpreters
         return vm
     }
 }

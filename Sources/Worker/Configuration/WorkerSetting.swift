@@ -88,6 +88,10 @@ extension WorkerSetting {
             config.qemuRestore = choice
         },
         int("warm-vms", "VMs kept booted ahead of jobs, on top of concurrency (default 0)") { $0.warmVMs = $1 },
+        bool(
+            "warm-interpreters",
+            "a snapshot's template starts the image's fork servers and restored VMs fork Python programs from them (default true; docs/snapshots.md)"
+        ) { $0.warmInterpreters = $1 },
         int("qemu-standby", "QEMUs kept started, with no guest yet, ahead of copy-on-write restores (default 1)") { $0.qemuStandby = $1 },
         int("max-wall-ms", "most wall time a job may ask for") { $0.maximumLimits.wallTimeMilliseconds = $1 },
         int("max-memory-mib", "most memory a job may ask for") { $0.maximumLimits.memoryBytes = $1 << 20 },
