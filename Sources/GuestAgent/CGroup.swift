@@ -12,6 +12,10 @@ struct CGroup {
     static let root = "/sys/fs/cgroup"
     let path: String
     let limits: ResourceLimitsForStep
+    /// CPU time the cgroup had used before this step got it, in microseconds: none for a cgroup made
+    /// for the step, the shell's start-up (and its discard) for one made ahead (``PreparedJob``),
+    /// which a program step adopts. A step's CPU time and CPU limit count from here.
+    var cpuBaselineMicroseconds = 0
 
     /// The limits a cgroup enforces for one step.
     struct ResourceLimitsForStep {
@@ -27,11 +31,12 @@ struct CGroup {
     }
 
     static func create(name: String, limits: ResourceLimitsForStep) throws -> CGroup {
-        let group = CGroup(path: "\(root)/\(name)", limits: limits)
+        var group = CGroup(path: "\(root)/\(name)", limits: limits)
         // It exists when it was made ahead by this function (``PreparedJob``; request numbers only
         // grow, so nothing else made one of this name): its settings stand, its limits are written.
         let made = mkdir(group.path, 0o755) == 0
         if !made && errno != EEXIST { throw AgentError.system("mkdir \(group.path)") }
+        if !made { group.cpuBaselineMicroseconds = group.cpuMicroseconds ?? 0 }
         defer { if made { PhaseTrace.mark("cgroup") } else { PhaseTrace.mark("prepared cgroup") } }
         do {
             try Posix.writeControl("\(group.path)/memory.max", "\(limits.memoryBytes)")

@@ -167,7 +167,9 @@ struct StepRunner {
         reaper.watch(pid)
         close(out.write)
         close(err.write)
-        return collect(spec, pid: pid, stdoutFD: out.read, stderrFD: err.read, cgroup: cgroup, started: started, cpuBaseline: 0)
+        return collect(
+            spec, pid: pid, stdoutFD: out.read, stderrFD: err.read, cgroup: cgroup, started: started,
+            cpuBaseline: cgroup?.cpuBaselineMicroseconds ?? 0)
     }
 
     /// Reads the step's output, enforces its limits until its main process `pid` has exited and its

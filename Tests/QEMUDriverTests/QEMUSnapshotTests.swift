@@ -211,6 +211,34 @@ extension QEMUVMTests {
             #expect(drawn[0][1] == drawn[1][1], "the server's hash seed, shared: \(drawn)")
         }
 
+        /// A restored VM's program runs in the cgroup the template made for the next request, where
+        /// the template's prepared shell started (and which the job's discard of it ended): that CPU
+        /// time is not the program's. Its reported CPU time counts its own busy loop and is below the
+        /// cgroup's raw figure, which still holds the shell's.
+        @Test func aRestoredVMsProgramIsNotChargedThePreparedShellsCPUTime() async throws {
+            let store = Store()
+            let program = #"""
+                import time
+                start = time.process_time()
+                while time.process_time() - start < 0.2:
+                    pass
+                group = open("/proc/self/cgroup").read().strip().split("::")[1]
+                print(int(open(f"/sys/fs/cgroup{group}/cpu.stat").read().split()[1]) // 1000)
+                """#
+            let request = RunRequest(
+                id: "cpu", workload: .program(language: .python, source: program), limits: ResourceLimits(wallTimeMilliseconds: 20_000))
+            let (resumed, result) = try await store.driver.withVM(try VMTest.configuration(), logger: VMTest.logger) { session in
+                (session.hello.resumeNonce != nil, try await session.run(request, timeout: .seconds(40)))
+            }
+            #expect(resumed, "the VM was restored from the snapshot")
+            #expect(result.verdict == .ok, "\(result.summary)")
+            let cgroupTotal = Int(result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            #expect(result.cpuTimeMilliseconds >= 195, "the program's own loop is counted: \(result.cpuTimeMilliseconds) ms")
+            #expect(
+                result.cpuTimeMilliseconds < cgroupTotal,
+                "reported \(result.cpuTimeMilliseconds) ms, the cgroup's raw usage \(cgroupTotal) ms before the program ended")
+        }
+
         /// A template prepared for the limits its VMs' jobs keep (a worker's defaults, ``VMConfiguration/expectedJobLimits``)
         /// leaves a restored VM's job with those limits nothing to remount; a job with others still gets its own.
         @Test func aTemplatePreparedForTheExpectedLimitsServesSuchAJobWithoutARemount() async throws {
