@@ -10,11 +10,13 @@ struct PreparedChecker {
     /// The checker's fork server when its language has one: a Python checker then skips the
     /// interpreter's start-up after every case, as the program does.
     let server: ForkServer?
+    /// False for a server started ahead (``WarmForkServers``), which stays for later requests.
+    let ownsServer: Bool
     let entry: String
 
-    /// Removes the checker's directory and ends its fork server.
+    /// Removes the checker's directory and ends its fork server if it started one.
     func dispose() {
-        server?.retire()
+        if ownsServer { server?.retire() }
         directory.remove()
     }
 }
@@ -45,8 +47,11 @@ extension JobRunner {
             directory.remove()
             throw error
         }
+        // The server started ahead when there is one (it never sees a checker's data either).
+        let warm = warmForkServers.server(for: definition.name, matching: languageEnvironment)
         return .success(PreparedChecker(
-            directory: directory, run: recipe.run, server: startForkServer(definition, languageEnvironment: languageEnvironment), entry: recipe.sourceFile))
+            directory: directory, run: recipe.run, server: warm ?? startForkServer(definition, languageEnvironment: languageEnvironment),
+            ownsServer: warm == nil, entry: recipe.sourceFile))
     }
 
     /// Runs the checker on one case's output.

@@ -22,7 +22,7 @@ final class JobRunner {
     /// (``prepareNext(limits:count:)``), in request order.
     private var prepared: [PreparedJob] = []
     /// Fork servers started ahead (``RunRequest/prepareForkServers``), for the programs of later requests.
-    private let warmForkServers = WarmForkServers()
+    let warmForkServers = WarmForkServers()
 
     /// The job's shell: bash-static when the image has it (bash itself, without the dynamic loader and
     /// its relocations, which under TCG cost several times the shell's own start; docs/guest-image.md).

@@ -239,6 +239,35 @@ extension QEMUVMTests {
                 "reported \(result.cpuTimeMilliseconds) ms, the cgroup's raw usage \(cgroupTotal) ms before the program ended")
         }
 
+        /// A restored VM's judge job forks its cases and its Python checker from the one server the
+        /// template started: the checker finds one root fork server in the VM (two when it started its
+        /// own), and the server serves the next case after the checker.
+        @Test func aRestoredVMsJudgeForksCasesAndCheckerFromTheTemplatesServer() async throws {
+            let store = Store()
+            let checker = #"""
+                import os, sys
+                def root(pid):
+                    with open(f"/proc/{pid}/status") as status:
+                        return any(line.split()[1] == "0" for line in status if line.startswith("Uid:"))
+                servers = [pid for pid in os.listdir("/proc") if pid.isdigit()
+                           and b"fork-servers" in open(f"/proc/{pid}/cmdline", "rb").read() and root(pid)]
+                mode = "forked" if "socket" in sys.modules else "spawned"
+                print(f"program {open(sys.argv[3]).read().strip()}, checker {mode}, {len(servers)} server(s)")
+                sys.exit(1)
+                """#
+            let program = #"import sys; print("forked" if "socket" in sys.modules else "spawned")"#
+            let request = RunRequest(
+                id: "judge", workload: .program(language: .python, source: program),
+                judge: JudgeSpec(
+                    tests: [TestCase(name: "a", limits: ResourceLimits()), TestCase(name: "b", limits: ResourceLimits())],
+                    checker: CheckerSpec(language: .python, source: checker)))
+            let result = try await store.driver.withVM(try VMTest.configuration(), logger: VMTest.logger) { session in
+                try await session.run(request, timeout: .seconds(60))
+            }
+            let messages = (result.tests ?? []).map { $0.message ?? "" }
+            #expect(messages == Array(repeating: "checker: program forked, checker forked, 1 server(s)", count: 2), "\(result.summary) \(messages)")
+        }
+
         /// A template prepared for the limits its VMs' jobs keep (a worker's defaults, ``VMConfiguration/expectedJobLimits``)
         /// leaves a restored VM's job with those limits nothing to remount; a job with others still gets its own.
         @Test func aTemplatePreparedForTheExpectedLimitsServesSuchAJobWithoutARemount() async throws {
