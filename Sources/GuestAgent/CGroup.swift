@@ -13,8 +13,9 @@ struct CGroup {
     let path: String
     let limits: ResourceLimitsForStep
     /// CPU time the cgroup had used before this step got it, in microseconds: none for a cgroup made
-    /// for the step, the shell's start-up (and its discard) for one made ahead (``PreparedJob``),
-    /// which a program step adopts. A step's CPU time and CPU limit count from here.
+    /// for the step; for one made ahead (``PreparedJob``), the prepared shell's start-up in the
+    /// snapshot's template, and its discard when a program step adopts the cgroup instead of a shell
+    /// job (``adopting(_:)``). A step's CPU time and CPU limit count from here.
     var cpuBaselineMicroseconds = 0
 
     /// The limits a cgroup enforces for one step.
@@ -60,7 +61,8 @@ struct CGroup {
     /// template made it with. No room for the agent: nothing but the prepared shell will be in it.
     func adopting(_ limits: ResourceLimitsForStep) throws -> CGroup {
         defer { PhaseTrace.mark("prepared cgroup") }
-        let adopted = CGroup(path: path, limits: limits)
+        var adopted = CGroup(path: path, limits: limits)
+        adopted.cpuBaselineMicroseconds = cpuMicroseconds ?? 0
         if limits.memoryBytes != self.limits.memoryBytes { try Posix.writeControl("\(path)/memory.max", "\(limits.memoryBytes)") }
         if limits.maxProcesses != self.limits.maxProcesses { try adopted.settle() }
         return adopted

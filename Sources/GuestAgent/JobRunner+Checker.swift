@@ -47,11 +47,9 @@ extension JobRunner {
             directory.remove()
             throw error
         }
-        // The server started ahead when there is one (it never sees a checker's data either).
-        let warm = warmForkServers.server(for: definition.name, matching: languageEnvironment)
+        let server = forkServer(for: definition)
         return .success(PreparedChecker(
-            directory: directory, run: recipe.run, server: warm ?? startForkServer(definition, languageEnvironment: languageEnvironment),
-            ownsServer: warm == nil, entry: recipe.sourceFile))
+            directory: directory, run: recipe.run, server: server?.server, ownsServer: server?.owned ?? false, entry: recipe.sourceFile))
     }
 
     /// Runs the checker on one case's output.

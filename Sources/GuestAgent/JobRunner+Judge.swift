@@ -107,6 +107,14 @@ extension JobRunner {
     /// being the language's own variables (the interpreter reads its locale then); nil when the
     /// language has none, outside the confined guest, or when it cannot start (its programs are then
     /// spawned as usual).
+    /// The fork server a request's programs in `definition`'s language are forked from: the one started
+    /// ahead when its variables are the request's (it never sees a program's data, so it stays for
+    /// later requests), else a new one, which the caller retires (`owned`). Nil when neither is there.
+    func forkServer(for definition: LanguageDefinition) -> (server: ForkServer, owned: Bool)? {
+        if let warm = warmForkServers.server(for: definition.name, matching: languageEnvironment) { return (warm, false) }
+        return startForkServer(definition, languageEnvironment: languageEnvironment).map { ($0, true) }
+    }
+
     func startForkServer(_ definition: LanguageDefinition, languageEnvironment: [String]) -> ForkServer? {
         guard sandbox.confined, let argv = definition.forkServer else { return nil }
         do {

@@ -19,7 +19,7 @@ final class JobRunner {
     /// Clean-up of the last request that waits until its result is sent (``finishRequest()``), newest first.
     private var pendingCleanUp: [() -> Void] = []
     /// The next requests' directories, cgroups and shells, when a request asked for them
-    /// (``prepareNext(limits:count:)``), in request order.
+    /// (``prepareNext(limits:count:forkServers:)``), in request order.
     private var prepared: [PreparedJob] = []
     /// Fork servers started ahead (``RunRequest/prepareForkServers``), for the programs of later requests.
     let warmForkServers = WarmForkServers()
@@ -85,7 +85,7 @@ final class JobRunner {
     /// own, under TCG the dearest part of a priming (docs/snapshots.md, "Warm VMs").
     ///
     /// With `forkServers`, the image's fork servers are started too (``RunRequest/prepareForkServers``).
-    func prepareNext(limits: ResourceLimits?, count: Int, forkServers: Bool = false) {
+    func prepareNext(limits: ResourceLimits?, count: Int, forkServers: Bool) {
         finishRequest()
         if forkServers { startForkServersAhead() }
         for number in (jobCount + 1)...(jobCount + max(1, count)) where !prepared.contains(where: { $0.number == number }) {
@@ -254,13 +254,11 @@ final class JobRunner {
             argv = recipe.run
             program = (definition, entry, true)
         }
-        let warmServer = program.flatMap { warmForkServers.server(for: $0.definition.name, matching: languageEnvironment) }
         if let judge = request.judge {
-            let server = warmServer ?? program.flatMap { startForkServer($0.definition, languageEnvironment: languageEnvironment) }
-            // A server started ahead stays for later requests; it never saw a case's data.
-            defer { if warmServer == nil { server?.retire() } }
+            let server = program.flatMap { forkServer(for: $0.definition) }
+            defer { if let server, server.owned { server.server.retire() } }
             let forked = server.flatMap { server in
-                program.map { ForkedProgram(server: server, entry: $0.entry, importable: $0.importable, arguments: []) }
+                program.map { ForkedProgram(server: server.server, entry: $0.entry, importable: $0.importable, arguments: []) }
             }
             return try runCases(judge, request, argv: argv, base: directory, number: number, forked: forked)
         }
@@ -268,8 +266,10 @@ final class JobRunner {
         defer { close(stdinFD) }
         PhaseTrace.mark("stdin")
         // A single run forks only from a server started ahead: starting one costs what a spawn does.
-        let forked = warmServer.flatMap { server in
-            program.map { ForkedProgram(server: server, entry: $0.entry, importable: $0.importable, arguments: request.arguments) }
+        let forked = program.flatMap { program in
+            warmForkServers.server(for: program.definition.name, matching: languageEnvironment).map {
+                ForkedProgram(server: $0, entry: program.entry, importable: program.importable, arguments: request.arguments)
+            }
         }
         let outcome = try step(
             "job-\(number)", argv + request.arguments, in: directory, stdin: stdinFD, limits: limits, forked: forked,

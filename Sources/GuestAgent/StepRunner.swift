@@ -96,8 +96,8 @@ struct StepRunner {
 
     /// Lets a prepared shell run: the request's limits on its cgroup (the one it was started in, under
     /// this step's name), then the go. CPU time the shell used before (its start-up, in the snapshot's
-    /// template) is not the job's: it is the baseline.
-    private func release(_ shell: PreparedShell, _ spec: StepSpec) throws -> (cgroup: CGroup, started: Int, cpuBaseline: Int) {
+    /// template) is not the job's: the adopted cgroup holds it as its baseline.
+    private func release(_ shell: PreparedShell, _ spec: StepSpec) throws -> (cgroup: CGroup, started: Int) {
         let cgroup: CGroup
         do {
             cgroup = try shell.cgroup.adopting(.init(memoryBytes: spec.memoryBytes, maxProcesses: spec.maxProcesses))
@@ -106,7 +106,6 @@ struct StepRunner {
             shell.discard(cgroup: nil, reaper: reaper)
             throw error
         }
-        let baseline = cgroup.cpuMicroseconds ?? 0
         let started = Posix.monotonicMilliseconds()
         do {
             try shell.release()
@@ -116,14 +115,13 @@ struct StepRunner {
             throw error
         }
         PhaseTrace.mark("prepared shell")
-        return (cgroup, started, baseline)
+        return (cgroup, started)
     }
 
     func run(_ spec: StepSpec) throws -> StepOutcome {
         if let shell = spec.preparedShell, sandbox.confined {
-            let (cgroup, started, baseline) = try release(shell, spec)
-            return collect(
-                spec, pid: shell.pid, stdoutFD: shell.stdout, stderrFD: shell.stderr, cgroup: cgroup, started: started, cpuBaseline: baseline)
+            let (cgroup, started) = try release(shell, spec)
+            return collect(spec, pid: shell.pid, stdoutFD: shell.stdout, stderrFD: shell.stderr, cgroup: cgroup, started: started)
         }
         let out = try Posix.makePipe()
         let err: (read: Int32, write: Int32)
@@ -167,17 +165,16 @@ struct StepRunner {
         reaper.watch(pid)
         close(out.write)
         close(err.write)
-        return collect(
-            spec, pid: pid, stdoutFD: out.read, stderrFD: err.read, cgroup: cgroup, started: started,
-            cpuBaseline: cgroup?.cpuBaselineMicroseconds ?? 0)
+        return collect(spec, pid: pid, stdoutFD: out.read, stderrFD: err.read, cgroup: cgroup, started: started)
     }
 
     /// Reads the step's output, enforces its limits until its main process `pid` has exited and its
-    /// output is drained, and reads its figures. `cpuBaseline`: microseconds of the cgroup's CPU time
-    /// that are not the step's.
+    /// output is drained, and reads its figures. The step's CPU time counts from the cgroup's
+    /// ``CGroup/cpuBaselineMicroseconds``.
     private func collect(
-        _ spec: StepSpec, pid: pid_t, stdoutFD: Int32, stderrFD: Int32, cgroup: CGroup?, started: Int, cpuBaseline: Int
+        _ spec: StepSpec, pid: pid_t, stdoutFD: Int32, stderrFD: Int32, cgroup: CGroup?, started: Int
     ) -> StepOutcome {
+        let cpuBaseline = cgroup?.cpuBaselineMicroseconds ?? 0
         var stdout = OutputCollector(fd: stdoutFD, limit: spec.maxOutputBytesPerStream)
         var stderr = OutputCollector(fd: stderrFD, limit: spec.maxOutputBytesPerStream)
         var streamer = spec.output.map { OutputStreamer(sink: $0) }

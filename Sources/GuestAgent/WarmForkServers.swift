@@ -28,7 +28,8 @@ final class WarmForkServers {
             if let running = entries[definition.name], running.server.usable { continue }
             // A variable naming the job's work directory or entry cannot be known before the job comes.
             guard !definition.environment.values.contains(where: { $0.contains("{") }) else { continue }
-            let environment = definition.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+            // As a request's recipe lists them: ``server(for:matching:)`` compares the two.
+            let environment = definition.recipe(entry: definition.source, workDirectory: "").environment
             guard let server = start(definition, environment) else { continue }
             entries[definition.name] = Entry(server: server, languageEnvironment: environment)
         }

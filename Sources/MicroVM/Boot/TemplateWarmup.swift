@@ -23,9 +23,10 @@ public enum TemplateWarmup {
     }
 
     /// The snapshot key's lines for a template whose warm-up command is `warmup` (nil: none, and then
-    /// no shell job either, as nothing prepared a shell) and whose next job is prepared for
-    /// `limits`: another procedure makes another snapshot.
-    public static func key(_ warmup: String?, preparingFor limits: ResourceLimits?, jobs: Int = 1, forkServers: Bool = true) -> [String] {
+    /// no shell job either, as nothing prepared a shell), whose next `jobs` jobs are prepared for
+    /// `limits`, and whose shell job starts the fork servers or not: another procedure makes another
+    /// snapshot.
+    public static func key(_ warmup: String?, preparingFor limits: ResourceLimits?, jobs: Int, forkServers: Bool) -> [String] {
         guard let warmup else { return ["warmup -"] }
         let prepared = limits.map { "memory \($0.memoryBytes) processes \($0.maxProcesses)" } ?? "the protocol's defaults"
         let shellJob = "then a shell job: true" + (forkServers ? ", starting the image's fork servers" : "")

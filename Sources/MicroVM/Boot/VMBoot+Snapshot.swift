@@ -43,8 +43,9 @@ extension VMBoot {
                     guard result.verdict == .ok else {
                         throw VMError(.bootFailed, "the snapshot warm-up command failed: \(result.message ?? result.verdict.rawValue)")
                     }
-                    let shellJob = try await session.run(TemplateWarmup.shellJob(
-                            preparingFor: vm.expectedJobLimits, jobs: vm.snapshotPreparedJobs, forkServers: vm.snapshotForkServers), timeout: vmm.snapshotSaveTimeout)
+                    let shellRequest = TemplateWarmup.shellJob(
+                        preparingFor: vm.expectedJobLimits, jobs: vm.snapshotPreparedJobs, forkServers: vm.snapshotForkServers)
+                    let shellJob = try await session.run(shellRequest, timeout: vmm.snapshotSaveTimeout)
                     guard shellJob.verdict == .ok else {
                         throw VMError(.bootFailed, "the snapshot's shell job failed: \(shellJob.message ?? shellJob.verdict.rawValue)")
                     }
