@@ -36,24 +36,42 @@ public struct VMBenchmark: Sendable {
         self.output = output
     }
 
+    /// One launch's figures.
+    struct Launch {
+        var latency: Duration
+        var boot: Duration
+        var rssKiB: Int?
+        /// Host CPU time of the VM's VMM (with the jail's launcher and the guest), spawn to teardown.
+        var cpu: Duration?
+        /// How long QEMU's vCPU thread had run when the result was read (driver launches only).
+        var vcpu: Duration?
+    }
+
     struct Series {
         var latency: [Duration] = []
         var boot: [Duration] = []
         var rssKiB: [Int] = []
         /// Host CPU time of each VM's VMM (with the jail's launcher and the guest), spawn to teardown.
         var cpu: [Duration] = []
+        /// Of `cpu`, QEMU's vCPU thread (the guest) and everything else, per launch that had both.
+        var vcpu: [Duration] = []
+        var outsideVCPU: [Duration] = []
         /// QEMU's memory with the one VM alive, right after its job (the restore-mode series only).
         var footprints: [VMMemoryFootprint] = []
 
-        mutating func add(_ sample: (latency: Duration, boot: Duration, rssKiB: Int?, cpu: Duration?)) {
+        mutating func add(_ sample: Launch) {
             latency.append(sample.latency)
             boot.append(sample.boot)
             if let rss = sample.rssKiB { rssKiB.append(rss) }
             if let cpu = sample.cpu { self.cpu.append(cpu) }
+            if let cpu = sample.cpu, let vcpu = sample.vcpu {
+                self.vcpu.append(vcpu)
+                outsideVCPU.append(cpu - vcpu)
+            }
         }
 
         mutating func add(_ sample: VMBareLaunch.Sample) {
-            add((sample.launchToResult, sample.launchToHello, sample.peakRSSKiB, sample.cpuTime))
+            add(Launch(latency: sample.launchToResult, boot: sample.launchToHello, rssKiB: sample.peakRSSKiB, cpu: sample.cpuTime))
         }
     }
 
@@ -160,6 +178,7 @@ public struct VMBenchmark: Sendable {
         if copyOnWrite != nil {
             output(Self.line("warm: driver (copy-on-write)", copyOnWriteSeries))
             output(Self.restoreModes(streamed: series.warm, copyOnWrite: copyOnWriteSeries))
+            Self.cpuSplit(streamed: series.warm, copyOnWrite: copyOnWriteSeries).forEach(output)
             // One VM alive: each launch's QEMU right after its job.
             output(VMMemoryFootprint.line("memory, streamed, 1 alive", series.warm.footprints, alive: false))
             output(VMMemoryFootprint.line("memory, copy-on-write, 1 alive", copyOnWriteSeries.footprints, alive: false))
@@ -190,6 +209,7 @@ public struct VMBenchmark: Sendable {
             output(Self.line("warm: jailed, copy-on-write", jailedCopyOnWriteSeries))
             output(VMMemoryFootprint.line("memory, copy-on-write, jailed, 1 alive", jailedCopyOnWriteSeries.footprints, alive: false))
             output("jailed " + Self.restoreModes(streamed: series.warmJailed, copyOnWrite: jailedCopyOnWriteSeries))
+            Self.cpuSplit(streamed: series.warmJailed, copyOnWrite: jailedCopyOnWriteSeries, jailed: true).forEach(output)
             output(Self.jailCost("copy-on-write", jailed: jailedCopyOnWriteSeries, unjailed: copyOnWriteSeries))
         }
         for memory in QEMUDriver.templateMemoryInUse() {
@@ -233,9 +253,7 @@ public struct VMBenchmark: Sendable {
         return String(format: "%@: p50 ratio driver/bare %.3f (target <= 1.15); driver p50 %.3f s, %@ 1 s", name, ratio, seconds(ourP50), ourP50 < .seconds(1) ? "below" : "NOT below")
     }
 
-    private func ours(driver: QEMUDriver, vm: VMConfiguration, request: RunRequest) async throws -> (
-        latency: Duration, boot: Duration, rssKiB: Int?, cpu: Duration?
-    ) {
+    private func ours(driver: QEMUDriver, vm: VMConfiguration, request: RunRequest) async throws -> Launch {
         var footprints: [VMMemoryFootprint] = []
         return try await ours(driver: driver, vm: vm, request: request, footprints: &footprints)
     }
@@ -243,7 +261,7 @@ public struct VMBenchmark: Sendable {
     /// One launch of `request`; appends QEMU's memory right after the job to `footprints`.
     private func ours(
         driver: QEMUDriver, vm: VMConfiguration, request: RunRequest, footprints: inout [VMMemoryFootprint]
-    ) async throws -> (latency: Duration, boot: Duration, rssKiB: Int?, cpu: Duration?) {
+    ) async throws -> Launch {
         let clock = ContinuousClock()
         let start = clock.now
         let runtimeRoot = vm.runtimeDirectory
@@ -255,11 +273,38 @@ public struct VMBenchmark: Sendable {
             // child is the launcher (`codebench-jail`), and QEMU its child.
             let child = VMProcessCensus.take(runtimeDirectory: runtimeRoot).vmmChildren.first
             let qemu = child.map { VMProcessCensus.children(of: $0).first ?? $0 }
-            let rss = qemu.flatMap { VMPeakRSS.kib(of: $0) }
-            return (latency, session.bootDuration, rss, qemu.flatMap { VMMemoryFootprint(pid: $0) })
+            return (
+                launch: Launch(
+                    latency: latency, boot: session.bootDuration, rssKiB: qemu.flatMap { VMPeakRSS.kib(of: $0) },
+                    vcpu: qemu.flatMap { VMMThreadTimes(pid: $0)?.vcpu }),
+                footprint: qemu.flatMap { VMMemoryFootprint(pid: $0) }
+            )
         }
-        if let footprint = sample.3 { footprints.append(footprint) }
-        return (sample.0, sample.1, sample.2, usage.usage.vmmCPUTime)
+        if let footprint = sample.footprint { footprints.append(footprint) }
+        var launch = sample.launch
+        launch.cpu = usage.usage.vmmCPUTime
+        return launch
+    }
+
+    /// Both restore modes' host CPU per VM split into the guest (QEMU's vCPU thread, under TCG mostly
+    /// translating code the clone runs for the first time) and the rest (QEMU's start, the restore,
+    /// I/O and exit, the jail's launcher), and what that leaves of "copy-on-write at half the CPU".
+    static func cpuSplit(streamed: Series, copyOnWrite: Series, jailed: Bool = false) -> [String] {
+        guard !streamed.vcpu.isEmpty, !copyOnWrite.vcpu.isEmpty else { return [] }
+        func ms(_ values: [Duration]) -> Double { seconds(percentile(values, 50)) * 1000 }
+        let prefix = jailed ? "jailed " : ""
+        let lines = [("streamed", streamed), ("copy-on-write", copyOnWrite)].map { name, series in
+            String(
+                format: "%@host CPU split, %@: p50 %.0f ms per VM = vCPU thread (the guest) %.0f ms + outside it %.0f ms (n=%d)",
+                prefix, name, ms(series.cpu), ms(series.vcpu), ms(series.outsideVCPU), series.vcpu.count)
+        }
+        let half = ms(streamed.cpu) / 2
+        return lines + [
+            String(
+                format: "%@host CPU split: copy-on-write saves %.0f ms outside the vCPU thread; half of streamed is %.0f ms, %@ the copy-on-write vCPU thread alone (%.0f ms)",
+                prefix, ms(streamed.outsideVCPU) - ms(copyOnWrite.outsideVCPU), half,
+                ms(copyOnWrite.vcpu) > half ? "less than" : "not less than", ms(copyOnWrite.vcpu))
+        ]
     }
 
     static func line(_ name: String, _ series: Series) -> String {
