@@ -15,7 +15,7 @@ enum VMBareLaunch {
         var launchToResult: Duration
         var launchToHello: Duration
         var peakRSSKiB: Int?
-        /// Host CPU time of the QEMU process (and the `cat` of a streamed restore), from spawn to kill.
+        /// Host CPU time of the QEMU process, from spawn to kill.
         var cpuTime: Duration?
         /// Resume sent → its hello read, on the host; nil without a resume.
         var resumeToHello: Duration? = nil
@@ -29,16 +29,19 @@ enum VMBareLaunch {
 
     /// One bare launch, run on its own thread (the calls block).
     /// With `resume`, the arguments restore a snapshot: the client sends `resume` first and waits for
-    /// the hello that answers it, as the driver does.
+    /// the hello that answers it, as the driver does; QEMU reads the state, `incomingStatePath`, as
+    /// its descriptor 3, as from the driver.
     static func sample(
-        binary: String, arguments: [String], socketPath: String, request: RunRequest, resume: AgentResume? = nil, timeout: Duration
+        binary: String, arguments: [String], socketPath: String, request: RunRequest, resume: AgentResume? = nil,
+        incomingStatePath: String? = nil, timeout: Duration
     ) async throws -> Sample {
         try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
                 continuation.resume(
                     with: Result {
                         try sampleBlocking(
-                            binary: binary, arguments: arguments, socketPath: socketPath, request: request, resume: resume, timeout: timeout)
+                            binary: binary, arguments: arguments, socketPath: socketPath, request: request, resume: resume,
+                            incomingStatePath: incomingStatePath, timeout: timeout)
                     })
             }
             thread.start()
@@ -46,7 +49,8 @@ enum VMBareLaunch {
     }
 
     private static func sampleBlocking(
-        binary: String, arguments: [String], socketPath: String, request: RunRequest, resume: AgentResume?, timeout: Duration
+        binary: String, arguments: [String], socketPath: String, request: RunRequest, resume: AgentResume?, incomingStatePath: String?,
+        timeout: Duration
     ) throws -> Sample {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
@@ -56,6 +60,7 @@ enum VMBareLaunch {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        if let incomingStatePath { posix_spawn_file_actions_addopen(&actions, 3, incomingStatePath, O_RDONLY, 0) }
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }

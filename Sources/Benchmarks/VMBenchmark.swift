@@ -86,7 +86,7 @@ public struct VMBenchmark: Sendable {
         let binary = driver.configuration.binaryPath
         let coldArguments = driver.commandLineArguments(for: vm, accelerator: options.accelerator, agentSocketPath: bareSocket)
 
-        var warm: (driver: QEMUDriver, arguments: [String])?
+        var warm: (driver: QEMUDriver, arguments: [String], state: String)?
         // The same snapshot directory: a copy-on-write snapshot has a key of its own.
         let copyOnWrite = options.snapshotDirectory.map {
             QEMUDriver(configuration: .init(accelerator: options.accelerator, snapshotDirectory: $0, restoreMode: .copyOnWrite))
@@ -94,7 +94,10 @@ public struct VMBenchmark: Sendable {
         if let snapshotDirectory = options.snapshotDirectory {
             let warmDriver = QEMUDriver(configuration: .init(accelerator: options.accelerator, snapshotDirectory: snapshotDirectory))
             let state = try await warmDriver.snapshotState(for: vm, logger: logger)
-            warm = (warmDriver, warmDriver.commandLineArguments(for: vm, accelerator: options.accelerator, agentSocketPath: bareSocket, incomingStatePath: state))
+            warm = (
+                warmDriver, warmDriver.commandLineArguments(for: vm, accelerator: options.accelerator, agentSocketPath: bareSocket, incomingStatePath: state),
+                state
+            )
         }
         // The jailed drivers: same machine, QEMU as its own uid in its namespaces and cgroup.
         let jailedCold = options.jailed ? QEMUDriver(configuration: .init(accelerator: options.accelerator, jail: QEMUJail())) : nil
@@ -115,7 +118,7 @@ public struct VMBenchmark: Sendable {
         if let warm {
             _ = try await ours(driver: warm.driver, vm: vm, request: request)
             _ = try await VMBareLaunch.sample(
-                binary: binary, arguments: warm.arguments, socketPath: bareSocket, request: request, resume: .fresh(), timeout: .seconds(30))
+                binary: binary, arguments: warm.arguments, socketPath: bareSocket, request: request, resume: .fresh(), incomingStatePath: warm.state, timeout: .seconds(30))
         }
         for other in [jailedCold, jailedWarm, copyOnWrite, jailedCopyOnWrite].compactMap({ $0 }) { _ = try await ours(driver: other, vm: vm, request: request) }
 
@@ -134,7 +137,7 @@ public struct VMBenchmark: Sendable {
                 var resume = AgentResume.fresh()
                 resume.tracePhases = true
                 let sample = try await VMBareLaunch.sample(
-                    binary: binary, arguments: warm.arguments, socketPath: bareSocket, request: request, resume: resume, timeout: .seconds(30))
+                    binary: binary, arguments: warm.arguments, socketPath: bareSocket, request: request, resume: resume, incomingStatePath: warm.state, timeout: .seconds(30))
                 series.warmBare.add(sample)
                 resumes.add(sample)
             }

@@ -103,7 +103,8 @@ public struct QEMUDriver: MicroVMDriver {
 extension QEMUDriver {
     /// The arguments (after argv[0]) the driver passes to QEMU for `vm` with `accelerator`, so a
     /// benchmark can time a bare QEMU launch with exactly the same machine; with `incomingStatePath`,
-    /// the arguments of a VM restored from that snapshot.
+    /// the arguments of a VM restored from that snapshot, which QEMU reads from its descriptor 3
+    /// (the caller opens the file there).
     public func commandLineArguments(
         for vm: VMConfiguration, accelerator: Accelerator, agentSocketPath: String, incomingStatePath: String? = nil
     ) -> [String] {

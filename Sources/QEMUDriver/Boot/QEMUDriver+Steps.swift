@@ -75,7 +75,11 @@ extension QEMUDriver {
             commandLine.memoryFile = .init(path: QEMUTemplateMemory.memoryPath, shared: false)
             commandLine.incomingDeferred = true
             commandLine.qmpSocketPath = try directory.socketPath(Self.qmpSocketName)
-        case .restore(let snapshot): commandLine.incomingStatePath = snapshot + "/" + Self.snapshotStateFile
+        case .restore(let snapshot):
+            let state = snapshot + "/" + Self.snapshotStateFile
+            commandLine.incomingStatePath = state
+            // Jailed, the launcher opens it as root (the file is not in the jail).
+            if configuration.jail == nil { inherited = [try Self.openIncomingState(state)] }
         }
         if vm.configuration.network { commandLine.egressStateDirectory = directory.path }
         var executable = configuration.binaryPath
@@ -181,6 +185,13 @@ extension QEMUDriver {
         let (process, connection) = (try Self.process(of: vm), try Self.connection(of: vm))
         let (resume, timeout) = (AgentResume.fresh(), vm.remaining)
         vm.hello = try await Self.untilExit(of: process) { try await connection.resume(resume, timeout: timeout) }
+    }
+
+    /// The saved state an unjailed QEMU reads as its descriptor 3 (``QEMUCommandLine/incomingStateFD``).
+    private static func openIncomingState(_ path: String) throws -> CInt {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else { throw VMError(.bootFailed, "cannot open the snapshot's state \(path): \(String(cString: strerror(errno)))") }
+        return fd
     }
 
     private static func process(of vm: QEMUVM) throws -> VMMProcess {
