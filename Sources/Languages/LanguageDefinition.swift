@@ -27,6 +27,10 @@ public struct LanguageDefinition: Codable, Sendable, Equatable {
     /// A warm interpreter judge cases are forked from instead of running ``run`` (guest/fork-servers/):
     /// it must give the program what ``run`` (or ``runWithModules``) would. Nil: every case is spawned.
     public var forkServer: [String]?
+    /// Run once in the image at build time, after the packages and the registry are in place: work
+    /// every job would otherwise repeat, done ahead (TypeScript's compiler saved as a V8 startup
+    /// snapshot, guest/language-setup/). Nil: nothing to do.
+    public var imageSetup: [String]?
     /// Variables the compile and run steps get on top of the agent's; values may use `{work}`.
     public var environment: [String: String]
     public var limits: LanguageLimits
@@ -37,7 +41,8 @@ public struct LanguageDefinition: Codable, Sendable, Equatable {
     public init(
         name: String, aliases: [String] = [], packages: [String] = [], versionCommand: [String] = [], version: String? = nil,
         source: String, sourceNameFrom: String? = nil, sourceExtensions: [String] = [], compile: [String]? = nil,
-        run: [String], runWithModules: [String]? = nil, forkServer: [String]? = nil, environment: [String: String] = [:],
+        run: [String], runWithModules: [String]? = nil, forkServer: [String]? = nil, imageSetup: [String]? = nil,
+        environment: [String: String] = [:],
         limits: LanguageLimits = LanguageLimits(), hello: HelloWorld = HelloWorld(source: "", stdout: "")
     ) {
         self.name = name
@@ -52,6 +57,7 @@ public struct LanguageDefinition: Codable, Sendable, Equatable {
         self.run = run
         self.runWithModules = runWithModules
         self.forkServer = forkServer
+        self.imageSetup = imageSetup
         self.environment = environment
         self.limits = limits
         self.hello = hello
@@ -59,7 +65,7 @@ public struct LanguageDefinition: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case name, aliases, packages, versionCommand, version, source, sourceNameFrom, sourceExtensions, compile, run
-        case runWithModules, forkServer, environment, limits, hello
+        case runWithModules, forkServer, imageSetup, environment, limits, hello
     }
 
     /// The optional fields may be left out of an entry: adding a language stays a short entry.
@@ -77,6 +83,7 @@ public struct LanguageDefinition: Codable, Sendable, Equatable {
         run = try c.decode([String].self, forKey: .run)
         runWithModules = try c.decodeIfPresent([String].self, forKey: .runWithModules)
         forkServer = try c.decodeIfPresent([String].self, forKey: .forkServer)
+        imageSetup = try c.decodeIfPresent([String].self, forKey: .imageSetup)
         environment = try c.decodeIfPresent([String: String].self, forKey: .environment) ?? [:]
         limits = try c.decodeIfPresent(LanguageLimits.self, forKey: .limits) ?? LanguageLimits()
         hello = try c.decodeIfPresent(HelloWorld.self, forKey: .hello) ?? HelloWorld(source: "", stdout: "")
