@@ -7,6 +7,8 @@ enum RepositoryRegistry {
     static let path = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("guest/languages.json").path
 
+    static var guest: String { (path as NSString).deletingLastPathComponent }
+
     static func load() throws -> LanguageRegistry {
         try #require(try LanguageRegistry.load(path: path))
     }
@@ -75,6 +77,35 @@ enum RepositoryRegistry {
         let recipe = go.recipe(entry: "main.go", workDirectory: "/tmp/job-1")
         #expect(recipe.environment.contains("GOCACHE=/tmp/job-1/.cache/go-build"))
         #expect(recipe.environment.allSatisfy { !$0.contains("{") })
+    }
+
+    /// An image setup names a script of guest/language-setup/ by its installed path; the image build
+    /// installs that folder there.
+    @Test func everyImageSetupRunsAScriptOfTheRepository() throws {
+        let setups = try RepositoryRegistry.load().languages.compactMap(\.imageSetup)
+        #expect(!setups.isEmpty)
+        for setup in setups {
+            let script = try #require(setup.last, "\(setup)")
+            let installed = "/usr/lib/codebench/language-setup/"
+            #expect(script.hasPrefix(installed), "\(setup)")
+            let source = RepositoryRegistry.guest + "/language-setup/" + script.dropFirst(installed.count)
+            #expect(FileManager.default.fileExists(atPath: source), "\(source)")
+        }
+    }
+
+    /// The CDS archive guest/language-setup/java.sh makes is mapped only by a JVM with the flags it was
+    /// made with (the JVM ignores it otherwise): the script's -J flags are the compile command's.
+    @Test func javasArchiveIsMadeWithTheCompileCommandsJVMFlags() throws {
+        let java = try #require(try RepositoryRegistry.load().language(named: "java"))
+        let compile = try #require(java.compile)
+        let archive = "-J-XX:SharedArchiveFile=/usr/lib/codebench/java/javac.jsa"
+        #expect(compile.contains(archive))
+        let recipeFlags = compile.filter { $0.hasPrefix("-J") && $0 != archive }
+        let script = try String(contentsOfFile: RepositoryRegistry.guest + "/language-setup/java.sh", encoding: .utf8)
+        let line = try #require(script.split(separator: "\n").first { $0.contains("javac -J") })
+        let scriptFlags = line.split(separator: " ").map(String.init).filter { $0.hasPrefix("-J") }
+        #expect(scriptFlags == recipeFlags, "java.sh: \(scriptFlags), recipe: \(recipeFlags)")
+        #expect(script.contains("-J-XX:ArchiveClassesAtExit=\"$archive.partial\"") && script.contains("archive=/usr/lib/codebench/java/javac.jsa"))
     }
 
     @Test func typescriptRunsTheJavaScriptItsCompilerWrote() throws {

@@ -3,21 +3,47 @@ import MicroVM
 import QEMUDriver
 import Testing
 
-/// The image's TypeScript compiler starts from a V8 startup snapshot (guest/language-setup/), with real
-/// VMs under TCG: the blob made for TCG guests loads (the compile does not fall back to plain tsc), and
-/// what a compile from it prints, exits with and writes is what plain tsc's does.
+/// What the image build did ahead for a language (guest/language-setup/), with real VMs under TCG.
+/// TypeScript's compiler starts from a V8 startup snapshot: the blob made for TCG guests loads (the
+/// compile does not fall back to plain tsc), and what a compile from it prints, exits with and writes
+/// is what plain tsc's does. javac maps the CDS archive of its classes.
 @Suite(.serialized, .timeLimit(.minutes(5)))
-struct TypeScriptSnapshotTests {
+struct LanguageSetupTests {
     static let directory = "/usr/lib/codebench/typescript"
 
-    /// Runs `script` in a VM unless the image has no TypeScript, which the test then says it skipped.
-    static func run(_ script: String, wallMs: Int = 20_000) async throws -> RunResult? {
-        let result = try await VMTest.runOne(VMTest.request("[ -x \(directory)/tsc ] || { echo no-typescript; exit 0; }\n" + script, wallMs: wallMs))
-        if result.stdoutText == "no-typescript\n" {
-            print("skipped: this guest image has no typescript (scripts/build-guest-image --languages all adds it)")
+    /// Runs `script` in a VM unless the image lacks `required`, which the test then says it skipped.
+    static func run(_ script: String, requiring required: String = directory + "/tsc", wallMs: Int = 20_000) async throws -> RunResult? {
+        let result = try await VMTest.runOne(VMTest.request("[ -e \(required) ] || { echo missing; exit 0; }\n" + script, wallMs: wallMs))
+        if result.stdoutText == "missing\n" {
+            print("skipped: this guest image has no \(required) (scripts/build-guest-image --languages all adds it)")
             return nil
         }
         return result
+    }
+
+    /// With `-Xshare:on` a JVM that cannot map the archive stops instead of going on without it.
+    @Test func javacLoadsItsClassesFromTheImagesArchive() async throws {
+        let archive = "/usr/lib/codebench/java/javac.jsa"
+        let script = """
+            cd "$TMPDIR" && printf 'public class Main { public static void main(String[] a) { System.out.println(1); } }\\n' > Main.java
+            javac -J-XX:+UseSerialGC -J-XX:-UsePerfData -J-XX:TieredStopAtLevel=1 -J-Xshare:on -J-XX:SharedArchiveFile=\(archive) \\
+                -J-Xlog:class+load=info -encoding UTF-8 -d . Main.java > classes.txt
+            echo "status=$?"
+            echo "from the archive: $(grep -c 'source: shared objects file (top)' classes.txt)"
+            echo "from the modules: $(grep -c 'source: jrt:/' classes.txt)"
+            """
+        guard let result = try await Self.run(script, requiring: archive, wallMs: 60_000) else { return }
+        #expect(result.stdoutText.contains("status=0"), "\(result.summary)")
+        let counts = result.stdoutText.split(separator: "\n").compactMap { line -> (String, Int)? in
+            let parts = line.split(separator: ":")
+            guard parts.count == 2, let count = Int(parts[1].trimmingCharacters(in: .whitespaces)) else { return nil }
+            return (String(parts[0]), count)
+        }
+        let archived = counts.first { $0.0 == "from the archive" }?.1 ?? 0
+        let loaded = counts.first { $0.0 == "from the modules" }?.1 ?? -1
+        // javac's own classes come from the dynamic archive; nearly none are read from the modules.
+        #expect(archived > 1000, "\(result.summary)")
+        #expect(loaded >= 0 && loaded < archived / 10, "\(result.summary)")
     }
 
     @Test func theBlobForTCGGuestsLoadsInATCGGuest() async throws {
