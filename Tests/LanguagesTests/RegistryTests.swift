@@ -56,7 +56,10 @@ enum RepositoryRegistry {
                 sourceFile: "main.c", compile: ["gcc", "-O2", "-std=c17", "-DX", "-o", "main", "main.c", "a.c", "util.c", "-lm"],
                 run: ["./main"]))
         let cpp = try #require(registry.language(named: "cpp"))
-        #expect(cpp.recipe(entry: "main.cpp", workDirectory: "/w").compile == ["g++", "-O2", "-std=c++17", "-o", "main", "main.cpp"])
+        // Plus the folder of precompiled headers, which holds no header, only GCC's .gch files.
+        #expect(
+            cpp.recipe(entry: "main.cpp", workDirectory: "/w").compile
+                == ["g++", "-O2", "-std=c++17", "-I/usr/lib/codebench/cpp/pch", "-o", "main", "main.cpp"])
         let python = try #require(registry.language(named: "python"))
         #expect(python.recipe(entry: "main.py", workDirectory: "/w").run == ["python3", "-I", "-B", "main.py"])
         #expect(python.recipe(entry: "app.py", importable: true, workDirectory: "/w").run == ["python3", "-E", "-s", "-B", "app.py"])
@@ -106,6 +109,24 @@ enum RepositoryRegistry {
         let scriptFlags = line.split(separator: " ").map(String.init).filter { $0.hasPrefix("-J") }
         #expect(scriptFlags == recipeFlags, "java.sh: \(scriptFlags), recipe: \(recipeFlags)")
         #expect(script.contains("-J-XX:ArchiveClassesAtExit=\"$archive.partial\"") && script.contains("archive=/usr/lib/codebench/java/javac.jsa"))
+    }
+
+    /// GCC uses a precompiled header only under the flags it was made with: guest/language-setup/cpp.sh
+    /// makes them with the compile command's.
+    @Test func cppsPrecompiledHeadersAreMadeWithTheCompileCommandsFlags() throws {
+        let cpp = try #require(try RepositoryRegistry.load().language(named: "cpp"))
+        let compile = try #require(cpp.compile)
+        let include = try #require(compile.firstIndex(of: "-I/usr/lib/codebench/cpp/pch"))
+        let recipeFlags = Array(compile[1..<include])
+        let script = try String(contentsOfFile: RepositoryRegistry.guest + "/language-setup/cpp.sh", encoding: .utf8)
+        #expect(script.contains("pch=/usr/lib/codebench/cpp/pch"))
+        let lines = script.split(separator: "\n").filter { $0.contains("g++ ") && $0.contains("-x c++") }
+        #expect(lines.count == 2, "\(lines)")
+        for line in lines {
+            let words = line.split(separator: " ").map(String.init)
+            let start = try #require(words.firstIndex { $0.hasSuffix("g++") })
+            #expect(Array(words[(start + 1)..<(start + 1 + recipeFlags.count)]) == recipeFlags, "cpp.sh: \(line), recipe: \(recipeFlags)")
+        }
     }
 
     @Test func typescriptRunsTheJavaScriptItsCompilerWrote() throws {

@@ -6,7 +6,7 @@ import Testing
 /// What the image build did ahead for a language (guest/language-setup/), with real VMs under TCG.
 /// TypeScript's compiler starts from a V8 startup snapshot: the blob made for TCG guests loads (the
 /// compile does not fall back to plain tsc), and what a compile from it prints, exits with and writes
-/// is what plain tsc's does. javac maps the CDS archive of its classes.
+/// is what plain tsc's does. javac maps the CDS archive of its classes; g++ uses the precompiled headers.
 @Suite(.serialized, .timeLimit(.minutes(5)))
 struct LanguageSetupTests {
     static let directory = "/usr/lib/codebench/typescript"
@@ -19,6 +19,26 @@ struct LanguageSetupTests {
             return nil
         }
         return result
+    }
+
+    /// `g++ -H` marks a precompiled header it used with `!`; the programs still compile and run.
+    @Test func gPlusPlusUsesThePrecompiledHeadersSolutionsStartWith() async throws {
+        let pch = "/usr/lib/codebench/cpp/pch"
+        let script = """
+            cd "$TMPDIR"
+            printf '#include <iostream>\\nint main() { std::cout << "io" << std::endl; }\\n' > io.cpp
+            printf '#include <bits/stdc++.h>\\nint main() { std::vector<int> v{2, 1}; std::sort(v.begin(), v.end()); std::cout << v[0] << std::endl; }\\n' > all.cpp
+            printf '#include <cstdio>\\n#include <iostream>\\nint main() { std::cout << "late" << std::endl; }\\n' > late.cpp
+            for f in io all late; do
+                g++ -O2 -std=c++17 -I\(pch) -H -o $f $f.cpp 2> $f.headers && ./$f
+                echo "$f used: $(grep -c '^! \(pch)/' $f.headers)"
+            done
+            """
+        guard let result = try await Self.run(script, requiring: pch + "/iostream.gch", wallMs: 90_000) else { return }
+        #expect(result.stdoutText.contains("io\nio used: 1\n"), "\(result.summary)")
+        #expect(result.stdoutText.contains("1\nall used: 1\n"), "\(result.summary)")
+        // A header that is not the first thing included comes from the system, as before.
+        #expect(result.stdoutText.contains("late\nlate used: 0\n"), "\(result.summary)")
     }
 
     /// With `-Xshare:on` a JVM that cannot map the archive stops instead of going on without it.
