@@ -102,11 +102,6 @@ extension JobRunner {
 }
 
 extension JobRunner {
-    /// The fork server of the program's language, started (after the compile, or ahead of the request:
-    /// ``WarmForkServers``) with the environment its programs get at start-up, `languageEnvironment`
-    /// being the language's own variables (the interpreter reads its locale then); nil when the
-    /// language has none, outside the confined guest, or when it cannot start (its programs are then
-    /// spawned as usual).
     /// The fork server a request's programs in `definition`'s language are forked from: the one started
     /// ahead when its variables are the request's (it never sees a program's data, so it stays for
     /// later requests), else a new one, which the caller retires (`owned`). Nil when neither is there.
@@ -115,6 +110,11 @@ extension JobRunner {
         return startForkServer(definition, languageEnvironment: languageEnvironment).map { ($0, true) }
     }
 
+    /// The fork server of the program's language, started (after the compile, or ahead of the request:
+    /// ``WarmForkServers``) with the environment its programs get at start-up, `languageEnvironment`
+    /// being the language's own variables (the interpreter reads its locale then); nil when the
+    /// language has none, outside the confined guest, or when it cannot start (its programs are then
+    /// spawned as usual).
     func startForkServer(_ definition: LanguageDefinition, languageEnvironment: [String]) -> ForkServer? {
         guard sandbox.confined, let argv = definition.forkServer else { return nil }
         do {
